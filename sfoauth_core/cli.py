@@ -1,0 +1,118 @@
+"""The ``sfoauth`` command.
+
+``sfoauth emulator`` serves a fake Salesforce org on a loopback port; ``sfoauth advise`` says
+which OAuth flow fits an integration. More sub-commands (``demo``, ``login``, ``token``) build
+on the same parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def _tri_state(value: str) -> bool | None:
+    lowered = value.lower()
+    if lowered in ("yes", "y", "true", "1"):
+        return True
+    if lowered in ("no", "n", "false", "0"):
+        return False
+    if lowered in ("unknown", "?"):
+        return None
+    raise argparse.ArgumentTypeError("expected yes, no or unknown")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sfoauth",
+        description="Salesforce OAuth 2.0 for Python: emulator and flow advisor.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    emulator = commands.add_parser(
+        "emulator", help="serve an emulated Salesforce org on a loopback port"
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    emulator.add_argument("--port", type=int, default=8999, help="port (default 8999)")
+    emulator.add_argument(
+        "--config", metavar="FILE", default=None, help="JSON file describing orgs/users/apps"
+    )
+
+    advise = commands.add_parser("advise", help="which Salesforce OAuth flow fits your case")
+    advise.add_argument(
+        "--can-keep-secret",
+        type=_tri_state,
+        default=None,
+        metavar="yes|no|unknown",
+        help="can the client keep a secret (a server, not a browser or mobile app)?",
+    )
+    advise.add_argument(
+        "--no-user", action="store_true", help="no person is present to log in"
+    )
+    advise.add_argument(
+        "--device",
+        choices=("input_constrained", "asset_tracking"),
+        default=None,
+        help="a device with limited input (TV, CLI, IoT) or an asset-tracking device",
+    )
+    advise.add_argument(
+        "--server-to-server", action="store_true", help="an integration with no user"
+    )
+    advise.add_argument(
+        "--no-private-key", action="store_true", help="cannot hold an RSA private key"
+    )
+    advise.add_argument(
+        "--no-my-domain", action="store_true", help="the org's My Domain cannot be used"
+    )
+    advise.add_argument(
+        "--development-only", action="store_true", help="a quick script for development"
+    )
+    advise.add_argument(
+        "--browser-only", action="store_true", help="a single-page app with no backend"
+    )
+    return parser
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    try:
+        from .testing import run
+    except ImportError as exc:  # starlette/uvicorn are the `emulator` extra
+        print(
+            f"the emulator needs the 'emulator' extra: pip install 'sfoauth[emulator]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    run(host=args.host, port=args.port, config_file=args.config)
+    return 0
+
+
+def _run_advise(args: argparse.Namespace) -> int:
+    from .advisor import explain, recommend_flow
+
+    recommendation = recommend_flow(
+        can_keep_secret=args.can_keep_secret,
+        user_present=not args.no_user,
+        device=args.device,
+        server_to_server=args.server_to_server,
+        can_hold_private_key=not args.no_private_key,
+        has_my_domain=not args.no_my_domain,
+        development_only=args.development_only,
+        browser_only=args.browser_only,
+    )
+    print(explain(recommendation))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sfoauth`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "emulator":
+        return _run_emulator(args)
+    return _run_advise(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

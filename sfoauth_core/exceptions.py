@@ -1,0 +1,418 @@
+"""Every error sfoauth raises, in one tree.
+
+```
+SFOAuthError
+├── ConfigurationError          a setting is missing or unsafe (names the setting, never its value)
+├── FlowError                   the browser/app side of a flow went wrong
+│   ├── StateMismatchError      `state` missing, wrong, expired or replayed
+│   ├── PKCEError               verifier missing or malformed
+│   ├── DeviceFlowTimeoutError  the user never approved the device code in time
+│   └── FlowCancelledError      the caller cancelled a polling flow
+├── TransportError              network failure, timeout, oversized or redirected response
+│   └── SalesforceUnavailableError  5xx / 429 / timeouts after bounded retries
+├── ResponseError               Salesforce answered something we cannot trust or parse
+│   ├── MalformedResponseError  not JSON, wrong types, missing fields
+│   ├── UntrustedHostError      a response pointed at a non-Salesforce host
+│   └── SignatureError          the `signature` HMAC or a JWT signature did not verify
+├── OAuthProtocolError          Salesforce's {"error", "error_description"} on the wire
+│   ├── InvalidGrantError ...   one class per wire code (see `ERROR_CLASSES`)
+│   └── ...
+├── TokenExpiredError           a token is known to be expired and cannot be renewed
+├── TokenNotFoundError          nothing is stored under that key
+├── ReauthorizationRequired     the grant is dead; the user must log in again
+└── StorageError                a token store failed
+```
+
+Protocol errors carry ``error``, ``description``, ``uri``, ``status_code`` and ``hint``
+(what to change, for the well-known ``invalid_grant`` descriptions). Nothing in this module
+ever formats a token, secret or password into a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ERROR_CLASSES",
+    "AccessDeniedError",
+    "AuthorizationPendingError",
+    "ExpiredTokenError",
+    "SlowDownError",
+    "ConfigurationError",
+    "DeviceFlowTimeoutError",
+    "FlowCancelledError",
+    "FlowError",
+    "InactiveOrgError",
+    "InactiveUserError",
+    "InsecureFlowWarning",
+    "InvalidAppAccessError",
+    "InvalidClientError",
+    "InvalidClientIdError",
+    "InvalidGrantError",
+    "InvalidRequestError",
+    "InvalidScopeError",
+    "InvalidTokenError",
+    "MalformedResponseError",
+    "OAuthProtocolError",
+    "PKCEError",
+    "RateLimitExceededError",
+    "ReauthorizationRequired",
+    "ResponseError",
+    "SFOAuthError",
+    "SalesforceUnavailableError",
+    "SignatureError",
+    "StateMismatchError",
+    "StorageError",
+    "TokenExpiredError",
+    "TokenNotFoundError",
+    "TransportError",
+    "UnsupportedGrantTypeError",
+    "UnsupportedTokenTypeError",
+    "UntrustedHostError",
+    "hint_for",
+    "raise_for_oauth_error",
+]
+
+
+class SFOAuthError(Exception):
+    """Root of every sfoauth error."""
+
+
+class InsecureFlowWarning(UserWarning):
+    """A discouraged flow (user-agent, username-password) or setting is in use."""
+
+
+class ConfigurationError(SFOAuthError):
+    """A setting is missing, malformed or unsafe.
+
+    The message names the setting but never repeats its value, which may be a secret.
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class FlowError(SFOAuthError):
+    """The client side of a flow failed (state, PKCE, device polling)."""
+
+
+class StateMismatchError(FlowError):
+    """The `state` returned by Salesforce is missing, wrong, expired or replayed."""
+
+
+class PKCEError(FlowError):
+    """The PKCE code verifier is missing or malformed."""
+
+
+class DeviceFlowTimeoutError(FlowError):
+    """The device code was not approved before the deadline."""
+
+
+class FlowCancelledError(FlowError):
+    """A polling flow was cancelled by the caller."""
+
+
+class TransportError(SFOAuthError):
+    """The request did not get a usable HTTP answer (network, timeout, redirect, size)."""
+
+
+class SalesforceUnavailableError(TransportError):
+    """Salesforce kept answering 5xx/429 or timing out after bounded retries."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class ResponseError(SFOAuthError):
+    """Salesforce answered, but the answer cannot be trusted or understood."""
+
+
+class MalformedResponseError(ResponseError):
+    """The body is not the JSON object we expect (HTML page, wrong types, missing field)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class UntrustedHostError(ResponseError):
+    """A URL in a response or configuration points outside Salesforce's domains."""
+
+
+class SignatureError(ResponseError):
+    """A `signature` HMAC or a JWT signature failed verification."""
+
+
+class OAuthProtocolError(SFOAuthError):
+    """Salesforce returned an OAuth error body: ``{"error": ..., "error_description": ...}``.
+
+    Attributes:
+        error: the wire code, verbatim (``invalid_grant``).
+        description: ``error_description``, verbatim.
+        uri: ``error_uri`` when present.
+        status_code: the HTTP status.
+        hint: what to change, when the description is a well-known one.
+    """
+
+    default_error = "oauth_error"
+
+    def __init__(
+        self,
+        error: str | None = None,
+        description: str | None = None,
+        *,
+        uri: str | None = None,
+        status_code: int | None = None,
+        response: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.error = error or self.default_error
+        self.description = description or ""
+        self.uri = uri
+        self.status_code = status_code
+        self.response = dict(response) if response is not None else {}
+        self.hint = hint_for(self.error, self.description)
+        message = self.error
+        if self.description:
+            message += f": {self.description}"
+        if self.hint:
+            message += f" ({self.hint})"
+        super().__init__(message)
+
+
+class InvalidRequestError(OAuthProtocolError):
+    default_error = "invalid_request"
+
+
+class InvalidClientIdError(OAuthProtocolError):
+    default_error = "invalid_client_id"
+
+
+class InvalidClientError(OAuthProtocolError):
+    """Wrong client secret or unknown client: an app configuration problem."""
+
+    default_error = "invalid_client"
+
+
+class InvalidGrantError(OAuthProtocolError):
+    """The grant (code, refresh token, assertion, credentials) was refused."""
+
+    default_error = "invalid_grant"
+
+
+class InvalidAppAccessError(OAuthProtocolError):
+    default_error = "invalid_app_access"
+
+
+class InvalidScopeError(OAuthProtocolError):
+    default_error = "invalid_scope"
+
+
+class UnsupportedGrantTypeError(OAuthProtocolError):
+    default_error = "unsupported_grant_type"
+
+
+class InactiveUserError(OAuthProtocolError):
+    default_error = "inactive_user"
+
+
+class InactiveOrgError(OAuthProtocolError):
+    default_error = "inactive_org"
+
+
+class RateLimitExceededError(OAuthProtocolError):
+    default_error = "rate_limit_exceeded"
+
+
+class InvalidTokenError(OAuthProtocolError):
+    default_error = "invalid_token"
+
+
+class UnsupportedTokenTypeError(OAuthProtocolError):
+    default_error = "unsupported_token_type"
+
+
+class AuthorizationPendingError(OAuthProtocolError):
+    default_error = "authorization_pending"
+
+
+class SlowDownError(OAuthProtocolError):
+    default_error = "slow_down"
+
+
+class AccessDeniedError(OAuthProtocolError):
+    default_error = "access_denied"
+
+
+class ExpiredTokenError(OAuthProtocolError):
+    default_error = "expired_token"
+
+
+class TokenExpiredError(SFOAuthError):
+    """The access token is expired and no refresh is possible."""
+
+
+class TokenNotFoundError(SFOAuthError):
+    """No token is stored under the requested key."""
+
+
+class ReauthorizationRequired(SFOAuthError):
+    """The grant is dead (revoked, rotated out, policy expiry): the user must log in again."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class StorageError(SFOAuthError):
+    """A token store could not read, write or lock."""
+
+
+ERROR_CLASSES: dict[str, type[OAuthProtocolError]] = {
+    cls.default_error: cls
+    for cls in (
+        InvalidRequestError,
+        InvalidClientIdError,
+        InvalidClientError,
+        InvalidGrantError,
+        InvalidAppAccessError,
+        InvalidScopeError,
+        UnsupportedGrantTypeError,
+        InactiveUserError,
+        InactiveOrgError,
+        RateLimitExceededError,
+        InvalidTokenError,
+        UnsupportedTokenTypeError,
+        AuthorizationPendingError,
+        SlowDownError,
+        AccessDeniedError,
+        ExpiredTokenError,
+    )
+}
+# `invalid_client_credentials` is documented but rarely seen; it means the same as invalid_client.
+ERROR_CLASSES["invalid_client_credentials"] = InvalidClientError
+
+# What to fix, keyed by (wire code, lower-cased description prefix). Descriptions come from the
+# reference's error table (section 2.7); live strings are lower-case but docs capitalise them.
+_HINTS: dict[tuple[str, str], str] = {
+    (
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    ): "pre-authorize the user on the connected app (admin-approved users: add the user's "
+    "profile or a permission set), or have the user approve the app once through the web "
+    "server flow",
+    (
+        "invalid_grant",
+        "audience validation failed",
+    ): "set the JWT audience to https://login.salesforce.com (production), "
+    "https://test.salesforce.com (sandbox) or the Experience Cloud site URL",
+    (
+        "invalid_grant",
+        "audience is invalid",
+    ): "set the JWT audience to https://login.salesforce.com (production), "
+    "https://test.salesforce.com (sandbox) or the Experience Cloud site URL",
+    (
+        "invalid_grant",
+        "expired access/refresh token",
+    ): "the refresh token was revoked, rotated out or expired by policy: send the user "
+    "through the login flow again",
+    (
+        "invalid_grant",
+        "no client credentials user enabled",
+    ): "enable the client credentials flow on the app and choose a run-as user "
+    "(with the API Only permission)",
+    (
+        "invalid_grant",
+        "request not supported on this domain",
+    ): "use your org's My Domain URL (https://<name>.my.salesforce.com) as login_url; "
+    "client credentials does not work on login/test.salesforce.com",
+    (
+        "invalid_grant",
+        "external client app is not installed in this org",
+    ): "install the external client app in the org (or use the org where it is installed)",
+    (
+        "invalid_grant",
+        "ip restricted or invalid login hours",
+    ): "the user's profile restricts login IP ranges or hours; relax them or call from an "
+    "allowed network",
+    (
+        "invalid_grant",
+        "authentication failure",
+    ): "check the username and password (append the security token unless the IP is trusted), "
+    "and that the username-password flow is allowed in the org",
+    (
+        "invalid_grant",
+        "invalid user credentials",
+    ): "check the username and password (append the security token unless the IP is trusted)",
+    (
+        "invalid_grant",
+        "invalid authorization code",
+    ): "authorization codes are single use and short-lived: start the login again",
+    (
+        "invalid_client",
+        "invalid client credentials",
+    ): "the consumer secret does not match the app: copy it again from the app's settings",
+    (
+        "invalid_client_id",
+        "client identifier invalid",
+    ): "the consumer key is unknown in this org: check client_id and login_url "
+    "(sandbox apps live on test.salesforce.com)",
+    (
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    ): "assign the user's profile or a permission set to the app, or relax its "
+    "permitted-users policy",
+    (
+        "inactive_user",
+        "",
+    ): "the Salesforce user is deactivated",
+    (
+        "inactive_org",
+        "",
+    ): "the org is locked, closed or suspended",
+    (
+        "unsupported_grant_type",
+        "",
+    ): "the flow is not enabled for this app or org (for example username-password or device "
+    "flow blocked)",
+}
+
+
+def hint_for(error: str, description: str) -> str | None:
+    """Return what to fix for a well-known Salesforce error, or ``None``."""
+    lowered = description.strip().lower()
+    for (code, prefix), hint in _HINTS.items():
+        if code == error and lowered.startswith(prefix):
+            return hint
+    return None
+
+
+def raise_for_oauth_error(
+    payload: Mapping[str, Any], *, status_code: int | None = None
+) -> None:
+    """Raise the typed error for an OAuth error body; do nothing if there is no ``error``.
+
+    Unknown wire codes raise a plain :class:`OAuthProtocolError` that keeps the code verbatim.
+    """
+    error = payload.get("error")
+    if not error:
+        return
+    description = payload.get("error_description")
+    uri = payload.get("error_uri")
+    cls = ERROR_CLASSES.get(str(error), OAuthProtocolError)
+    raise cls(
+        _clean(str(error)),
+        _clean(str(description)) if description is not None else None,
+        uri=_clean(str(uri)) if uri is not None else None,
+        status_code=status_code,
+        response=payload,
+    )
+
+
+def _clean(text: str, limit: int = 500) -> str:
+    # Error strings end up in logs and pages: drop control characters, cap the length.
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return cleaned[:limit]

@@ -1,0 +1,269 @@
+"""The sans-IO seam: neutral request/response values, and helpers every flow shares.
+
+A flow is a generator ``Flow[T] = Generator[Step, HttpResponse | None, T]``. It yields an
+:class:`HttpRequest` and is sent the :class:`HttpResponse`, or yields a :class:`Wait` and is
+sent ``None`` once the driver has slept. Transport failures are thrown into the generator as
+:class:`~sfoauth_core.exceptions.TransportError` at the ``yield``, so a flow may catch them
+(device polling backs off; refresh retries). Flows import no I/O library and never sleep.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+from urllib.parse import urlsplit
+
+from ..config import ConnectedApp
+from ..exceptions import (
+    MalformedResponseError,
+    OAuthProtocolError,
+    SalesforceUnavailableError,
+    SignatureError,
+    TransportError,
+    UntrustedHostError,
+    raise_for_oauth_error,
+)
+from ..tokens import Token
+
+__all__ = [
+    "Flow",
+    "HttpRequest",
+    "HttpResponse",
+    "RetryPolicy",
+    "Step",
+    "Wait",
+    "check_token_hosts",
+    "client_auth_fields",
+    "compute_signature",
+    "parse_json_object",
+    "parse_token_response",
+    "prepare_token_request",
+    "send_with_retries",
+    "verify_token_signature",
+]
+
+T = TypeVar("T")
+
+#: Largest response body a driver accepts (SECURITY.md item 11).
+MAX_RESPONSE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request, as data. ``form`` is sent url-encoded; ``params`` as the query."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    form: Mapping[str, str] | None = field(default=None, repr=False)
+    params: Mapping[str, str] | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:  # never show bodies or headers: they carry secrets
+        return f"HttpRequest({self.method} {self.url})"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """One HTTP response, as data. ``headers`` keys are lower-case."""
+
+    status_code: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = field(default=b"", repr=False)
+    url: str = ""
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Ask the driver to sleep ``seconds`` (monotonic), then resume the flow with ``None``."""
+
+    seconds: float
+
+
+Step = Union[HttpRequest, Wait]
+Flow = Generator[Step, Union[HttpResponse, None], T]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries for idempotent token calls (refresh, assertion grants).
+
+    5xx, 429 and transport errors are retried ``attempts - 1`` times with exponential
+    backoff capped at ``max_delay``; a ``Retry-After`` header (seconds) wins when it is
+    larger, up to ``max_retry_after``.
+    """
+
+    attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0
+
+    def delay(self, attempt: int, response: HttpResponse | None) -> float:
+        delay = min(self.base_delay * (2**attempt), self.max_delay)
+        if response is not None:
+            retry_after = response.headers.get("retry-after", "").strip()
+            if retry_after.isdigit():
+                delay = max(delay, min(float(retry_after), self.max_retry_after))
+        return delay
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def _expect_response(value: HttpResponse | None) -> HttpResponse:
+    if not isinstance(value, HttpResponse):
+        raise TypeError("the driver must send an HttpResponse after an HttpRequest")
+    return value
+
+
+def send_with_retries(
+    make_request: Callable[[], HttpRequest], policy: RetryPolicy = NO_RETRY
+) -> Flow[HttpResponse]:
+    """Send a request, retrying 5xx/429/transport errors under ``policy``.
+
+    ``make_request`` is called for every attempt, so assertion grants get a fresh ``jti``.
+    Raises :class:`SalesforceUnavailableError` when the attempts run out.
+    """
+    last_status: int | None = None
+    for attempt in range(policy.attempts):
+        final = attempt == policy.attempts - 1
+        try:
+            response = _expect_response((yield make_request()))
+        except TransportError as exc:
+            if final:
+                raise SalesforceUnavailableError(
+                    f"Salesforce did not answer after {policy.attempts} attempt(s): {exc}"
+                ) from exc
+            yield Wait(policy.delay(attempt, None))
+            continue
+        if response.status_code >= 500 or response.status_code == 429:
+            last_status = response.status_code
+            if final:
+                break
+            yield Wait(policy.delay(attempt, response))
+            continue
+        return response
+    raise SalesforceUnavailableError(
+        f"Salesforce answered HTTP {last_status} after {policy.attempts} attempt(s)",
+        status_code=last_status,
+    )
+
+
+def client_auth_fields(app: ConnectedApp, *, include_secret: bool = True) -> dict[str, str]:
+    """``client_id`` (+ ``client_secret`` when known and wanted) for a form body."""
+    fields = {"client_id": app.client_id}
+    if include_secret and app.client_secret:
+        fields["client_secret"] = app.client_secret.reveal()
+    return fields
+
+
+def prepare_token_request(
+    url: str, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
+) -> HttpRequest:
+    """A form POST to a token-style endpoint (credentials in the body, never the query)."""
+    merged = {"Accept": "application/json"}
+    if headers:
+        merged.update(headers)
+    return HttpRequest("POST", url, headers=merged, form=dict(form))
+
+
+def parse_json_object(response: HttpResponse) -> dict[str, Any]:
+    """Decode a JSON object body; an OAuth error body raises its typed error.
+
+    Raises:
+        OAuthProtocolError: (a subclass) the body is ``{"error": ...}``.
+        MalformedResponseError: HTML, empty, not JSON, not an object, or oversized.
+    """
+    status = response.status_code
+    if len(response.content) > MAX_RESPONSE_BYTES:
+        raise MalformedResponseError("response body is too large", status_code=status)
+    text = response.content.decode("utf-8", "replace").strip()
+    if not text:
+        raise MalformedResponseError(f"empty response (HTTP {status})", status_code=status)
+    if response.content_type == "text/html" or text.startswith("<"):
+        raise MalformedResponseError(
+            f"Salesforce returned an HTML page instead of JSON (HTTP {status}); the service "
+            "may be in maintenance",
+            status_code=status,
+        )
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise MalformedResponseError(
+            f"response is not JSON (HTTP {status})", status_code=status
+        ) from None
+    if not isinstance(payload, dict):
+        raise MalformedResponseError(
+            f"response is not a JSON object (HTTP {status})", status_code=status
+        )
+    if "error" in payload:
+        raise_for_oauth_error(payload, status_code=status)
+    if status >= 400:
+        raise OAuthProtocolError(
+            f"http_{status}", "unexpected error response", status_code=status
+        )
+    return payload
+
+
+def compute_signature(secret: str, id_url: str, issued_at: str) -> str:
+    """Base64(HMAC-SHA256(key=client secret, msg=id + issued_at)) — reference 2.3."""
+    mac = hmac.new(secret.encode(), (id_url + issued_at).encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def verify_token_signature(app: ConnectedApp, payload: Mapping[str, Any]) -> None:
+    """Check ``signature`` in constant time when the secret is known and both parts exist.
+
+    Raises:
+        SignatureError: the HMAC does not match.
+    """
+    signature = payload.get("signature")
+    id_url = payload.get("id")
+    issued_at = payload.get("issued_at")
+    if not (app.verify_signature and app.client_secret and signature and id_url):
+        return
+    if issued_at is None or not isinstance(signature, str):
+        raise SignatureError("token response has a signature but no issued_at")
+    expected = compute_signature(app.client_secret.reveal(), str(id_url), str(issued_at))
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise SignatureError(
+            "token response signature does not match (wrong client secret, or the "
+            "identity URL was altered in transit)"
+        )
+
+
+def check_token_hosts(app: ConnectedApp, token: Token) -> None:
+    """Every host a token response points to must be one the app trusts (SECURITY item 9)."""
+    for name, url in (("instance_url", token.instance_url), ("id", token.id_url)):
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        secure = parts.scheme == "https" or (parts.scheme == "http" and app.allow_loopback)
+        if not secure or not app.trusts_host(host) or "@" in parts.netloc:
+            raise UntrustedHostError(
+                f"token response field {name!r} points to an untrusted host {host!r}; "
+                "list it in ConnectedApp(extra_hosts=...) if it really is your org"
+            )
+
+
+def parse_token_response(
+    app: ConnectedApp,
+    response: HttpResponse,
+    *,
+    previous: Token | None = None,
+) -> Token:
+    """Decode, verify and validate a token-endpoint answer into a :class:`Token`."""
+    payload = parse_json_object(response)
+    verify_token_signature(app, payload)
+    token = Token.from_response(payload, previous=previous)
+    check_token_hosts(app, token)
+    return token

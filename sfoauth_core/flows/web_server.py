@@ -1,0 +1,170 @@
+"""Web server flow (authorization code), with or without a client secret, PKCE always.
+
+Specs: RFC 6749 §4.1 (authorization code grant), RFC 7636 (PKCE), RFC 9207 (``iss`` in the
+authorization response), RFC 9700 §2.1.1 (PKCE for every client).
+Salesforce: "OAuth 2.0 Web Server Flow for Web App Integration" (help topic
+``remoteaccess_oauth_web_server_flow``); reference sections 3, 4.1-4.3.
+
+Salesforce specifics: ``code_challenge`` is sent without ``code_challenge_method`` (S256 is
+assumed; Salesforce's own clients send none); codes arrive URL-encoded and often end in ``==``
+(the callback parser decodes them once); a confidential client sends both secret and verifier,
+a public client only the verifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ..config import ConnectedApp
+from ..exceptions import ConfigurationError, FlowError, raise_for_oauth_error
+from ..tokens import AuthorizationRequest, Token
+from ._base import (
+    Flow,
+    client_auth_fields,
+    parse_token_response,
+    prepare_token_request,
+)
+from .endpoints import endpoints_for
+from .pkce import create_code_verifier, create_s256_challenge, validate_code_verifier
+from .state import check_state, create_nonce, create_state
+
+__all__ = [
+    "exchange_code",
+    "parse_authorization_response",
+    "prepare_authorization_url",
+]
+
+_PROMPTS = frozenset({"login", "consent", "select_account"})
+_DISPLAYS = frozenset({"page", "popup", "touch", "mobile"})
+
+
+def prepare_authorization_url(
+    app: ConnectedApp,
+    *,
+    response_type: str = "code",
+    scopes: tuple[str, ...] | list[str] | None = None,
+    state: str | None = None,
+    prompt: str | None = None,
+    login_hint: str | None = None,
+    display: str | None = None,
+    nonce: str | None = None,
+    pkce: bool = True,
+    extra_params: Mapping[str, str] | None = None,
+) -> AuthorizationRequest:
+    """Build the authorize URL and the values to keep server-side until the callback.
+
+    Per-request options never change ``app`` (SECURITY.md item 28).
+
+    Raises:
+        ConfigurationError: the app has no ``redirect_uri``, or an option is not one
+            Salesforce knows.
+    """
+    if not app.redirect_uri:
+        raise ConfigurationError("redirect_uri", "is required for browser flows")
+    if prompt is not None and not set(prompt.split()) <= _PROMPTS:
+        raise ConfigurationError("prompt", "must be login, consent and/or select_account")
+    if display is not None and display not in _DISPLAYS:
+        raise ConfigurationError("display", "must be page, popup, touch or mobile")
+    state = state or create_state()
+    chosen_scopes = tuple(scopes) if scopes is not None else app.scopes
+    if nonce is None and "openid" in chosen_scopes:
+        nonce = create_nonce()
+    params: dict[str, str] = {
+        "response_type": response_type,
+        "client_id": app.client_id,
+        "redirect_uri": app.redirect_uri,
+        "state": state,
+    }
+    if chosen_scopes:
+        params["scope"] = " ".join(chosen_scopes)
+    verifier = None
+    if pkce:
+        verifier = create_code_verifier()
+        params["code_challenge"] = create_s256_challenge(verifier)
+    for name, value in (
+        ("prompt", prompt),
+        ("login_hint", login_hint),
+        ("display", display),
+        ("nonce", nonce),
+    ):
+        if value:
+            params[name] = value
+    if extra_params:
+        params.update({k: v for k, v in extra_params.items() if k not in params})
+    url = endpoints_for(app.login_url).authorize + "?" + urlencode(params)
+    return AuthorizationRequest(
+        url=url,
+        state=state,
+        code_verifier=verifier,
+        nonce=nonce,
+        redirect_uri=app.redirect_uri,
+        issuer=app.login_url,
+    )
+
+
+def parse_authorization_response(
+    callback: str | Mapping[str, str],
+    *,
+    expected_state: str | None,
+    expected_issuer: str | None = None,
+) -> str:
+    """Check a callback (full URL, query string or parsed params) and return the code.
+
+    The ``code`` is URL-decoded exactly once (Salesforce codes end in ``%3D%3D``).
+
+    Raises:
+        StateMismatchError: ``state`` missing or different (checked first, even on errors).
+        OAuthProtocolError: Salesforce redirected with ``error=...`` (e.g. access_denied).
+        FlowError: no code, or an ``iss`` that is not the expected issuer (mix-up defence).
+    """
+    params = _callback_params(callback)
+    check_state(params.get("state"), expected_state)
+    if "error" in params:
+        raise_for_oauth_error(params)
+    issuer = params.get("iss")
+    if issuer is not None and expected_issuer is not None:
+        if issuer.rstrip("/") != expected_issuer.rstrip("/"):
+            raise FlowError("the callback's iss does not match the authorization server")
+    code = params.get("code")
+    if not code:
+        raise FlowError("the callback carries no authorization code")
+    return code
+
+
+def _callback_params(callback: str | Mapping[str, str]) -> dict[str, str]:
+    if isinstance(callback, Mapping):
+        return {str(k): str(v) for k, v in callback.items()}
+    text = callback
+    if "://" in text:
+        text = urlsplit(text).query
+    return dict(parse_qsl(text.lstrip("?"), keep_blank_values=True))
+
+
+def exchange_code(
+    app: ConnectedApp,
+    code: str,
+    *,
+    code_verifier: str | None,
+    redirect_uri: str | None = None,
+    token_url: str | None = None,
+) -> Flow[Token]:
+    """Exchange an authorization code for tokens (never retried: codes are single use).
+
+    ``redirect_uri`` and ``token_url`` come from the server-side record of the pending flow
+    (SECURITY.md item 5), defaulting to the app's.
+    """
+    redirect = redirect_uri or app.redirect_uri
+    if not redirect:
+        raise ConfigurationError("redirect_uri", "is required for the web server flow")
+    if not code:
+        raise FlowError("the authorization code is empty")
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
+    form.update(client_auth_fields(app))
+    if code_verifier is not None:
+        validate_code_verifier(code_verifier)
+        form["code_verifier"] = code_verifier
+    url = token_url or endpoints_for(app.login_url).token
+    response = yield prepare_token_request(url, form)
+    assert response is not None
+    return parse_token_response(app, response)

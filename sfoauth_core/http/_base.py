@@ -1,0 +1,217 @@
+"""Everything the sync and async clients share: configuration, flow construction, caches.
+
+The twins :class:`~sfoauth_core.http.client.SalesforceOAuth` and
+:class:`~sfoauth_core.http.async_client.AsyncSalesforceOAuth` only hand these flows to their
+driver, so each public method body is one line (STYLE.md C3).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from cachetools import TTLCache
+
+from ..config import ConnectedApp
+from ..flows import (
+    asset_token,
+    client_credentials,
+    device,
+    discovery,
+    identity,
+    introspect,
+    jwt_bearer,
+    password,
+    refresh,
+    revoke,
+    user_agent,
+    userinfo,
+    web_server,
+)
+from ..flows._base import Flow, verify_token_signature
+from ..flows.state import check_state
+from ..tokens import (
+    AssetToken,
+    AuthorizationRequest,
+    DeviceAuthorization,
+    Identity,
+    Introspection,
+    Token,
+)
+
+__all__ = ["BaseSalesforceOAuth"]
+
+#: JWKS documents are cached this long (SECURITY.md item 14); an unknown ``kid`` re-fetches.
+JWKS_TTL_SECONDS = 3600.0
+
+
+class BaseSalesforceOAuth:
+    """Configuration plus flow factories; no I/O."""
+
+    def __init__(self, app: ConnectedApp) -> None:
+        if not isinstance(app, ConnectedApp):
+            raise TypeError("app must be a ConnectedApp")
+        self.app = app
+        self._jwks_cache: TTLCache[str, Mapping[str, Any]] = TTLCache(
+            maxsize=16, ttl=JWKS_TTL_SECONDS
+        )
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "timeout": httpx.Timeout(self.app.timeout),
+            "follow_redirects": False,
+            "verify": True,
+            "headers": {"User-Agent": "sfoauth"},
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.app!r})"
+
+    # Browser flows (pure: no request is made) -----------------------------------------
+    def authorization_url(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        state: str | None = None,
+        prompt: str | None = None,
+        login_hint: str | None = None,
+        display: str | None = None,
+        nonce: str | None = None,
+    ) -> AuthorizationRequest:
+        """Start the web server flow (PKCE S256 always).
+
+        Returns:
+            The URL to redirect the browser to, plus ``state``, ``code_verifier`` and
+            ``nonce`` to keep server-side until the callback.
+        """
+        return web_server.prepare_authorization_url(
+            self.app,
+            scopes=scopes,
+            state=state,
+            prompt=prompt,
+            login_hint=login_hint,
+            display=display,
+            nonce=nonce,
+        )
+
+    def user_agent_url(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        state: str | None = None,
+        prompt: str | None = None,
+        login_hint: str | None = None,
+        display: str | None = None,
+        nonce: str | None = None,
+    ) -> AuthorizationRequest:
+        """Start the user-agent (implicit) flow. Discouraged: warns and recommends PKCE."""
+        return user_agent.prepare_user_agent_url(
+            self.app,
+            scopes=scopes,
+            state=state,
+            prompt=prompt,
+            login_hint=login_hint,
+            display=display,
+            nonce=nonce,
+        )
+
+    def parse_user_agent_response(self, fragment: str, *, expected_state: str) -> Token:
+        """Parse the ``#access_token=...`` fragment of a user-agent callback."""
+        return user_agent.parse_user_agent_response(
+            self.app, fragment, expected_state=expected_state
+        )
+
+    def verify_signature(self, token: Token) -> None:
+        """Check ``token.signature`` (HMAC-SHA256 of ``id + issued_at``); raises SignatureError."""
+        issued_at = token.raw.get("issued_at")
+        verify_token_signature(
+            self.app,
+            {"signature": token.signature, "id": token.id_url, "issued_at": issued_at},
+        )
+
+    # Flow factories ---------------------------------------------------------------------
+    def _exchange_code(
+        self,
+        code: str,
+        *,
+        code_verifier: str | None,
+        state: str | None,
+        expected_state: str | None,
+    ) -> Flow[Token]:
+        if state is not None or expected_state is not None:
+            check_state(state, expected_state)
+        return web_server.exchange_code(self.app, code, code_verifier=code_verifier)
+
+    def _refresh(self, token: Token | str) -> Flow[Token]:
+        return refresh.refresh_token(self.app, token)
+
+    def _jwt_bearer(self, *, username: str | None, audience: str | None) -> Flow[Token]:
+        return jwt_bearer.jwt_bearer(self.app, username=username, audience=audience)
+
+    def _client_credentials(self) -> Flow[Token]:
+        return client_credentials.client_credentials(self.app)
+
+    def _password(self, username: str, password_: str, security_token: str) -> Flow[Token]:
+        return password.password_grant(
+            self.app, username, password_, security_token=security_token
+        )
+
+    def _start_device_flow(
+        self, scopes: tuple[str, ...] | list[str] | None
+    ) -> Flow[DeviceAuthorization]:
+        return device.start_device_flow(self.app, scopes=scopes)
+
+    def _poll_device_flow(
+        self,
+        device_auth: DeviceAuthorization,
+        timeout: float,
+        cancel: Callable[[], bool] | None,
+    ) -> Flow[Token]:
+        return device.poll_device_flow(
+            self.app, device_auth, timeout=timeout, clock=time.monotonic, cancel=cancel
+        )
+
+    def _asset_token(
+        self,
+        access_token: Token | str,
+        *,
+        actor_token: str | None,
+        device_id: str | None,
+        asset: Mapping[str, Any] | None,
+        name: str | None,
+        device_key: Mapping[str, Any] | None,
+    ) -> Flow[AssetToken]:
+        return asset_token.request_asset_token(
+            self.app,
+            access_token,
+            actor_token=actor_token,
+            device_id=device_id,
+            asset=asset,
+            name=name,
+            device_key=device_key,
+        )
+
+    def _verify_asset_token(self, jwt: str, audience: str) -> Flow[dict[str, Any]]:
+        return asset_token.verify_asset_token(
+            self.app, jwt, audience=audience, jwks_cache=self._jwks_cache
+        )
+
+    def _revoke(self, token: Token | str) -> Flow[None]:
+        return revoke.revoke_token(self.app, token)
+
+    def _introspect(self, token: Token | str, hint: str) -> Flow[Introspection]:
+        return introspect.introspect_token(self.app, token, hint=hint)
+
+    def _userinfo(self, token: Token) -> Flow[dict[str, Any]]:
+        return userinfo.userinfo(self.app, token)
+
+    def _identity(self, token: Token) -> Flow[Identity]:
+        return identity.identity(self.app, token)
+
+    def _openid_configuration(self) -> Flow[dict[str, Any]]:
+        return discovery.openid_configuration(self.app)
+
+    def _keys(self) -> Flow[dict[str, Any]]:
+        return discovery.fetch_keys(self.app)

@@ -1,0 +1,115 @@
+"""Run any sans-IO flow over httpx: one sync driver, one async driver.
+
+A flow yields :class:`HttpRequest` or :class:`Wait`; the driver performs it and sends the
+result back. Transport failures are thrown into the flow as ``TransportError`` so flows can
+decide to retry. Redirects are never followed and bodies are capped (SECURITY.md items 10-11).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TypeVar
+
+import anyio
+import httpx
+
+from ..exceptions import TransportError
+from ..flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, Wait
+
+__all__ = ["run_async", "run_sync"]
+
+T = TypeVar("T")
+
+
+def _to_response(response: httpx.Response, content: bytes) -> HttpResponse:
+    if response.is_redirect:
+        raise TransportError(
+            f"unexpected redirect (HTTP {response.status_code}); redirects are not followed"
+        )
+    return HttpResponse(
+        status_code=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        content=content,
+        url=str(response.request.url),
+    )
+
+
+def _too_large() -> TransportError:
+    return TransportError(f"response body exceeds {MAX_RESPONSE_BYTES} bytes")
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    # httpx messages can include the URL (never secrets: credentials are in bodies).
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_sync(flow: Flow[T], client: httpx.Client) -> T:
+    """Drive ``flow`` to completion over a synchronous httpx client."""
+    try:
+        step = next(flow)
+        while True:
+            if isinstance(step, Wait):
+                time.sleep(max(step.seconds, 0.0))
+                step = flow.send(None)
+                continue
+            try:
+                with client.stream(
+                    step.method, step.url, **_kwargs(step), follow_redirects=False
+                ) as raw:
+                    body = bytearray()
+                    for chunk in raw.iter_bytes():
+                        body += chunk
+                        if len(body) > MAX_RESPONSE_BYTES:
+                            raise _too_large()
+                    response = _to_response(raw, bytes(body))
+            except httpx.HTTPError as exc:
+                step = flow.throw(TransportError(_describe(exc)))
+                continue
+            except TransportError as exc:
+                step = flow.throw(exc)
+                continue
+            step = flow.send(response)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
+
+
+async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
+    """Drive ``flow`` to completion over an asynchronous httpx client (asyncio or trio)."""
+    try:
+        step = next(flow)
+        while True:
+            if isinstance(step, Wait):
+                await anyio.sleep(max(step.seconds, 0.0))
+                step = flow.send(None)
+                continue
+            try:
+                async with client.stream(
+                    step.method, step.url, **_kwargs(step), follow_redirects=False
+                ) as raw:
+                    body = bytearray()
+                    async for chunk in raw.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_RESPONSE_BYTES:
+                            raise _too_large()
+                    response = _to_response(raw, bytes(body))
+            except httpx.HTTPError as exc:
+                step = flow.throw(TransportError(_describe(exc)))
+                continue
+            except TransportError as exc:
+                step = flow.throw(exc)
+                continue
+            step = flow.send(response)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
+
+
+def _kwargs(step: HttpRequest) -> dict[str, object]:
+    return {
+        "headers": dict(step.headers),
+        "data": dict(step.form) if step.form is not None else None,
+        "params": dict(step.params) if step.params is not None else None,
+    }

@@ -1,0 +1,161 @@
+"""The asynchronous Salesforce OAuth client (asyncio or trio, via anyio)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from ..config import ConnectedApp
+from ..flows._base import Flow
+from ..tokens import (
+    AssetToken,
+    DeviceAuthorization,
+    Identity,
+    Introspection,
+    Token,
+)
+from ._base import BaseSalesforceOAuth
+from ._drivers import run_async
+
+__all__ = ["AsyncSalesforceOAuth"]
+
+T = TypeVar("T")
+
+
+class AsyncSalesforceOAuth(BaseSalesforceOAuth):
+    """Every Salesforce OAuth flow over an ``httpx.AsyncClient``; the twin of
+    :class:`~sfoauth_core.http.client.SalesforceOAuth` with awaitable methods.
+
+    Args:
+        app: the connected app configuration.
+        http_client: an ``httpx.AsyncClient`` to reuse; when omitted, one is created with
+            the app's timeout and closed by :meth:`aclose`.
+
+    Example:
+        >>> oauth = AsyncSalesforceOAuth(app)
+        >>> token = await oauth.jwt_bearer()
+    """
+
+    def __init__(self, app: ConnectedApp, *, http_client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(app)
+        self._owns_client = http_client is None
+        self.http_client = http_client or httpx.AsyncClient(**self._client_kwargs())
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Drive any flow generator over this client."""
+        return await run_async(flow, self.http_client)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.http_client.aclose()
+
+    async def __aenter__(self) -> AsyncSalesforceOAuth:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def exchange_code(
+        self,
+        code: str,
+        *,
+        code_verifier: str | None,
+        state: str | None = None,
+        expected_state: str | None = None,
+    ) -> Token:
+        """Exchange an authorization code (web server flow, with or without a secret)."""
+        return await self.run(
+            self._exchange_code(
+                code, code_verifier=code_verifier, state=state, expected_state=expected_state
+            )
+        )
+
+    async def refresh(self, token_or_refresh_token: Token | str) -> Token:
+        """Refresh; keeps the old refresh token unless Salesforce rotated it."""
+        return await self.run(self._refresh(token_or_refresh_token))
+
+    async def jwt_bearer(self, *, username: str | None = None, audience: str | None = None) -> Token:
+        """JWT bearer flow (server to server, signed assertion)."""
+        return await self.run(self._jwt_bearer(username=username, audience=audience))
+
+    async def client_credentials(self) -> Token:
+        """Client credentials flow (My Domain only; run-as user set on the app)."""
+        return await self.run(self._client_credentials())
+
+    async def password(self, username: str, password: str, *, security_token: str = "") -> Token:
+        """Username-password flow. For development only: warns."""
+        return await self.run(self._password(username, password, security_token))
+
+    async def start_device_flow(
+        self, *, scopes: tuple[str, ...] | list[str] | None = None
+    ) -> DeviceAuthorization:
+        """Device flow, leg 1: get a user code to show and a device code to poll with."""
+        return await self.run(self._start_device_flow(scopes))
+
+    async def poll_device_flow(
+        self,
+        device: DeviceAuthorization,
+        *,
+        timeout: float = 600,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Token:
+        """Device flow, leg 2: poll until approved, denied, expired, cancelled or timed out."""
+        return await self.run(self._poll_device_flow(device, timeout, cancel))
+
+    async def asset_token(
+        self,
+        access_token: Token | str,
+        *,
+        actor_token: str | None = None,
+        device_id: str | None = None,
+        asset: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        device_key: Mapping[str, Any] | None = None,
+    ) -> AssetToken:
+        """Exchange an access token (and an optional actor token) for an asset token."""
+        return await self.run(
+            self._asset_token(
+                access_token,
+                actor_token=actor_token,
+                device_id=device_id,
+                asset=asset,
+                name=name,
+                device_key=device_key,
+            )
+        )
+
+    async def verify_asset_token(self, jwt: str, *, audience: str) -> dict[str, Any]:
+        """Verify an asset token's signature against the org's keys; return its claims."""
+        return await self.run(self._verify_asset_token(jwt, audience))
+
+    async def revoke(self, token: Token | str) -> None:
+        """Revoke a token (a refresh token takes its access tokens with it)."""
+        return await self.run(self._revoke(token))
+
+    async def introspect(self, token: Token | str, *, hint: str = "access_token") -> Introspection:
+        """RFC 7662 introspection (the app's own tokens unless introspect-all is on)."""
+        return await self.run(self._introspect(token, hint))
+
+    async def userinfo(self, token: Token) -> dict[str, Any]:
+        """OpenID Connect UserInfo claims."""
+        return await self.run(self._userinfo(token))
+
+    async def identity(self, token: Token) -> Identity:
+        """The identity URL's description of the user and org."""
+        return await self.run(self._identity(token))
+
+    async def openid_configuration(self) -> dict[str, Any]:
+        """The OpenID discovery document of the login host."""
+        return await self.run(self._openid_configuration())
+
+    async def keys(self) -> dict[str, Any]:
+        """The JWKS of the login host (``/id/keys``)."""
+        return await self.run(self._keys())

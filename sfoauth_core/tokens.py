@@ -1,0 +1,302 @@
+"""Value objects returned by the flows: tokens, authorization requests, identities.
+
+All are frozen dataclasses. Tokens never show their values in ``repr``/``str``
+(SECURITY.md item 20).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .exceptions import MalformedResponseError
+from .ids import parse_identity_url
+
+__all__ = [
+    "AssetToken",
+    "AuthorizationRequest",
+    "DeviceAuthorization",
+    "Identity",
+    "Introspection",
+    "Token",
+    "mask",
+]
+
+# ``issued_at`` stays in ``raw`` verbatim: the signature covers the exact string.
+_KNOWN_FIELDS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "instance_url",
+        "id",
+        "scope",
+        "token_type",
+        "signature",
+        "id_token",
+        "expires_in",
+    }
+)
+
+
+def mask(value: str | None) -> str:
+    """A display form of a secret that reveals nothing but its presence."""
+    return "None" if value is None else "'**********'"
+
+
+def _str_field(payload: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+    value = payload.get(name)
+    if value is None or value == "":
+        if required:
+            raise MalformedResponseError(f"token response has no {name!r}")
+        return None
+    if not isinstance(value, str):
+        raise MalformedResponseError(f"token response field {name!r} is not a string")
+    if any(not ch.isprintable() for ch in value):
+        raise MalformedResponseError(f"token response field {name!r} has control characters")
+    return value
+
+
+def parse_issued_at(value: Any) -> float | None:
+    """``issued_at`` → epoch seconds. 13 digits are milliseconds (Salesforce), 10 are seconds."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise MalformedResponseError("token response field 'issued_at' is not a number")
+    number = int(text)
+    return number / 1000.0 if len(text) >= 12 else float(number)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An OAuth token set as Salesforce returned it.
+
+    ``access_token`` and ``refresh_token`` are masked in ``repr``. ``expires_at`` is ``None``
+    when Salesforce did not say (it almost never does; see the token lifecycle docs).
+    ``issued_at`` is epoch seconds (Salesforce sends milliseconds; converted).
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    instance_url: str | None = None
+    id_url: str | None = None
+    org_id: str | None = None
+    user_id: str | None = None
+    issued_at: float | None = None
+    scopes: tuple[str, ...] = ()
+    token_type: str = "Bearer"
+    signature: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_response(
+        cls,
+        payload: Mapping[str, Any],
+        *,
+        previous: Token | None = None,
+        now: float | None = None,
+    ) -> Token:
+        """Build a token from a token-endpoint JSON object (or a user-agent fragment).
+
+        Args:
+            payload: the decoded response.
+            previous: the token being refreshed; its refresh token, ids and instance URL are
+                kept when the response omits them (Salesforce sends no refresh token on refresh
+                unless rotation is on).
+            now: the current epoch time (for ``expires_in``), for tests.
+
+        Raises:
+            MalformedResponseError: a required field is missing or has the wrong type.
+        """
+        access_token = _str_field(payload, "access_token", required=True)
+        assert access_token is not None
+        refresh_token = _str_field(payload, "refresh_token", required=False)
+        instance_url = _str_field(payload, "instance_url", required=False)
+        id_url = _str_field(payload, "id", required=False)
+        org_id = user_id = None
+        if id_url is not None:
+            try:
+                org_id, user_id = parse_identity_url(urlsplit(id_url).path)
+            except ValueError:
+                raise MalformedResponseError(
+                    "token response field 'id' is not an identity URL"
+                ) from None
+        scope = payload.get("scope")
+        if scope is not None and not isinstance(scope, str):
+            raise MalformedResponseError("token response field 'scope' is not a string")
+        scopes = tuple(scope.split()) if scope else ()
+        token_type = _str_field(payload, "token_type", required=False) or "Bearer"
+        expires_at = None
+        expires_in = payload.get("expires_in")
+        if expires_in is not None:
+            try:
+                seconds = int(str(expires_in))
+            except ValueError:
+                raise MalformedResponseError("'expires_in' is not a number") from None
+            expires_at = (time.time() if now is None else now) + seconds
+        if previous is not None:
+            refresh_token = refresh_token or previous.refresh_token
+            instance_url = instance_url or previous.instance_url
+            id_url = id_url or previous.id_url
+            org_id = org_id or previous.org_id
+            user_id = user_id or previous.user_id
+            scopes = scopes or previous.scopes
+        return cls(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            instance_url=instance_url.rstrip("/") if instance_url else None,
+            id_url=id_url,
+            org_id=org_id,
+            user_id=user_id,
+            issued_at=parse_issued_at(payload.get("issued_at")),
+            scopes=scopes,
+            token_type=token_type,
+            signature=_str_field(payload, "signature", required=False),
+            id_token=_str_field(payload, "id_token", required=False),
+            expires_at=expires_at,
+            raw={k: v for k, v in payload.items() if k not in _KNOWN_FIELDS},
+        )
+
+    # Storage ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (for stores; encrypt it before it touches disk)."""
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "instance_url": self.instance_url,
+            "id_url": self.id_url,
+            "org_id": self.org_id,
+            "user_id": self.user_id,
+            "issued_at": self.issued_at,
+            "scopes": list(self.scopes),
+            "token_type": self.token_type,
+            "signature": self.signature,
+            "id_token": self.id_token,
+            "expires_at": self.expires_at,
+            "raw": dict(self.raw),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Token:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            MalformedResponseError: the dict has no access token.
+        """
+        if not isinstance(data.get("access_token"), str):
+            raise MalformedResponseError("stored token has no access token")
+        return cls(
+            access_token=data["access_token"],
+            refresh_token=data.get("refresh_token"),
+            instance_url=data.get("instance_url"),
+            id_url=data.get("id_url"),
+            org_id=data.get("org_id"),
+            user_id=data.get("user_id"),
+            issued_at=data.get("issued_at"),
+            scopes=tuple(data.get("scopes") or ()),
+            token_type=data.get("token_type") or "Bearer",
+            signature=data.get("signature"),
+            id_token=data.get("id_token"),
+            expires_at=data.get("expires_at"),
+            raw=dict(data.get("raw") or {}),
+        )
+
+    def is_expired(self, *, leeway: float = 0.0, now: float | None = None) -> bool:
+        """True when ``expires_at`` is known and within ``leeway`` seconds of ``now``."""
+        if self.expires_at is None:
+            return False
+        return (time.time() if now is None else now) + leeway >= self.expires_at
+
+    def with_expiry(self, expires_at: float | None) -> Token:
+        """A copy with ``expires_at`` set (learned from introspection or a session timeout)."""
+        return _replace(self, expires_at=expires_at)
+
+    def __repr__(self) -> str:
+        return (
+            f"Token(access_token={mask(self.access_token)}, "
+            f"refresh_token={mask(self.refresh_token)}, instance_url={self.instance_url!r}, "
+            f"org_id={self.org_id!r}, user_id={self.user_id!r}, scopes={self.scopes!r}, "
+            f"issued_at={self.issued_at!r}, expires_at={self.expires_at!r})"
+        )
+
+    __str__ = __repr__
+
+
+def _replace(token: Token, **changes: Any) -> Token:
+    from dataclasses import replace
+
+    return replace(token, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """Where to send the browser, and what to keep server-side until the callback.
+
+    ``code_verifier`` and ``nonce`` must be stored server-side (session), never put in a URL.
+    """
+
+    url: str
+    state: str = field(repr=False)
+    code_verifier: str | None = field(default=None, repr=False)
+    nonce: str | None = field(default=None, repr=False)
+    redirect_uri: str | None = None
+    issuer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """Leg 1 of Salesforce's device flow. ``device_code`` is a secret: never shown or logged."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    interval: int = 5
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetToken:
+    """The signed asset token (a JWT) from the token exchange, with its lifetime and claims."""
+
+    token: str = field(repr=False)
+    expires_in: int | None
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    issued_token_type: str = "urn:ietf:params:oauth:token-type:jwt"
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class Introspection:
+    """RFC 7662 introspection result; ``active`` is the one field always present."""
+
+    active: bool
+    scopes: tuple[str, ...] = ()
+    client_id: str | None = None
+    username: str | None = None
+    sub: str | None = None
+    token_type: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The identity URL's answer (Salesforce's user and org description)."""
+
+    id: str
+    user_id: str
+    organization_id: str
+    username: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    active: bool | None = None
+    user_type: str | None = None
+    urls: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
