@@ -1,0 +1,86 @@
+"""Testing tools: a local Salesforce emulator and a pytest plugin.
+
+The emulator needs the ``emulator`` extra (starlette, uvicorn, python-multipart); names
+are imported lazily so that ``sfoauth_core.testing.pytest_plugin`` loads without it.
+
+Example:
+    >>> from sfoauth_core.testing import SalesforceEmulator
+    >>> emu = SalesforceEmulator()
+    >>> client = httpx.Client(transport=emu.transport(), base_url=emu.org.my_domain_url)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .emulator import (
+        ASSET_APP_CLIENT_ID,
+        CC_APP_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        DEFAULT_ORG_ID,
+        DEFAULT_ORG_NAME,
+        DEFAULT_PASSWORD,
+        DEFAULT_SECURITY_TOKEN,
+        DEFAULT_USER_ID,
+        DEFAULT_USERNAME,
+        DEVICE_APP_CLIENT_ID,
+        INACTIVE_USERNAME,
+        INTEGRATION_USER_ID,
+        INTEGRATION_USERNAME,
+        JWT_APP_CLIENT_ID,
+        PUBLIC_APP_CLIENT_ID,
+        WEB_APP_CLIENT_ID,
+        AssetTokenConfig,
+        EmulatedApp,
+        EmulatedOrg,
+        EmulatedUser,
+        EmulatorAsyncTransport,
+        EmulatorTransport,
+        Fault,
+        LogEntry,
+        SalesforceEmulator,
+        build_app,
+        run,
+    )
+
+__all__ = [
+    "ASSET_APP_CLIENT_ID",
+    "AssetTokenConfig",
+    "CC_APP_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_ORG_ID",
+    "DEFAULT_ORG_NAME",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_SECURITY_TOKEN",
+    "DEFAULT_USERNAME",
+    "DEFAULT_USER_ID",
+    "DEVICE_APP_CLIENT_ID",
+    "EmulatedApp",
+    "EmulatedOrg",
+    "EmulatedUser",
+    "EmulatorAsyncTransport",
+    "EmulatorTransport",
+    "Fault",
+    "INACTIVE_USERNAME",
+    "INTEGRATION_USERNAME",
+    "INTEGRATION_USER_ID",
+    "JWT_APP_CLIENT_ID",
+    "LogEntry",
+    "PUBLIC_APP_CLIENT_ID",
+    "SalesforceEmulator",
+    "WEB_APP_CLIENT_ID",
+    "build_app",
+    "run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module(".emulator", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,64 @@
+"""The Salesforce OAuth emulator (a starlette ASGI app); see
+:class:`SalesforceEmulator`."""
+
+from __future__ import annotations
+
+from .app import SalesforceEmulator, build_app
+from .constants import (
+    ASSET_APP_CLIENT_ID,
+    CC_APP_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_ORG_ID,
+    DEFAULT_ORG_NAME,
+    DEFAULT_PASSWORD,
+    DEFAULT_SECURITY_TOKEN,
+    DEFAULT_USER_ID,
+    DEFAULT_USERNAME,
+    DEVICE_APP_CLIENT_ID,
+    INACTIVE_USERNAME,
+    INTEGRATION_USER_ID,
+    INTEGRATION_USERNAME,
+    JWT_APP_CLIENT_ID,
+    PUBLIC_APP_CLIENT_ID,
+    WEB_APP_CLIENT_ID,
+)
+from .server import run
+from .state import (
+    AssetTokenConfig,
+    EmulatedApp,
+    EmulatedOrg,
+    EmulatedUser,
+    Fault,
+    LogEntry,
+)
+from .transport import EmulatorAsyncTransport, EmulatorTransport
+
+__all__ = [
+    "ASSET_APP_CLIENT_ID",
+    "AssetTokenConfig",
+    "CC_APP_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_ORG_ID",
+    "DEFAULT_ORG_NAME",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_SECURITY_TOKEN",
+    "DEFAULT_USERNAME",
+    "DEFAULT_USER_ID",
+    "DEVICE_APP_CLIENT_ID",
+    "EmulatedApp",
+    "EmulatedOrg",
+    "EmulatedUser",
+    "EmulatorAsyncTransport",
+    "EmulatorTransport",
+    "Fault",
+    "INACTIVE_USERNAME",
+    "INTEGRATION_USERNAME",
+    "INTEGRATION_USER_ID",
+    "JWT_APP_CLIENT_ID",
+    "LogEntry",
+    "PUBLIC_APP_CLIENT_ID",
+    "SalesforceEmulator",
+    "WEB_APP_CLIENT_ID",
+    "build_app",
+    "run",
+]

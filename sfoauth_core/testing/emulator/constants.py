@@ -1,0 +1,156 @@
+"""Fixed values of the emulated Salesforce: default org, users, apps and wire constants.
+
+The identifiers follow Salesforce's shapes (reference sections 2 and 9): 18-character
+ids with the real case-checksum suffix, consumer keys that start with ``3MVG9``, access
+tokens ``<15-char org id>!<opaque>`` and refresh tokens starting ``5Aep``.
+"""
+
+from __future__ import annotations
+
+from ...ids import to_18
+
+__all__ = [
+    "API_VERSIONS",
+    "ASSET_APP_CLIENT_ID",
+    "CC_APP_CLIENT_ID",
+    "CLAIMS_SUPPORTED",
+    "DEFAULT_CALLBACK_URLS",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_ORG_ID",
+    "DEFAULT_ORG_NAME",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_SECURITY_TOKEN",
+    "DEFAULT_USERNAME",
+    "DEFAULT_USER_ID",
+    "DEVICE_APP_CLIENT_ID",
+    "INACTIVE_USERNAME",
+    "INTEGRATION_USERNAME",
+    "INTEGRATION_USER_ID",
+    "JWT_APP_CLIENT_ID",
+    "LOGIN_HOST",
+    "PUBLIC_APP_CLIENT_ID",
+    "SANDBOX_LOGIN_HOST",
+    "SCOPES_SUPPORTED",
+    "WEB_APP_CLIENT_ID",
+]
+
+LOGIN_HOST = "login.salesforce.com"
+SANDBOX_LOGIN_HOST = "test.salesforce.com"
+
+DEFAULT_ORG_NAME = "acme"
+DEFAULT_ORG_ID = to_18("00DXX0000001abc")
+DEFAULT_SITE_ID = to_18("0DBXX0000000001")
+
+DEFAULT_USERNAME = "jane@acme.com"
+DEFAULT_PASSWORD = "Secr3t-Passw0rd"
+DEFAULT_SECURITY_TOKEN = "SECTOKEN1234567890ABCDEFG"
+DEFAULT_USER_ID = to_18("005XX000001xyzQ")
+
+INTEGRATION_USERNAME = "integration@acme.com"
+INTEGRATION_PASSWORD = "Integr4tion-Passw0rd"
+INTEGRATION_USER_ID = to_18("005XX0000012run")
+
+INACTIVE_USERNAME = "inactive@acme.com"
+INACTIVE_PASSWORD = "Inact1ve-Passw0rd"
+INACTIVE_USER_ID = to_18("005XX0000013old")
+
+WEB_APP_CLIENT_ID = "3MVG9Example.WebServerApp"
+PUBLIC_APP_CLIENT_ID = "3MVG9Example.PublicPkceApp"
+JWT_APP_CLIENT_ID = "3MVG9Example.JwtBearerApp"
+CC_APP_CLIENT_ID = "3MVG9Example.ClientCredentialsApp"
+DEVICE_APP_CLIENT_ID = "3MVG9Example.DeviceFlowApp"
+ASSET_APP_CLIENT_ID = "3MVG9Example.AssetTokenApp"
+DEFAULT_CLIENT_SECRET = "1F2E3D4C5B6A7980A1B2C3D4E5F60718"
+
+DEFAULT_CALLBACK_URLS = (
+    "https://app.example.com/callback",
+    "http://localhost:8000/salesforce/callback",
+    "http://127.0.0.1:8000/salesforce/callback",
+)
+
+# (label, version), oldest first; the last one is "latest".
+API_VERSIONS: tuple[tuple[str, str], ...] = (
+    ("Spring '24", "60.0"),
+    ("Summer '24", "61.0"),
+    ("Winter '25", "62.0"),
+    ("Spring '25", "63.0"),
+    ("Summer '25", "64.0"),
+)
+
+# Reference 1.3: the 36 scopes of the live discovery document.
+SCOPES_SUPPORTED: tuple[str, ...] = (
+    "api",
+    "web",
+    "full",
+    "id",
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "refresh_token",
+    "offline_access",
+    "chatter_api",
+    "visualforce",
+    "lightning",
+    "content",
+    "custom_permissions",
+    "wave_api",
+    "eclair_api",
+    "pardot_api",
+    "cdp_api",
+    "cdp_ingest_api",
+    "cdp_query_api",
+    "cdp_profile_api",
+    "cdp_segment_api",
+    "cdp_identityresolution_api",
+    "cdp_calculated_insight_api",
+    "data_cloud_user_claims",
+    "chatbot_api",
+    "interaction_api",
+    "einstein_gpt_api",
+    "sfap_api",
+    "scrt_api",
+    "mcp_api",
+    "user_registration_api",
+    "pwdless_login_api",
+    "forgot_password",
+)
+
+CLAIMS_SUPPORTED: tuple[str, ...] = (
+    "active",
+    "address",
+    "email",
+    "email_verified",
+    "family_name",
+    "given_name",
+    "is_app_installed",
+    "language",
+    "locale",
+    "name",
+    "nickname",
+    "organization_id",
+    "phone_number",
+    "phone_number_verified",
+    "photos",
+    "picture",
+    "preferred_username",
+    "profile",
+    "sub",
+    "updated_at",
+    "urls",
+    "user_id",
+    "user_type",
+    "zoneinfo",
+)
+
+TOKEN_PATH = "/services/oauth2/token"
+AUTHORIZE_PATH = "/services/oauth2/authorize"
+CONTROL_PREFIX = "/__emulator__"
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+
+ID_TOKEN_KID = "246"

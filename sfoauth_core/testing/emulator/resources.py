@@ -1,0 +1,564 @@
+"""Resource-side endpoints: revoke (RFC 7009), introspect (RFC 7662), UserInfo, the
+identity URL, discovery, keys, auth configuration and a tiny REST API stub (reference
+1.3, 2.5, 5-9).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from ...ids import to_18
+from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
+from .crypto import cached_private_key, jwk_of
+from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
+from .tokens import ID_TOKEN_KEY
+from .vhosts import HostContext
+from .wire import (
+    JSON_CONTENT_TYPE,
+    NO_CACHE_HEADERS,
+    OAuthError,
+    identify_client,
+    oauth_error_response,
+    oauth_response,
+    read_params,
+)
+
+__all__ = [
+    "auth_configuration",
+    "discovery",
+    "identity",
+    "introspect",
+    "jwks",
+    "rest_limits",
+    "rest_query",
+    "rest_resources",
+    "rest_versions",
+    "revoke",
+    "userinfo",
+]
+
+_INVALID_SESSION = [
+    {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+]
+_NOT_API = [
+    {
+        "message": "This session is not valid for use with the REST API",
+        "errorCode": "INVALID_SESSION_ID",
+    }
+]
+_API_SCOPES = {"api", "full"}
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator_state
+    return state
+
+
+def _ctx(request: Request) -> HostContext:
+    ctx: HostContext = request.scope["state"]["ctx"]
+    return ctx
+
+
+def _active_access(state: EmulatorState, token: str | None) -> AccessTokenRecord | None:
+    record = state.access_tokens.get(token or "")
+    if record is None or record.revoked or record.expires_at <= state.now():
+        return None
+    return record
+
+
+async def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and value.strip():
+        return value.strip()
+    token = request.query_params.get("oauth_token")
+    if token:
+        return token
+    if request.method == "POST":
+        return (await read_params(request)).get("oauth_token")
+    return None
+
+
+# ---------------------------------------------------------------------- revoke
+async def revoke(request: Request) -> Response:
+    """``/services/oauth2/revoke``: POST form or GET ``?token=``, optional JSONP
+    ``callback``."""
+    state = _state(request)
+    params = dict(request.query_params)
+    if request.method == "POST":
+        params.update(await read_params(request))
+    token = params.get("token") or ""
+    callback = params.get("callback")
+    with state.lock:
+        found = False
+        access = state.access_tokens.get(token)
+        refresh = state.refresh_tokens.get(token)
+        if access is not None and not access.revoked:
+            access.revoked = True
+            found = True
+        elif refresh is not None and refresh.status != "revoked":
+            refresh.status = "revoked"
+            for record in state.access_tokens.values():
+                if record.refresh_token == token:
+                    record.revoked = True
+            found = True
+    if callback and re.fullmatch(r"[A-Za-z_$][\w$.]*", callback):
+        payload = "{}" if found else '{"error":"invalid_token"}'
+        return Response(
+            f"{callback}({payload});",
+            media_type="application/javascript",
+            status_code=200,
+        )
+    if found:
+        return Response(b"", status_code=200, headers=dict(NO_CACHE_HEADERS))
+    return oauth_error_response(OAuthError("invalid_token", "invalid token"))
+
+
+# ---------------------------------------------------------------------- introspect
+async def introspect(request: Request) -> Response:
+    """``/services/oauth2/introspect``: client auth required; own tokens unless
+    introspect-all."""
+    state = _state(request)
+    params = await read_params(request)
+    token = params.get("token") or ""
+    with state.lock:
+        try:
+            app, verified = identify_client(
+                state, params, request.headers.get("authorization")
+            )
+            if app.client_secret and not verified:
+                raise OAuthError("invalid_client", "invalid client credentials")
+        except OAuthError as exc:
+            return oauth_error_response(exc)
+        now = state.now()
+        record: AccessTokenRecord | RefreshTokenRecord | None
+        record = state.access_tokens.get(token)
+        body: dict[str, Any] = {"active": False}
+        if isinstance(record, AccessTokenRecord):
+            ok = (
+                not record.revoked
+                and record.expires_at > now
+                and record.introspectable
+                and (record.client_id == app.client_id or app.is_introspect_all_tokens)
+            )
+            if ok:
+                body = {
+                    "active": True,
+                    "scope": " ".join(record.scopes),
+                    "client_id": record.client_id,
+                    "username": record.username,
+                    "sub": record.id_url,
+                    "token_type": "access_token",
+                    "exp": int(record.expires_at),
+                    "iat": int(record.issued_at),
+                    "nbf": int(record.issued_at),
+                }
+        else:
+            refresh = state.refresh_tokens.get(token)
+            if (
+                refresh is not None
+                and refresh.status == "active"
+                and (refresh.client_id == app.client_id or app.is_introspect_all_tokens)
+            ):
+                body = {
+                    "active": True,
+                    "scope": " ".join(refresh.scopes),
+                    "client_id": refresh.client_id,
+                    "username": refresh.username,
+                    "sub": refresh.id_url,
+                    "token_type": "refresh_token",
+                    "iat": int(refresh.issued_at),
+                    "nbf": int(refresh.issued_at),
+                }
+    return oauth_response(body)
+
+
+# ---------------------------------------------------------------------- identity
+def _urls(instance_url: str, org_id: str, user_id: str, version: str) -> dict[str, str]:
+    base = instance_url
+    v = version
+    return {
+        "enterprise": f"{base}/services/Soap/c/{v}/{org_id[:15]}",
+        "metadata": f"{base}/services/Soap/m/{v}/{org_id[:15]}",
+        "partner": f"{base}/services/Soap/u/{v}/{org_id[:15]}",
+        "rest": f"{base}/services/data/v{v}/",
+        "sobjects": f"{base}/services/data/v{v}/sobjects/",
+        "search": f"{base}/services/data/v{v}/search/",
+        "query": f"{base}/services/data/v{v}/query/",
+        "recent": f"{base}/services/data/v{v}/recent/",
+        "tooling_soap": f"{base}/services/Soap/T/{v}/{org_id[:15]}",
+        "tooling_rest": f"{base}/services/data/v{v}/tooling/",
+        "profile": f"{base}/{user_id}",
+        "feeds": f"{base}/services/data/v{v}/chatter/feeds",
+        "groups": f"{base}/services/data/v{v}/chatter/groups",
+        "users": f"{base}/services/data/v{v}/chatter/users",
+        "feed_items": f"{base}/services/data/v{v}/chatter/feed-items",
+        "feed_elements": f"{base}/services/data/v{v}/chatter/feed-elements",
+        "custom_domain": base,
+    }
+
+
+def _version_param(value: str | None) -> str:
+    if not value:
+        return "{version}"
+    if value == "latest":
+        return API_VERSIONS[-1][1]
+    return value.removeprefix("v")
+
+
+def _photos(instance_url: str, user: EmulatedUser) -> dict[str, str]:
+    return {
+        "picture": f"{instance_url}/profilephoto/005/F",
+        "thumbnail": f"{instance_url}/profilephoto/005/T",
+    }
+
+
+def _identity_body(
+    state: EmulatorState, record: AccessTokenRecord, user: EmulatedUser, version: str
+) -> dict[str, Any]:
+    org = state.org_of(user)
+    base = record.instance_url
+    return {
+        "id": record.id_url.rsplit("/id/", 1)[0] + f"/id/{org.org_id}/{user.user_id}",
+        "asserted_user": user.username == record.username,
+        "user_id": user.user_id,
+        "organization_id": org.org_id,
+        "username": user.username,
+        "nick_name": user.username.split("@", 1)[0],
+        "display_name": user.display_name,
+        "email": user.email,
+        "email_verified": True,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "timezone": user.timezone,
+        "photos": _photos(base, user),
+        "addr_street": None,
+        "addr_city": None,
+        "addr_state": None,
+        "addr_country": "US",
+        "addr_zip": None,
+        "mobile_phone": None,
+        "mobile_phone_verified": False,
+        "is_lightning_login_user": False,
+        "status": {"created_date": None, "body": None},
+        "urls": _urls(base, org.org_id, user.user_id, version),
+        "active": user.active,
+        "user_type": user.user_type,
+        "language": user.language,
+        "locale": user.locale,
+        "utcOffset": user.utc_offset,
+        "last_modified_date": "2025-01-01T00:00:00Z",
+        "is_app_installed": True,
+    }
+
+
+def _xml(value: Any, name: str) -> str:
+    if isinstance(value, dict):
+        inner = "".join(_xml(v, k) for k, v in value.items())
+        return f"<{name}>{inner}</{name}>"
+    if value is None:
+        return f'<{name} xsi:nil="true"/>'
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return f"<{name}>{escape(text)}</{name}>"
+
+
+def _wants_xml(request: Request) -> bool:
+    fmt = request.query_params.get("format", "").lower()
+    if fmt:
+        return fmt == "xml"
+    for item in request.headers.get("accept", "").split(","):
+        media = item.split(";", 1)[0].strip().lower()
+        if media in ("application/json", "*/*"):
+            return False
+        if media in ("application/xml", "text/xml"):
+            return True
+    return False
+
+
+def _bad_token() -> Response:
+    return PlainTextResponse("Bad_OAuth_Token", status_code=403)
+
+
+async def identity(request: Request) -> Response:
+    """``/id/<org>/<user>``: Bearer or ``oauth_token``; ``403 Bad_OAuth_Token``
+    otherwise."""
+    state = _state(request)
+    token = await _bearer(request)
+    try:
+        org_id = to_18(request.path_params["org_id"])
+        user_id = to_18(request.path_params["user_id"])
+    except ValueError:
+        return PlainTextResponse("Not Found", status_code=404)
+    version = _version_param(request.query_params.get("version"))
+    with state.lock:
+        record = _active_access(state, token)
+        if record is None:
+            return _bad_token()
+        subject = next(
+            (
+                u
+                for u in state.users.values()
+                if u.user_id[:15] == user_id[:15]
+                and state.org_of(u).org_id[:15] == org_id[:15]
+            ),
+            None,
+        )
+        if subject is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        own = subject.username == record.username
+        if not own and not (set(record.scopes) & _API_SCOPES):
+            return _bad_token()
+        body = _identity_body(state, record, subject, version)
+    if _wants_xml(request):
+        xml = '<?xml version="1.0" encoding="UTF-8"?>' + _xml(body, "user")
+        return Response(xml, media_type="application/xml;charset=UTF-8")
+    return Response(json.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+
+
+async def userinfo(request: Request) -> Response:
+    """``/services/oauth2/userinfo``: OIDC claims plus Salesforce extras (reference
+    7)."""
+    state = _state(request)
+    token = await _bearer(request)
+    with state.lock:
+        record = _active_access(state, token)
+        user = state.user(record.username) if record else None
+        if record is None or user is None:
+            return PlainTextResponse(
+                "Bad_OAuth_Token",
+                status_code=state.userinfo_error_status,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        org = state.org_of(user)
+        base = record.instance_url
+        body: dict[str, Any] = {
+            "sub": record.id_url,
+            "user_id": user.user_id,
+            "organization_id": org.org_id,
+            "preferred_username": user.username,
+            "nickname": user.username.split("@", 1)[0],
+            "name": user.display_name,
+            "email": user.email,
+            "email_verified": True,
+            "given_name": user.first_name,
+            "family_name": user.last_name,
+            "zoneinfo": user.timezone,
+            "photos": _photos(base, user),
+            "profile": f"{base}/{user.user_id}",
+            "picture": _photos(base, user)["picture"],
+            "address": {"country": "US"},
+            "is_salesforce_integration_user": user.is_integration_user,
+            "urls": _urls(base, org.org_id, user.user_id, "{version}"),
+            "active": user.active,
+            "user_type": user.user_type,
+            "language": user.language,
+            "locale": user.locale,
+            "utcOffset": user.utc_offset,
+            "updated_at": "2025-01-01T00:00:00Z",
+            "is_app_installed": True,
+        }
+    return Response(json.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+
+
+# ---------------------------------------------------------------------- discovery and
+# keys
+async def discovery(request: Request) -> Response:
+    """``/.well-known/openid-configuration`` relative to the host (and site path)."""
+    base = _ctx(request).base_url
+    body = {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/services/oauth2/authorize",
+        "token_endpoint": f"{base}/services/oauth2/token",
+        "revocation_endpoint": f"{base}/services/oauth2/revoke",
+        "userinfo_endpoint": f"{base}/services/oauth2/userinfo",
+        "jwks_uri": f"{base}/id/keys",
+        "registration_endpoint": f"{base}/services/oauth2/register",
+        "introspection_endpoint": f"{base}/services/oauth2/introspect",
+        "scopes_supported": list(SCOPES_SUPPORTED),
+        "response_types_supported": ["code", "token", "token id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "display_values_supported": ["page", "popup", "touch"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_post",
+            "client_secret_basic",
+            "private_key_jwt",
+        ],
+        "claims_supported": list(CLAIMS_SUPPORTED),
+    }
+    return JSONResponse(body)
+
+
+async def jwks(request: Request) -> Response:
+    """``/id/keys``: the ID-token key and every app's asset-token key."""
+    state = _state(request)
+    keys = [jwk_of(cached_private_key(ID_TOKEN_KEY), ID_TOKEN_KID)]
+    with state.lock:
+        kids = sorted(
+            {app.asset_token.kid for app in state.apps.values() if app.asset_token}
+        )
+    keys.extend(jwk_of(cached_private_key("asset-token"), kid) for kid in kids)
+    return JSONResponse({"keys": keys})
+
+
+async def auth_configuration(request: Request) -> Response:
+    """``/.well-known/auth-configuration`` (reference 9)."""
+    ctx = _ctx(request)
+    state = _state(request)
+    with state.lock:
+        org = ctx.org or state.orgs.get(state.default_org)
+        org_id = org.org_id[:15] if org else None
+    body: dict[str, Any] = {
+        "OrgId": org_id,
+        "Url": ctx.base_url,
+        "MobileSDK": {
+            "UseiOSNativeBrowserForAuthentication": False,
+            "UseAndroidNativeBrowserForAuthentication": False,
+            "shareBrowserSessionIOS": False,
+            "shareBrowserSessionAndroid": False,
+        },
+        "LoginPage": None,
+        "SamlProviders": [],
+        "AuthProviders": [],
+        "CertificateLogin": None,
+        "LoginPageType": "standard",
+        "LoginPageTypeConfigs": {},
+    }
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private",
+    }
+    return JSONResponse(body, headers=headers)
+
+
+# ---------------------------------------------------------------------- REST stub
+def _rest_error(body: list[dict[str, str]], status: int) -> Response:
+    return Response(
+        json.dumps(body),
+        status_code=status,
+        headers={"Content-Type": JSON_CONTENT_TYPE},
+    )
+
+
+async def _rest_auth(request: Request) -> AccessTokenRecord | Response:
+    state = _state(request)
+    ctx = _ctx(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("bearer", "oauth") or not token.strip():
+        return _rest_error(_INVALID_SESSION, 401)
+    with state.lock:
+        record = _active_access(state, token.strip())
+        if record is None or (ctx.org is not None and ctx.org.name != record.org):
+            return _rest_error(_INVALID_SESSION, 401)
+        if record.grant != "password" and not (set(record.scopes) & _API_SCOPES):
+            return _rest_error(_NOT_API, 401)
+        return record
+
+
+def _known_version(version: str) -> bool:
+    return version.startswith("v") and version[1:] in {v for _, v in API_VERSIONS}
+
+
+def _not_found() -> Response:
+    body = [
+        {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}
+    ]
+    return _rest_error(body, 404)
+
+
+def _json(body: Any) -> Response:
+    return Response(json.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+
+
+async def rest_versions(request: Request) -> Response:
+    """``GET /services/data/``: available API versions."""
+    auth = await _rest_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    return _json(
+        [
+            {"label": label, "url": f"/services/data/v{v}", "version": v}
+            for label, v in API_VERSIONS
+        ]
+    )
+
+
+async def rest_resources(request: Request) -> Response:
+    """``GET /services/data/vXX.X/``: the resource directory."""
+    auth = await _rest_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    version = request.path_params["version"]
+    if not _known_version(version):
+        return _not_found()
+    base = f"/services/data/{version}"
+    names = ("limits", "query", "sobjects", "search", "tooling", "chatter", "recent")
+    return _json({name: f"{base}/{name}" for name in names})
+
+
+async def rest_limits(request: Request) -> Response:
+    """``GET /services/data/vXX.X/limits``."""
+    auth = await _rest_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    if not _known_version(request.path_params["version"]):
+        return _not_found()
+    return _json(
+        {
+            "DailyApiRequests": {"Max": 15000, "Remaining": 14998},
+            "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+            "DataStorageMB": {"Max": 5, "Remaining": 5},
+            "FileStorageMB": {"Max": 20, "Remaining": 20},
+        }
+    )
+
+
+_ACCOUNTS = (
+    ("001XX000003DHPh", "Acme Corporation", "Manufacturing"),
+    ("001XX000003DHPi", "Global Media", "Media"),
+    ("001XX000003DHPj", "Burlington Textiles", "Apparel"),
+)
+
+
+async def rest_query(request: Request) -> Response:
+    """``GET /services/data/vXX.X/query?q=SELECT … FROM Account``: a few Account
+    rows."""
+    auth = await _rest_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    version = request.path_params["version"]
+    if not _known_version(version):
+        return _not_found()
+    soql = request.query_params.get("q", "")
+    match = re.match(r"(?is)^\s*select\s+(.+?)\s+from\s+(\w+)", soql)
+    if not match:
+        body = [{"message": "unexpected token: query", "errorCode": "MALFORMED_QUERY"}]
+        return _rest_error(body, 400)
+    fields = [f.strip() for f in match.group(1).split(",") if f.strip()]
+    sobject = match.group(2)
+    if sobject.lower() != "account":
+        message = f"sObject type '{sobject}' is not supported."
+        return _rest_error([{"message": message, "errorCode": "INVALID_TYPE"}], 400)
+    records = []
+    for record_id, name, industry in _ACCOUNTS:
+        full_id = to_18(record_id)
+        row: dict[str, Any] = {
+            "attributes": {
+                "type": "Account",
+                "url": f"/services/data/{version}/sobjects/Account/{quote(full_id)}",
+            }
+        }
+        values = {"Id": full_id, "Name": name, "Industry": industry}
+        for field in fields:
+            row[field] = values.get(field, values.get(field.capitalize()))
+        records.append(row)
+    del auth
+    return _json({"totalSize": len(records), "done": True, "records": records})

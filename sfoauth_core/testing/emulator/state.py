@@ -1,0 +1,506 @@
+"""The emulator's data model: orgs, users, apps (with Salesforce's per-app policies),
+faults, issued tokens and the shared, lock-guarded state.
+
+Every policy is a plain dataclass field that a test may change at any time, e.g.
+``emu.apps["web"].is_refresh_token_rotation_enabled = True``. All mutable state lives in
+:class:`EmulatorState`, guarded by one :class:`threading.Lock` that is never held across
+an ``await`` (handlers parse the request first, then run a synchronous step under the
+lock).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .constants import DEFAULT_ORG_NAME, DEFAULT_SITE_ID, DEFAULT_USERNAME
+
+__all__ = [
+    "AccessTokenRecord",
+    "AssetTokenConfig",
+    "AuthCodeRecord",
+    "DeviceRecord",
+    "EmulatedApp",
+    "EmulatedOrg",
+    "EmulatedUser",
+    "EmulatorState",
+    "Fault",
+    "LogEntry",
+    "RefreshTokenRecord",
+    "parse_refresh_policy",
+]
+
+FaultKind = Literal["status", "latency", "hang", "drop_after_rotation", "html"]
+LoopbackKind = Literal["my_domain", "login"]
+
+
+@dataclass
+class EmulatedOrg:
+    """A Salesforce org and its org-wide OAuth settings.
+
+    Attributes:
+        name: key of the org in the emulator.
+        org_id: 18-character org id (``00D…``).
+        my_domain: My Domain name; the host is ``<my_domain>.my.salesforce.com`` or, for
+            a sandbox, ``<my_domain>--<sandbox_name>.sandbox.my.salesforce.com``.
+        sandbox_name: set for sandbox orgs (their users log in at
+            ``test.salesforce.com``).
+        site_path: path prefix of the Experience Cloud site on
+            ``<my_domain>.my.site.com`` (``None``: no site).
+        site_id: ``sfdc_community_id`` reported for site logins.
+        username_password_blocked: org setting "Allow OAuth Username-Password Flows" off
+            (default, like orgs created Summer '23 or later).
+        password_blocked_error: ``(error, error_description)`` answered when blocked.
+            Live reports show the generic ``invalid_grant`` / ``authentication
+            failure``.
+        user_agent_blocked: block the user-agent (and hybrid token) flow.
+        user_agent_blocked_error: ``(error, error_description)`` redirected when
+            blocked.
+        active: ``False`` answers ``inactive_org``.
+        jwt_my_domain_audience: accept the org's My Domain URL (and the loopback base
+            URL) as JWT ``aud`` in addition to the login/test/site URLs.
+    """
+
+    name: str
+    org_id: str
+    my_domain: str
+    sandbox_name: str | None = None
+    site_path: str | None = "customers"
+    site_id: str = DEFAULT_SITE_ID
+    username_password_blocked: bool = True
+    password_blocked_error: tuple[str, str] = (
+        "invalid_grant",
+        "authentication failure",
+    )
+    user_agent_blocked: bool = False
+    user_agent_blocked_error: tuple[str, str] = (
+        "unsupported_response_type",
+        "response type not supported",
+    )
+    active: bool = True
+    jwt_my_domain_audience: bool = True
+
+    @property
+    def is_sandbox(self) -> bool:
+        """True for a sandbox org."""
+        return self.sandbox_name is not None
+
+    @property
+    def _label(self) -> str:
+        if self.sandbox_name:
+            return f"{self.my_domain}--{self.sandbox_name}.sandbox"
+        return self.my_domain
+
+    @property
+    def my_domain_host(self) -> str:
+        """``acme.my.salesforce.com`` or ``acme--dev.sandbox.my.salesforce.com``."""
+        return f"{self._label}.my.salesforce.com"
+
+    @property
+    def site_host(self) -> str:
+        """The Experience Cloud host, e.g. ``acme.my.site.com``."""
+        return f"{self._label}.my.site.com"
+
+    @property
+    def setup_host(self) -> str:
+        """The Setup host (``*.my.salesforce-setup.com``), which refuses client
+        credentials."""
+        return f"{self._label}.my.salesforce-setup.com"
+
+    @property
+    def my_domain_url(self) -> str:
+        """``https://<my domain host>``; also the ``instance_url`` of tokens."""
+        return f"https://{self.my_domain_host}"
+
+    @property
+    def site_url(self) -> str | None:
+        """``https://acme.my.site.com/customers`` or ``None`` when the org has no
+        site."""
+        if self.site_path is None:
+            return None
+        return f"https://{self.site_host}/{self.site_path.strip('/')}".rstrip("/")
+
+    @property
+    def login_host(self) -> str:
+        """The generic login host for this org's users."""
+        return "test.salesforce.com" if self.is_sandbox else "login.salesforce.com"
+
+
+@dataclass
+class EmulatedUser:
+    """A Salesforce user.
+
+    Attributes:
+        username: login name (unique across the emulator, compared case-insensitively).
+        password: password typed on the login page.
+        user_id: 18-character user id (``005…``).
+        org: name of the user's org.
+        security_token: appended to the password in the username-password flow.
+        active: ``False`` answers ``inactive_user``.
+        ip_restricted: every login answers ``IP restricted or invalid login hours``.
+        trusted_ip: the password flow accepts the password without the security token.
+    """
+
+    username: str
+    password: str
+    user_id: str
+    org: str = DEFAULT_ORG_NAME
+    security_token: str = ""
+    first_name: str = "Jane"
+    last_name: str = "Doe"
+    email: str = ""
+    active: bool = True
+    ip_restricted: bool = False
+    trusted_ip: bool = False
+    user_type: str = "STANDARD"
+    is_integration_user: bool = False
+    language: str = "en_US"
+    locale: str = "en_US"
+    timezone: str = "America/Los_Angeles"
+    utc_offset: int = -28800000
+
+    @property
+    def display_name(self) -> str:
+        """``First Last``."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass
+class AssetTokenConfig:
+    """Asset-token settings of an app (ConnectedApp ``assetTokenConfig``).
+
+    Attributes:
+        audiences: ``aud`` of issued asset tokens.
+        validity: lifetime in seconds (``expires_in`` of the exchange response).
+        kid: ``kid`` header naming the signing certificate (published at ``/id/keys``).
+    """
+
+    audiences: list[str] = field(
+        default_factory=lambda: ["https://devices.example.com"]
+    )
+    validity: int = 60
+    kid: str = "Assets"
+
+
+@dataclass
+class EmulatedApp:
+    """A Connected App / External Client App with the policies that change wire
+    behaviour.
+
+    Attributes:
+        name: key of the app in the emulator.
+        client_id: consumer key.
+        client_secret: consumer secret (``None``: the app has none).
+        callback_urls: exact-match callback URLs.
+        scopes: scopes the app may be granted.
+        is_consumer_secret_optional: "Require Secret for Web Server Flow" off.
+        is_secret_required_for_refresh_token: "Require Secret for Refresh Token Flow".
+        is_pkce_required: authorization requests must carry ``code_challenge``.
+        is_refresh_token_rotation_enabled: refresh-token rotation with reuse detection.
+        is_client_credential_enabled: client credentials flow on.
+        client_credential_user: username of the run-as user.
+        admin_approved_users: pre-authorized usernames (JWT bearer, consent skipped).
+        permitted_users: ``"all"`` (self-authorize) or ``"admin_approved"``.
+        is_device_flow_enabled: device flow on.
+        refresh_token_policy: ``"infinite"``, ``"zero"``, ``"lifetime:<seconds>"``,
+            ``"inactivity:<seconds>"`` or Salesforce's
+            ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
+        session_timeout: access-token lifetime in seconds (never reported to clients).
+        id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
+        is_introspect_all_tokens: may introspect tokens of other apps.
+        installed: ``False`` models an uninstalled External Client App.
+        certificate_pem: public key/certificate PEM checking JWT bearer assertions.
+        private_key_pem: the matching private key (a test convenience).
+        asset_token: asset-token settings (``None``: token exchange not enabled).
+        jwt_include_signature: add ``signature`` to JWT bearer responses (the Postman
+            sample has none).
+        jwt_include_issued_at: add ``issued_at`` to JWT bearer responses.
+        user_agent_refresh: when the user-agent flow returns a refresh token: ``"safe"``
+            (custom-scheme callbacks or ``/services/oauth2/success``), ``"always"``,
+            ``"never"``.
+        code_lifetime: authorization-code lifetime in seconds.
+        device_code_lifetime: seconds a device code may wait for approval.
+        device_interval: polling ``interval`` announced to device clients.
+        device_slow_down: answer ``slow_down`` to polls faster than the interval.
+    """
+
+    name: str
+    client_id: str
+    client_secret: str | None = None
+    callback_urls: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=lambda: ["api", "refresh_token"])
+    is_consumer_secret_optional: bool = False
+    is_secret_required_for_refresh_token: bool = True
+    is_pkce_required: bool = False
+    is_refresh_token_rotation_enabled: bool = False
+    is_client_credential_enabled: bool = False
+    client_credential_user: str | None = None
+    admin_approved_users: set[str] = field(default_factory=set)
+    permitted_users: Literal["all", "admin_approved"] = "all"
+    is_device_flow_enabled: bool = False
+    refresh_token_policy: str = "infinite"
+    session_timeout: float = 7200.0
+    id_token_validity: int = 120
+    is_introspect_all_tokens: bool = False
+    installed: bool = True
+    certificate_pem: str | None = None
+    private_key_pem: str | None = None
+    asset_token: AssetTokenConfig | None = None
+    jwt_include_signature: bool = False
+    jwt_include_issued_at: bool = True
+    user_agent_refresh: Literal["safe", "always", "never"] = "safe"
+    code_lifetime: float = 900.0
+    device_code_lifetime: float = 600.0
+    device_interval: int = 5
+    device_slow_down: bool = False
+
+
+@dataclass
+class Fault:
+    """A scripted failure for the next ``count`` matching requests.
+
+    Attributes:
+        kind: ``"status"`` (answer ``status``, with ``Retry-After`` when set),
+            ``"latency"`` (wait ``seconds`` then answer normally), ``"hang"`` (wait
+            ``seconds``, default 600, far beyond client timeouts; cancellable),
+            ``"drop_after_rotation"`` (run the request, e.g. a refresh that rotates,
+            then answer ``status`` (502) instead so the client never sees the result),
+            ``"html"`` (a ``text/html`` maintenance page).
+        status: HTTP status (defaults: 503, or 502 for ``drop_after_rotation``).
+        count: number of requests it applies to.
+        path: only requests to this path (site prefix stripped); ``None``: any OAuth
+            path.
+        grant_type: only token requests with this ``grant_type``
+            (``drop_after_rotation`` defaults to ``refresh_token``/``hybrid_refresh``).
+        retry_after: ``Retry-After`` header value.
+        seconds: latency or hang duration.
+    """
+
+    kind: FaultKind = "status"
+    status: int | None = None
+    count: int = 1
+    path: str | None = None
+    grant_type: str | None = None
+    retry_after: float | str | None = None
+    seconds: float | None = None
+
+    def effective_status(self) -> int:
+        """The HTTP status this fault answers with."""
+        if self.status is not None:
+            return self.status
+        return 502 if self.kind == "drop_after_rotation" else 503
+
+
+@dataclass
+class LogEntry:
+    """One request seen by the emulator; secrets are masked in ``params``."""
+
+    method: str
+    host: str
+    path: str
+    grant_type: str | None
+    status: int
+    time: float
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AccessTokenRecord:
+    """An issued access token."""
+
+    value: str
+    client_id: str
+    username: str
+    org: str
+    scopes: tuple[str, ...]
+    id_url: str
+    instance_url: str
+    issued_at: float
+    expires_at: float
+    grant: str
+    refresh_token: str | None = None
+    code: str | None = None
+    revoked: bool = False
+    introspectable: bool = True
+
+
+@dataclass
+class RefreshTokenRecord:
+    """An issued refresh token; ``family`` links the tokens of one grant across
+    rotations."""
+
+    value: str
+    client_id: str
+    username: str
+    org: str
+    scopes: tuple[str, ...]
+    id_url: str
+    issuer: str
+    instance_url: str
+    issued_at: float
+    last_used: float
+    family: str
+    status: Literal["active", "rotated", "revoked"] = "active"
+    code: str | None = None
+    grant_created_at: float = 0.0
+
+
+@dataclass
+class AuthCodeRecord:
+    """An authorization code waiting for its exchange."""
+
+    value: str
+    client_id: str
+    redirect_uri: str
+    username: str
+    scopes: tuple[str, ...]
+    challenge: str | None
+    nonce: str | None
+    created: float
+    issuer: str
+    instance_url: str
+    hybrid: bool = False
+    used: bool = False
+
+
+@dataclass
+class DeviceRecord:
+    """A pending device authorization."""
+
+    device_code: str
+    user_code: str
+    client_id: str
+    scopes: tuple[str, ...]
+    created: float
+    issuer: str
+    instance_url: str
+    status: Literal["pending", "approved", "denied", "used"] = "pending"
+    username: str | None = None
+    last_poll: float | None = None
+
+
+_UNITS = {"HOURS": 3600, "DAYS": 86400, "MONTHS": 30 * 86400}
+
+
+def parse_refresh_policy(policy: str) -> tuple[str, float | None]:
+    """``(kind, seconds)`` of a refresh-token policy string.
+
+    Args:
+        policy: see :attr:`EmulatedApp.refresh_token_policy`.
+
+    Returns:
+        ``("infinite", None)``, ``("zero", 0)``, ``("lifetime", s)`` or ``("inactivity",
+        s)``.
+
+    Raises:
+        ValueError: an unknown policy.
+    """
+    text = policy.strip()
+    if text in ("infinite", "zero"):
+        return text, (None if text == "infinite" else 0.0)
+    parts = text.split(":")
+    kind = parts[0].removeprefix("specific_")
+    if kind not in ("lifetime", "inactivity"):
+        raise ValueError(f"unknown refresh token policy {policy!r}")
+    if len(parts) == 2:
+        return kind, float(parts[1])
+    if len(parts) == 3 and parts[2].upper() in _UNITS:
+        return kind, float(parts[1]) * _UNITS[parts[2].upper()]
+    raise ValueError(f"unknown refresh token policy {policy!r}")
+
+
+class EmulatorState:
+    """Everything the emulator knows, guarded by :attr:`lock`.
+
+    Use ``with state.lock:`` around any read-modify-write; never ``await`` while holding
+    it.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.orgs: dict[str, EmulatedOrg] = {}
+        self.users: dict[str, EmulatedUser] = {}
+        self.apps: dict[str, EmulatedApp] = {}
+        self.access_tokens: dict[str, AccessTokenRecord] = {}
+        self.refresh_tokens: dict[str, RefreshTokenRecord] = {}
+        self.codes: dict[str, AuthCodeRecord] = {}
+        self.devices: dict[str, DeviceRecord] = {}
+        self.sessions: dict[str, str] = {}
+        self.approvals: set[tuple[str, str]] = set()
+        self.log: list[LogEntry] = []
+        self.call_counts: Counter[str] = Counter()
+        self.reuse_detected = 0
+        self.faults: list[Fault] = []
+        self.time_offset = 0.0
+        self.auto_approve: str | None = None
+        self.auto_consent: Literal["allow", "deny"] = "allow"
+        self.loopback_kind: LoopbackKind = "my_domain"
+        self.loopback_org = DEFAULT_ORG_NAME
+        self.default_org = DEFAULT_ORG_NAME
+        self.default_user = DEFAULT_USERNAME
+        self.userinfo_error_status = 401
+        self.generation = 0
+        self.closing = False
+
+    # ------------------------------------------------------------------ clock
+    def now(self) -> float:
+        """Current emulator time in epoch seconds (wall clock plus ``time_offset``)."""
+        return time.time() + self.time_offset
+
+    # ------------------------------------------------------------------ look-ups (lock
+    # held)
+    def app_by_client_id(self, client_id: str | None) -> EmulatedApp | None:
+        """The app with this consumer key, or ``None``."""
+        if not client_id:
+            return None
+        for app in self.apps.values():
+            if app.client_id == client_id:
+                return app
+        return None
+
+    def user(self, username: str | None) -> EmulatedUser | None:
+        """The user with this username (case-insensitive), or ``None``."""
+        if not username:
+            return None
+        return self.users.get(username.strip().lower())
+
+    def org_of(self, user: EmulatedUser) -> EmulatedOrg:
+        """The user's org."""
+        return self.orgs[user.org]
+
+    def clear_runtime(self) -> None:
+        """Forget every token, code, session, approval, log entry, counter and fault."""
+        self.access_tokens.clear()
+        self.refresh_tokens.clear()
+        self.codes.clear()
+        self.devices.clear()
+        self.sessions.clear()
+        self.approvals.clear()
+        self.log.clear()
+        self.call_counts.clear()
+        self.reuse_detected = 0
+        self.faults.clear()
+        self.time_offset = 0.0
+        self.auto_approve = None
+        self.auto_consent = "allow"
+        self.generation += 1
+
+    def take_fault(self, path: str, grant_type: str | None) -> Fault | None:
+        """Consume one use of the first fault matching this request."""
+        for fault in self.faults:
+            if fault.path is not None and fault.path.rstrip("/") != path.rstrip("/"):
+                continue
+            wanted = fault.grant_type
+            if wanted is None and fault.kind == "drop_after_rotation":
+                if grant_type not in ("refresh_token", "hybrid_refresh"):
+                    continue
+            elif wanted is not None and wanted != grant_type:
+                continue
+            fault.count -= 1
+            if fault.count <= 0:
+                self.faults.remove(fault)
+            return fault
+        return None

@@ -1,0 +1,178 @@
+"""Refresh flow, rotation and reuse detection (reference 4.7, 13 items 17-18)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sfoauth_core.testing import SalesforceEmulator
+
+from .helpers import MY_DOMAIN, TOKEN, assert_error, web_params
+
+pytestmark = pytest.mark.anyio
+
+EXPIRED = "expired access/refresh token"
+
+
+async def rest_status(client: httpx.AsyncClient, access_token: str) -> int:
+    r = await client.get(
+        f"{MY_DOMAIN}/services/data/v62.0/",
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+    return r.status_code
+
+
+async def test_refresh_without_rotation(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    tokens = emu.issue_tokens()
+    data = web_params(
+        emu, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+    )
+    data["redirect_uri"] = "ignored"  # iOS SDK sends it; unknown params are ignored
+    r = await client.post(TOKEN, data=data)
+    body = r.json()
+    assert r.status_code == 200
+    assert set(body) == {
+        "access_token",
+        "signature",
+        "scope",
+        "id_token",
+        "instance_url",
+        "id",
+        "token_type",
+        "issued_at",
+    }
+    assert body["access_token"] != tokens["access_token"]
+    assert (await client.post(TOKEN, data=data)).status_code == 200
+    assert emu.calls("refresh_token") == 2
+
+
+async def test_refresh_secret_rules(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    tokens = emu.issue_tokens()
+    data = web_params(
+        emu, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+    )
+    del data["client_secret"]
+    assert_error(
+        await client.post(TOKEN, data=data),
+        "invalid_client",
+        "invalid client credentials",
+    )
+    emu.apps["web"].is_secret_required_for_refresh_token = False
+    assert (await client.post(TOKEN, data=data)).status_code == 200
+    assert_error(
+        await client.post(TOKEN, data={**data, "client_secret": "bad"}),
+        "invalid_client",
+    )
+    assert_error(
+        await client.post(TOKEN, data={**data, "refresh_token": "5AepUnknown"}),
+        "invalid_grant",
+        EXPIRED,
+    )
+
+
+async def test_rotation_and_reuse_detection(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    first = emu.issue_tokens()
+    r1 = (
+        await client.post(
+            TOKEN,
+            data=web_params(
+                emu, grant_type="refresh_token", refresh_token=first["refresh_token"]
+            ),
+        )
+    ).json()
+    assert r1["refresh_token"] != first["refresh_token"]
+    r2 = (
+        await client.post(
+            TOKEN,
+            data=web_params(
+                emu, grant_type="refresh_token", refresh_token=r1["refresh_token"]
+            ),
+        )
+    ).json()
+    assert await rest_status(client, r2["access_token"]) == 200
+    # Replaying a rotated-out token kills the whole family.
+    replay = web_params(
+        emu, grant_type="refresh_token", refresh_token=first["refresh_token"]
+    )
+    assert_error(await client.post(TOKEN, data=replay), "invalid_grant", EXPIRED)
+    assert emu.reuse_detected == 1
+    current = web_params(
+        emu, grant_type="refresh_token", refresh_token=r2["refresh_token"]
+    )
+    assert_error(await client.post(TOKEN, data=current), "invalid_grant", EXPIRED)
+    assert await rest_status(client, r2["access_token"]) == 401
+
+
+@pytest.mark.parametrize(
+    ("policy", "advance", "ok"),
+    [
+        ("zero", 0, False),
+        ("lifetime:3600", 10, True),
+        ("lifetime:3600", 3601, False),
+        ("specific_lifetime:1:HOURS", 3601, False),
+        ("inactivity:100", 50, True),
+        ("inactivity:100", 101, False),
+        ("infinite", 10**8, True),
+    ],
+)
+async def test_refresh_policies(
+    emu: SalesforceEmulator,
+    client: httpx.AsyncClient,
+    policy: str,
+    advance: int,
+    ok: bool,
+) -> None:
+    emu.apps["web"].refresh_token_policy = policy
+    tokens = emu.issue_tokens()
+    emu.advance_time(advance)
+    r = await client.post(
+        TOKEN,
+        data=web_params(
+            emu, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        ),
+    )
+    if ok:
+        assert r.status_code == 200
+    else:
+        assert_error(r, "invalid_grant", EXPIRED)
+
+
+async def test_inactive_user_cannot_refresh(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    tokens = emu.issue_tokens()
+    emu.user.active = False
+    r = await client.post(
+        TOKEN,
+        data=web_params(
+            emu, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        ),
+    )
+    assert_error(r, "inactive_user", "user is inactive")
+
+
+async def test_access_token_expiry(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    tokens = emu.issue_tokens()
+    assert await rest_status(client, tokens["access_token"]) == 200
+    emu.expire_access_tokens()
+    r = await client.get(
+        f"{MY_DOMAIN}/services/data/v62.0/",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
+    assert r.status_code == 401
+    assert r.json() == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
+    emu.apps["web"].session_timeout = 60
+    fresh = emu.issue_tokens()
+    emu.advance_time(61)
+    assert await rest_status(client, fresh["access_token"]) == 401
