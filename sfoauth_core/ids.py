@@ -13,7 +13,9 @@ __all__ = ["is_salesforce_id", "parse_identity_url", "to_18"]
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
-_ID_PATH_RE = re.compile(r"^/id/([a-zA-Z0-9]{15,18})/([a-zA-Z0-9]{15,18})/?$")
+_ID_PATH_RE = re.compile(
+    r"^(?:/[^/]+)*?/id/([a-zA-Z0-9]{15,18})/([a-zA-Z0-9]{15,18})/?$"
+)
 
 
 def to_18(record_id: str) -> str:
@@ -46,6 +48,12 @@ def is_salesforce_id(value: str, *, prefix: str | None = None) -> bool:
     return prefix is None or value.startswith(prefix)
 
 
+def _normalise(record_id: str) -> str:
+    # Documentation samples carry ids of 16-17 characters (`005XX000001xyzQAA`); they are
+    # kept verbatim rather than rejected. Real 15-character ids get their 18-character form.
+    return to_18(record_id) if len(record_id) == 15 else record_id
+
+
 def parse_identity_url(path: str) -> tuple[str, str]:
     """``/id/<org>/<user>`` → (18-char org id, 18-char user id).
 
@@ -55,7 +63,7 @@ def parse_identity_url(path: str) -> tuple[str, str]:
     match = _ID_PATH_RE.match(path)
     if not match:
         raise ValueError("not an identity URL")
-    org, user = to_18(match.group(1)), to_18(match.group(2))
+    org, user = _normalise(match.group(1)), _normalise(match.group(2))
     if not org.startswith("00D") or not user.startswith("005"):
         raise ValueError("identity URL does not name an org and a user")
     return org, user

@@ -15,7 +15,7 @@ import hmac
 import json
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..config import ConnectedApp
@@ -88,8 +88,8 @@ class Wait:
     seconds: float
 
 
-Step = Union[HttpRequest, Wait]
-Flow = Generator[Step, Union[HttpResponse, None], T]
+Step = HttpRequest | Wait
+Flow = Generator[Step, HttpResponse | None, T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ class RetryPolicy:
     max_retry_after: float = 30.0
 
     def delay(self, attempt: int, response: HttpResponse | None) -> float:
-        delay = min(self.base_delay * (2**attempt), self.max_delay)
+        delay = min(self.base_delay * 2.0**attempt, self.max_delay)
         if response is not None:
             retry_after = response.headers.get("retry-after", "").strip()
             if retry_after.isdigit():
@@ -157,7 +157,9 @@ def send_with_retries(
     )
 
 
-def client_auth_fields(app: ConnectedApp, *, include_secret: bool = True) -> dict[str, str]:
+def client_auth_fields(
+    app: ConnectedApp, *, include_secret: bool = True
+) -> dict[str, str]:
     """``client_id`` (+ ``client_secret`` when known and wanted) for a form body."""
     fields = {"client_id": app.client_id}
     if include_secret and app.client_secret:
@@ -187,7 +189,9 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
         raise MalformedResponseError("response body is too large", status_code=status)
     text = response.content.decode("utf-8", "replace").strip()
     if not text:
-        raise MalformedResponseError(f"empty response (HTTP {status})", status_code=status)
+        raise MalformedResponseError(
+            f"empty response (HTTP {status})", status_code=status
+        )
     if response.content_type == "text/html" or text.startswith("<"):
         raise MalformedResponseError(
             f"Salesforce returned an HTML page instead of JSON (HTTP {status}); the service "
@@ -232,7 +236,9 @@ def verify_token_signature(app: ConnectedApp, payload: Mapping[str, Any]) -> Non
         return
     if issued_at is None or not isinstance(signature, str):
         raise SignatureError("token response has a signature but no issued_at")
-    expected = compute_signature(app.client_secret.reveal(), str(id_url), str(issued_at))
+    expected = compute_signature(
+        app.client_secret.reveal(), str(id_url), str(issued_at)
+    )
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise SignatureError(
             "token response signature does not match (wrong client secret, or the "
@@ -247,7 +253,9 @@ def check_token_hosts(app: ConnectedApp, token: Token) -> None:
             continue
         parts = urlsplit(url)
         host = parts.hostname or ""
-        secure = parts.scheme == "https" or (parts.scheme == "http" and app.allow_loopback)
+        secure = parts.scheme == "https" or (
+            parts.scheme == "http" and app.allow_loopback
+        )
         if not secure or not app.trusts_host(host) or "@" in parts.netloc:
             raise UntrustedHostError(
                 f"token response field {name!r} points to an untrusted host {host!r}; "

@@ -57,7 +57,9 @@ def refresh_token(
     form = {"grant_type": "refresh_token", "refresh_token": refresh}
     form.update(client_auth_fields(app))
     url = token_url or endpoints_for(app.login_url).token
-    response = yield from send_with_retries(lambda: prepare_token_request(url, form), retry)
+    response = yield from send_with_retries(
+        lambda: prepare_token_request(url, form), retry
+    )
     new = parse_token_response(app, response, previous=previous)
     if previous is not None and (
         (previous.org_id and new.org_id != previous.org_id)

@@ -63,7 +63,9 @@ def prepare_authorization_url(
     if not app.redirect_uri:
         raise ConfigurationError("redirect_uri", "is required for browser flows")
     if prompt is not None and not set(prompt.split()) <= _PROMPTS:
-        raise ConfigurationError("prompt", "must be login, consent and/or select_account")
+        raise ConfigurationError(
+            "prompt", "must be login, consent and/or select_account"
+        )
     if display is not None and display not in _DISPLAYS:
         raise ConfigurationError("display", "must be page, popup, touch or mobile")
     state = state or create_state()
@@ -125,7 +127,9 @@ def parse_authorization_response(
     issuer = params.get("iss")
     if issuer is not None and expected_issuer is not None:
         if issuer.rstrip("/") != expected_issuer.rstrip("/"):
-            raise FlowError("the callback's iss does not match the authorization server")
+            raise FlowError(
+                "the callback's iss does not match the authorization server"
+            )
     code = params.get("code")
     if not code:
         raise FlowError("the callback carries no authorization code")

@@ -153,7 +153,9 @@ class BaseSalesforceOAuth:
     def _client_credentials(self) -> Flow[Token]:
         return client_credentials.client_credentials(self.app)
 
-    def _password(self, username: str, password_: str, security_token: str) -> Flow[Token]:
+    def _password(
+        self, username: str, password_: str, security_token: str
+    ) -> Flow[Token]:
         return password.password_grant(
             self.app, username, password_, security_token=security_token
         )

@@ -8,7 +8,9 @@ decide to retry. Redirects are never followed and bodies are capped (SECURITY.md
 from __future__ import annotations
 
 import time
-from typing import TypeVar
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TypeVar, cast
 
 import anyio
 import httpx
@@ -19,6 +21,18 @@ from ..flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, W
 __all__ = ["run_async", "run_sync"]
 
 T = TypeVar("T")
+
+
+def _build(
+    client: httpx.Client | httpx.AsyncClient, step: HttpRequest
+) -> httpx.Request:
+    return client.build_request(
+        step.method,
+        step.url,
+        headers=dict(step.headers),
+        data=dict(step.form) if step.form is not None else None,
+        params=dict(step.params) if step.params is not None else None,
+    )
 
 
 def _to_response(response: httpx.Response, content: bytes) -> HttpResponse:
@@ -53,15 +67,18 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                 step = flow.send(None)
                 continue
             try:
-                with client.stream(
-                    step.method, step.url, **_kwargs(step), follow_redirects=False
-                ) as raw:
+                raw = client.send(
+                    _build(client, step), stream=True, follow_redirects=False
+                )
+                try:
                     body = bytearray()
                     for chunk in raw.iter_bytes():
                         body += chunk
                         if len(body) > MAX_RESPONSE_BYTES:
                             raise _too_large()
                     response = _to_response(raw, bytes(body))
+                finally:
+                    raw.close()
             except httpx.HTTPError as exc:
                 step = flow.throw(TransportError(_describe(exc)))
                 continue
@@ -85,15 +102,20 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 step = flow.send(None)
                 continue
             try:
-                async with client.stream(
-                    step.method, step.url, **_kwargs(step), follow_redirects=False
-                ) as raw:
+                request = _build(client, step)
+                raw = await client.send(request, stream=True, follow_redirects=False)
+                try:
                     body = bytearray()
-                    async for chunk in raw.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_RESPONSE_BYTES:
-                            raise _too_large()
+                    # aclosing: stopping early must close the byte stream at once (trio).
+                    chunks = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes())
+                    async with aclosing(chunks):
+                        async for chunk in chunks:
+                            body += chunk
+                            if len(body) > MAX_RESPONSE_BYTES:
+                                raise _too_large()
                     response = _to_response(raw, bytes(body))
+                finally:
+                    await raw.aclose()
             except httpx.HTTPError as exc:
                 step = flow.throw(TransportError(_describe(exc)))
                 continue
@@ -105,11 +127,3 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
-
-
-def _kwargs(step: HttpRequest) -> dict[str, object]:
-    return {
-        "headers": dict(step.headers),
-        "data": dict(step.form) if step.form is not None else None,
-        "params": dict(step.params) if step.params is not None else None,
-    }

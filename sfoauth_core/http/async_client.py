@@ -39,7 +39,9 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         >>> token = await oauth.jwt_bearer()
     """
 
-    def __init__(self, app: ConnectedApp, *, http_client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, app: ConnectedApp, *, http_client: httpx.AsyncClient | None = None
+    ) -> None:
         super().__init__(app)
         self._owns_client = http_client is None
         self.http_client = http_client or httpx.AsyncClient(**self._client_kwargs())
@@ -74,7 +76,10 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """Exchange an authorization code (web server flow, with or without a secret)."""
         return await self.run(
             self._exchange_code(
-                code, code_verifier=code_verifier, state=state, expected_state=expected_state
+                code,
+                code_verifier=code_verifier,
+                state=state,
+                expected_state=expected_state,
             )
         )
 
@@ -82,7 +87,9 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """Refresh; keeps the old refresh token unless Salesforce rotated it."""
         return await self.run(self._refresh(token_or_refresh_token))
 
-    async def jwt_bearer(self, *, username: str | None = None, audience: str | None = None) -> Token:
+    async def jwt_bearer(
+        self, *, username: str | None = None, audience: str | None = None
+    ) -> Token:
         """JWT bearer flow (server to server, signed assertion)."""
         return await self.run(self._jwt_bearer(username=username, audience=audience))
 
@@ -90,7 +97,9 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """Client credentials flow (My Domain only; run-as user set on the app)."""
         return await self.run(self._client_credentials())
 
-    async def password(self, username: str, password: str, *, security_token: str = "") -> Token:
+    async def password(
+        self, username: str, password: str, *, security_token: str = ""
+    ) -> Token:
         """Username-password flow. For development only: warns."""
         return await self.run(self._password(username, password, security_token))
 
@@ -140,7 +149,9 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """Revoke a token (a refresh token takes its access tokens with it)."""
         return await self.run(self._revoke(token))
 
-    async def introspect(self, token: Token | str, *, hint: str = "access_token") -> Introspection:
+    async def introspect(
+        self, token: Token | str, *, hint: str = "access_token"
+    ) -> Introspection:
         """RFC 7662 introspection (the app's own tokens unless introspect-all is on)."""
         return await self.run(self._introspect(token, hint))
 

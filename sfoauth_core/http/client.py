@@ -39,7 +39,9 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         >>> token = oauth.exchange_code(code, code_verifier=request.code_verifier)
     """
 
-    def __init__(self, app: ConnectedApp, *, http_client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, app: ConnectedApp, *, http_client: httpx.Client | None = None
+    ) -> None:
         super().__init__(app)
         self._owns_client = http_client is None
         self.http_client = http_client or httpx.Client(**self._client_kwargs())
@@ -74,7 +76,10 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """Exchange an authorization code (web server flow, with or without a secret)."""
         return self.run(
             self._exchange_code(
-                code, code_verifier=code_verifier, state=state, expected_state=expected_state
+                code,
+                code_verifier=code_verifier,
+                state=state,
+                expected_state=expected_state,
             )
         )
 
@@ -82,7 +87,9 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """Refresh; keeps the old refresh token unless Salesforce rotated it."""
         return self.run(self._refresh(token_or_refresh_token))
 
-    def jwt_bearer(self, *, username: str | None = None, audience: str | None = None) -> Token:
+    def jwt_bearer(
+        self, *, username: str | None = None, audience: str | None = None
+    ) -> Token:
         """JWT bearer flow (server to server, signed assertion)."""
         return self.run(self._jwt_bearer(username=username, audience=audience))
 
@@ -90,7 +97,9 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """Client credentials flow (My Domain only; run-as user set on the app)."""
         return self.run(self._client_credentials())
 
-    def password(self, username: str, password: str, *, security_token: str = "") -> Token:
+    def password(
+        self, username: str, password: str, *, security_token: str = ""
+    ) -> Token:
         """Username-password flow. For development only: warns."""
         return self.run(self._password(username, password, security_token))
 
@@ -140,7 +149,9 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """Revoke a token (a refresh token takes its access tokens with it)."""
         return self.run(self._revoke(token))
 
-    def introspect(self, token: Token | str, *, hint: str = "access_token") -> Introspection:
+    def introspect(
+        self, token: Token | str, *, hint: str = "access_token"
+    ) -> Introspection:
         """RFC 7662 introspection (the app's own tokens unless introspect-all is on)."""
         return self.run(self._introspect(token, hint))
 

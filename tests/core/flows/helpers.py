@@ -10,7 +10,9 @@ from sfoauth_core.flows._base import Flow, HttpRequest, HttpResponse, Wait
 JSON_HEADERS = {"content-type": "application/json;charset=UTF-8"}
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
+def json_response(
+    status: int, body: Any, headers: dict[str, str] | None = None
+) -> HttpResponse:
     merged = dict(JSON_HEADERS)
     merged.update(headers or {})
     return HttpResponse(status, merged, json.dumps(body).encode())
@@ -30,7 +32,9 @@ def finish(flow: Flow[Any], response: HttpResponse) -> Any:
     raise AssertionError(f"flow did not finish; it yielded {step!r}")
 
 
-def drive(flow: Flow[Any], responses: list[HttpResponse | Exception]) -> tuple[Any, list[Any]]:
+def drive(
+    flow: Flow[Any], responses: list[HttpResponse | Exception]
+) -> tuple[Any, list[Any]]:
     """Run ``flow`` answering each request with the next canned response (or thrown error).
 
     Returns the result and the list of yielded steps (requests and waits).
@@ -45,6 +49,10 @@ def drive(flow: Flow[Any], responses: list[HttpResponse | Exception]) -> tuple[A
                 step = flow.send(None)
                 continue
             answer = pending.pop(0)
-            step = flow.throw(answer) if isinstance(answer, Exception) else flow.send(answer)
+            step = (
+                flow.throw(answer)
+                if isinstance(answer, Exception)
+                else flow.send(answer)
+            )
     except StopIteration as stop:
         return stop.value, steps

@@ -32,9 +32,10 @@ def stored_token(**kw):
 
 
 def refresh_body(**extra):
-    body = token_body(**extra)
+    body = token_body()
     body.pop("refresh_token")
     body["access_token"] = "00DXX0000001abc!new"
+    body.update(extra)
     return body
 
 
@@ -68,7 +69,9 @@ def test_keeps_old_refresh_token_without_rotation():
 def test_takes_the_rotated_refresh_token():
     flow = refresh_token(make_app(), stored_token())
     first_request(flow)
-    token = finish(flow, json_response(200, refresh_body(refresh_token="5Aep861Rotated")))
+    token = finish(
+        flow, json_response(200, refresh_body(refresh_token="5Aep861Rotated"))
+    )
     assert token.refresh_token == "5Aep861Rotated"
 
 
@@ -103,7 +106,10 @@ def test_invalid_grant_is_not_retried():
             flow,
             json_response(
                 400,
-                {"error": "invalid_grant", "error_description": "expired access/refresh token"},
+                {
+                    "error": "invalid_grant",
+                    "error_description": "expired access/refresh token",
+                },
             ),
         )
     assert "login flow again" in str(info.value)
@@ -116,7 +122,11 @@ def test_invalid_client():
         finish(
             flow,
             json_response(
-                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
+                400,
+                {
+                    "error": "invalid_client",
+                    "error_description": "invalid client credentials",
+                },
             ),
         )
 

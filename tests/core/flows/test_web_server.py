@@ -58,7 +58,9 @@ def token_body(secret="1F2E3D4C5B6A", **extra):
 
 class TestAuthorizationUrl:
     def test_parameters_match_the_reference(self):
-        request = prepare_authorization_url(make_app(), prompt="login", login_hint="jane")
+        request = prepare_authorization_url(
+            make_app(), prompt="login", login_hint="jane"
+        )
         parts = urlsplit(request.url)
         assert (parts.scheme, parts.netloc, parts.path) == (
             "https",
@@ -76,7 +78,10 @@ class TestAuthorizationUrl:
         # Salesforce's own clients send no method: S256 is implied.
         assert "code_challenge_method" not in q
         digest = hashlib.sha256(request.code_verifier.encode()).digest()
-        assert q["code_challenge"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        assert (
+            q["code_challenge"]
+            == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        )
         assert request.code_verifier not in request.url
         assert len(request.state) >= 43  # 256 bits, base64url
 
@@ -88,7 +93,9 @@ class TestAuthorizationUrl:
     def test_site_url_keeps_its_path(self):
         app = make_app(login_url="https://acme.my.site.com/customers")
         url = prepare_authorization_url(app).url
-        assert url.startswith("https://acme.my.site.com/customers/services/oauth2/authorize?")
+        assert url.startswith(
+            "https://acme.my.site.com/customers/services/oauth2/authorize?"
+        )
 
     def test_openid_scope_gets_a_nonce(self):
         request = prepare_authorization_url(make_app(), scopes=["openid", "api"])
@@ -100,7 +107,8 @@ class TestAuthorizationUrl:
         assert app.scopes == ("api", "refresh_token")
 
     @pytest.mark.parametrize(
-        "kwargs", [{"prompt": "none"}, {"display": "fullscreen"}, {"prompt": "login evil"}]
+        "kwargs",
+        [{"prompt": "none"}, {"display": "fullscreen"}, {"prompt": "login evil"}],
     )
     def test_unknown_options_are_configuration_errors(self, kwargs):
         with pytest.raises(ConfigurationError):
@@ -114,7 +122,10 @@ class TestAuthorizationUrl:
 class TestCallback:
     def test_code_is_url_decoded_once(self):
         url = "https://app.example.com/callback?code=aPrxExampleCode%3D%3D&state=s1"
-        assert parse_authorization_response(url, expected_state="s1") == "aPrxExampleCode=="
+        assert (
+            parse_authorization_response(url, expected_state="s1")
+            == "aPrxExampleCode=="
+        )
 
     def test_state_checked_before_error(self):
         with pytest.raises(StateMismatchError):
@@ -125,7 +136,11 @@ class TestCallback:
     def test_error_redirect_raises_typed_error(self):
         with pytest.raises(AccessDeniedError) as info:
             parse_authorization_response(
-                {"error": "access_denied", "error_description": "end-user denied", "state": "s"},
+                {
+                    "error": "access_denied",
+                    "error_description": "end-user denied",
+                    "state": "s",
+                },
                 expected_state="s",
             )
         assert info.value.description == "end-user denied"
@@ -140,18 +155,24 @@ class TestCallback:
 
     def test_no_expected_state_is_an_error(self):
         with pytest.raises(StateMismatchError):
-            parse_authorization_response({"code": "c", "state": "x"}, expected_state=None)
+            parse_authorization_response(
+                {"code": "c", "state": "x"}, expected_state=None
+            )
 
     def test_iss_must_match_exactly(self):
         params = {"code": "c", "state": "s", "iss": "https://evil.example"}
         with pytest.raises(FlowError):
             parse_authorization_response(
-                params, expected_state="s", expected_issuer="https://login.salesforce.com"
+                params,
+                expected_state="s",
+                expected_issuer="https://login.salesforce.com",
             )
         params["iss"] = "https://login.salesforce.com"
         assert (
             parse_authorization_response(
-                params, expected_state="s", expected_issuer="https://login.salesforce.com"
+                params,
+                expected_state="s",
+                expected_issuer="https://login.salesforce.com",
             )
             == "c"
         )
@@ -210,7 +231,10 @@ class TestExchange:
         flow = exchange_code(make_app(), "c", code_verifier="v" * 43)
         first_request(flow)
         with pytest.raises(UntrustedHostError):
-            finish(flow, json_response(200, token_body(instance_url="https://evil.example")))
+            finish(
+                flow,
+                json_response(200, token_body(instance_url="https://evil.example")),
+            )
 
     def test_invalid_grant_has_hint(self):
         flow = exchange_code(make_app(), "c", code_verifier="v" * 43)
@@ -219,7 +243,11 @@ class TestExchange:
             finish(
                 flow,
                 json_response(
-                    400, {"error": "invalid_grant", "error_description": "authentication failure"}
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "authentication failure",
+                    },
                 ),
             )
         assert info.value.status_code == 400
@@ -232,7 +260,11 @@ class TestExchange:
             finish(
                 flow,
                 json_response(
-                    400, {"error": "invalid_request", "error_description": "invalid code verifier"}
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": "invalid code verifier",
+                    },
                 ),
             )
 
@@ -242,7 +274,10 @@ class TestExchange:
         flow = exchange_code(make_app(), "c", code_verifier="v" * 43)
         first_request(flow)
         with pytest.raises(MalformedResponseError, match="HTML"):
-            finish(flow, HttpResponse(503, {"content-type": "text/html"}, b"<html>down</html>"))
+            finish(
+                flow,
+                HttpResponse(503, {"content-type": "text/html"}, b"<html>down</html>"),
+            )
 
     def test_empty_code(self):
         with pytest.raises(FlowError):

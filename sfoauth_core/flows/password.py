@@ -1,0 +1,85 @@
+"""Username-password flow (resource owner password credentials). Development only.
+
+Specs: RFC 6749 §4.3 (resource owner password credentials grant); RFC 9700 §2.4 (MUST
+NOT be used). Salesforce: "OAuth 2.0 Username-Password Flow for Special Scenarios" (help
+topic ``remoteaccess_oauth_username_password_flow``); reference section 4.9.
+
+Salesforce specifics: ``password`` is the user's password with the security token
+appended (unless the caller's IP is trusted); the answer has no ``scope`` and no refresh
+token, and the session is not introspectable. Orgs created in Summer '23 or later block
+the flow by default and Salesforce is deprecating it, so every use warns. The request is
+never retried (a retry could count as another failed login and lock the user out) and
+the password never appears in a message or ``repr``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ..config import ConnectedApp
+from ..exceptions import ConfigurationError, InsecureFlowWarning
+from ..tokens import Token
+from ._base import (
+    Flow,
+    client_auth_fields,
+    parse_token_response,
+    prepare_token_request,
+)
+from .endpoints import endpoints_for
+
+__all__ = ["password_grant"]
+
+_WARNING = (
+    "the OAuth username-password flow is for development only: it is blocked by "
+    "default in orgs created Summer '23 or later and Salesforce is deprecating "
+    "it; use the web server flow with PKCE for users, or client credentials / "
+    "JWT bearer for server-to-server integrations"
+)
+
+
+def password_grant(
+    app: ConnectedApp, username: str, password: str, *, security_token: str = ""
+) -> Flow[Token]:
+    """Log in with a username and password (plus security token). Warns on every call.
+
+    Args:
+        app: the connected app (``client_secret`` is sent when known).
+        username: the Salesforce username.
+        password: the user's password.
+        security_token: appended to the password (leave empty when the IP is trusted).
+
+    Returns:
+        The flow; it yields one token request and returns the :class:`Token` (no refresh
+        token, no scopes).
+
+    Raises:
+        ConfigurationError: ``username`` or ``password`` is empty (when the flow runs).
+        InvalidGrantError: ``authentication failure`` / ``invalid user credentials``,
+            with a ``hint`` about the security token and the org setting.
+        UnsupportedGrantTypeError: the flow is blocked for the app or org.
+    """
+    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=2)
+    return _password_flow(app, username, password, security_token)
+
+
+def _password_flow(
+    app: ConnectedApp, username: str, password: str, security_token: str
+) -> Flow[Token]:
+    if not isinstance(username, str) or not username.strip():
+        raise ConfigurationError(
+            "username", "is required for the username-password flow"
+        )
+    if not isinstance(password, str) or not password:
+        raise ConfigurationError(
+            "password", "is required for the username-password flow"
+        )
+    if not isinstance(security_token, str):
+        raise ConfigurationError("security_token", "must be a string")
+    form = {"grant_type": "password"}
+    form.update(client_auth_fields(app))
+    form["username"] = username
+    form["password"] = password + security_token
+    response = yield prepare_token_request(endpoints_for(app.login_url).token, form)
+    if response is None:
+        raise TypeError("the driver must send an HttpResponse after an HttpRequest")
+    return parse_token_response(app, response)
