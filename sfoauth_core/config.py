@@ -66,11 +66,11 @@ class Secret:
         return (Secret, (self._value,))
 
 
-def _as_secret(value: str | Secret | None) -> Secret | None:
+def _as_secret(value: str | Secret | None, setting: str) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
     if not isinstance(value, str):
-        raise ConfigurationError("secret", "must be a string")
+        raise ConfigurationError(setting, "must be a string")
     return Secret(value)
 
 
@@ -134,15 +134,21 @@ class ConnectedApp:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("client_id", "is required")
         if any(not ch.isalnum() and ch not in "._-" for ch in client_id):
-            raise ConfigurationError("client_id", "contains characters a consumer key cannot")
-        secret = _as_secret(client_secret)
+            raise ConfigurationError(
+                "client_id", "contains characters a consumer key cannot"
+            )
+        secret = _as_secret(client_secret, "client_secret")
         if secret is not None and not secret.reveal():
             secret = None
         login_url = login_url.rstrip("/") if isinstance(login_url, str) else login_url
-        parts = parse_https_url(login_url, setting="login_url", allow_loopback=allow_loopback)
+        parts = parse_https_url(
+            login_url, setting="login_url", allow_loopback=allow_loopback
+        )
         extra = tuple(h.lower() for h in extra_hosts)
         host = parts.hostname or ""
-        if not is_loopback_host(host) and not is_salesforce_host(host, extra_hosts=extra):
+        if not is_loopback_host(host) and not is_salesforce_host(
+            host, extra_hosts=extra
+        ):
             raise ConfigurationError(
                 "login_url",
                 "is not a Salesforce host; list the custom domain in extra_hosts to trust it",
@@ -158,13 +164,15 @@ class ConnectedApp:
             parse_https_url(audience, setting="audience", allow_loopback=allow_loopback)
             audience = audience.rstrip("/")
         if not (isinstance(timeout, (int, float)) and 0 < timeout <= 600):
-            raise ConfigurationError("timeout", "must be a number of seconds in (0, 600]")
+            raise ConfigurationError(
+                "timeout", "must be a number of seconds in (0, 600]"
+            )
         key_secret: Secret | None = None
         loaded_key: Any = None
         if private_key is not None:
             if isinstance(private_key, bytes):
                 private_key = private_key.decode("utf-8", "replace")
-            key_secret = _as_secret(private_key)
+            key_secret = _as_secret(private_key, "private_key")
             assert key_secret is not None
             loaded_key = _load_private_key(key_secret)
         set_ = object.__setattr__
@@ -220,7 +228,9 @@ class ConnectedApp:
     def signing_key(self) -> Any:
         """The loaded private key (parsed once, when the app was built)."""
         if self._key is None:
-            raise ConfigurationError("private_key", "is required for the JWT bearer flow")
+            raise ConfigurationError(
+                "private_key", "is required for the JWT bearer flow"
+            )
         return self._key
 
     def trusts_host(self, host: str) -> bool:
@@ -280,11 +290,13 @@ class ConnectedApp:
             raise ConfigurationError(prefix + "CLIENT_ID", "is not set")
         key = get("PRIVATE_KEY")
         key_file = get("PRIVATE_KEY_FILE")
+        key_variable = "PRIVATE_KEY"
         if key is None and key_file is not None:
+            key_variable = "PRIVATE_KEY_FILE"
             try:
                 with open(key_file, encoding="utf-8") as fh:
                     key = fh.read()
-            except OSError:
+            except (OSError, UnicodeDecodeError):
                 raise ConfigurationError(
                     prefix + "PRIVATE_KEY_FILE", "cannot be read"
                 ) from None
@@ -302,7 +314,9 @@ class ConnectedApp:
             "username": get("USERNAME"),
             "audience": get("AUDIENCE"),
             "timeout": timeout_value,
-            "allow_loopback": _as_bool(get("ALLOW_LOOPBACK"), prefix + "ALLOW_LOOPBACK"),
+            "allow_loopback": _as_bool(
+                get("ALLOW_LOOPBACK"), prefix + "ALLOW_LOOPBACK"
+            ),
             "extra_hosts": tuple(
                 h.strip() for h in (get("EXTRA_HOSTS") or "").split(",") if h.strip()
             ),
@@ -313,7 +327,8 @@ class ConnectedApp:
         try:
             return cls(**kwargs)
         except ConfigurationError as exc:
-            name = _ENV_NAMES.get(exc.setting, exc.setting.upper())
+            names = dict(_ENV_NAMES, private_key=key_variable)
+            name = names.get(exc.setting, exc.setting.upper())
             raise ConfigurationError(prefix + name, exc.problem) from None
 
 
@@ -335,7 +350,9 @@ def _check_redirect_uri(value: str) -> None:
     if not isinstance(value, str) or not value:
         raise ConfigurationError("redirect_uri", "is empty")
     if any(not ch.isprintable() or ch.isspace() for ch in value):
-        raise ConfigurationError("redirect_uri", "contains whitespace or control characters")
+        raise ConfigurationError(
+            "redirect_uri", "contains whitespace or control characters"
+        )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -343,19 +360,25 @@ def _check_redirect_uri(value: str) -> None:
         raise ConfigurationError("redirect_uri", "is not a valid URL") from None
     if not parts.scheme:
         raise ConfigurationError("redirect_uri", "must be an absolute URL")
-    if parts.fragment:
+    if "#" in value:
         raise ConfigurationError("redirect_uri", "must not contain a fragment")
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
-            raise ConfigurationError("redirect_uri", "must be an absolute URL with a host")
+            raise ConfigurationError(
+                "redirect_uri", "must be an absolute URL with a host"
+            )
         if "@" in parts.netloc:
-            raise ConfigurationError("redirect_uri", "must not contain user information")
+            raise ConfigurationError(
+                "redirect_uri", "must not contain user information"
+            )
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ConfigurationError(
                 "redirect_uri", "must use https (http only for localhost / loopback)"
             )
     elif parts.scheme in ("javascript", "data", "file", "vbscript"):
-        raise ConfigurationError("redirect_uri", "uses a scheme that cannot be a callback")
+        raise ConfigurationError(
+            "redirect_uri", "uses a scheme that cannot be a callback"
+        )
 
 
 def _load_private_key(secret: Secret) -> Any:
@@ -363,12 +386,15 @@ def _load_private_key(secret: Secret) -> Any:
         key = load_pem_private_key(secret.reveal().encode("utf-8"), password=None)
     except (ValueError, TypeError):
         raise ConfigurationError(
-            "private_key", "cannot be read (expected an unencrypted PEM RSA private key)"
+            "private_key",
+            "cannot be read (expected an unencrypted PEM RSA private key)",
         ) from None
     except Exception:  # cryptography raises UnsupportedAlgorithm for odd keys
         raise ConfigurationError("private_key", "cannot be read") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigurationError("private_key", "must be an RSA key (RS256)")
     if key.key_size < MIN_RSA_KEY_BITS:
-        raise ConfigurationError("private_key", f"must be at least {MIN_RSA_KEY_BITS} bits")
+        raise ConfigurationError(
+            "private_key", f"must be at least {MIN_RSA_KEY_BITS} bits"
+        )
     return key

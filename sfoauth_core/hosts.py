@@ -10,6 +10,7 @@ section 1.1, and SECURITY.md item 9.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from urllib.parse import SplitResult, urlsplit
 
@@ -39,6 +40,13 @@ SALESFORCE_DOMAIN_SUFFIXES: tuple[str, ...] = (
     ".salesforce-setup.com",
 )
 
+# A DNS name: labels of letters, digits and inner hyphens. Anything else (a backslash, which
+# browsers turn into "/", a space, a percent sign) could make a host check lie.
+_HOST_RE = re.compile(
+    r"\A(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
+)
+
 # Hosts that look like Salesforce but cannot serve a token endpoint for client credentials.
 _NOT_MY_DOMAIN_SUFFIXES = (".salesforce-setup.com",)
 
@@ -61,7 +69,7 @@ def is_salesforce_host(host: str, *, extra_hosts: Iterable[str] = ()) -> bool:
     ``salesforce.com.evil.example`` are not Salesforce hosts.
     """
     host = host.lower().rstrip(".")
-    if not host or host != host.strip():
+    if not _HOST_RE.match(host):
         return False
     for extra in extra_hosts:
         extra = extra.lower().rstrip(".")
@@ -104,12 +112,16 @@ def parse_https_url(
     if not host:
         raise ConfigurationError(setting, "has no host")
     if "@" in parts.netloc:
-        raise ConfigurationError(setting, "must not contain user information (user@host)")
-    if parts.fragment or parts.query:
+        raise ConfigurationError(
+            setting, "must not contain user information (user@host)"
+        )
+    if "?" in value or "#" in value:
         raise ConfigurationError(setting, "must not contain a query or fragment")
     if not allow_path and parts.path not in ("", "/"):
         raise ConfigurationError(setting, "must not contain a path")
     loopback = is_loopback_host(host)
+    if not loopback and not _HOST_RE.match(host.rstrip(".")):
+        raise ConfigurationError(setting, "has an invalid host name")
     if parts.scheme == "http" and not (allow_loopback and loopback):
         raise ConfigurationError(
             setting,
@@ -118,7 +130,8 @@ def parse_https_url(
         )
     if loopback and not allow_loopback:
         raise ConfigurationError(
-            setting, "points to a loopback host; pass allow_loopback=True for the emulator"
+            setting,
+            "points to a loopback host; pass allow_loopback=True for the emulator",
         )
     del port
     return parts

@@ -24,7 +24,7 @@ def to_18(record_id: str) -> str:
     Raises:
         ValueError: ``record_id`` is not a Salesforce id.
     """
-    if not _ID_RE.match(record_id or ""):
+    if not _ID_RE.fullmatch(record_id or ""):
         raise ValueError("not a Salesforce id")
     base = record_id[:15]
     suffix = ""
@@ -60,7 +60,7 @@ def parse_identity_url(path: str) -> tuple[str, str]:
     Raises:
         ValueError: the path is not an identity URL path with valid ids.
     """
-    match = _ID_PATH_RE.match(path)
+    match = _ID_PATH_RE.fullmatch(path)
     if not match:
         raise ValueError("not an identity URL")
     org, user = _normalise(match.group(1)), _normalise(match.group(2))

@@ -6,6 +6,7 @@ All are frozen dataclasses. Tokens never show their values in ``repr``/``str``
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,8 +56,14 @@ def _str_field(payload: Mapping[str, Any], name: str, *, required: bool) -> str 
     if not isinstance(value, str):
         raise MalformedResponseError(f"token response field {name!r} is not a string")
     if any(not ch.isprintable() for ch in value):
-        raise MalformedResponseError(f"token response field {name!r} has control characters")
+        raise MalformedResponseError(
+            f"token response field {name!r} has control characters"
+        )
     return value
+
+
+_ISSUED_AT_RE = re.compile(r"[0-9]{1,13}")
+_EXPIRES_IN_RE = re.compile(r"[0-9]{1,9}")
 
 
 def parse_issued_at(value: Any) -> float | None:
@@ -64,7 +71,7 @@ def parse_issued_at(value: Any) -> float | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
-    if not text.isdigit():
+    if isinstance(value, bool) or not _ISSUED_AT_RE.fullmatch(text):
         raise MalformedResponseError("token response field 'issued_at' is not a number")
     number = int(text)
     return number / 1000.0 if len(text) >= 12 else float(number)
@@ -134,10 +141,11 @@ class Token:
         expires_at = None
         expires_in = payload.get("expires_in")
         if expires_in is not None:
-            try:
-                seconds = int(str(expires_in))
-            except ValueError:
-                raise MalformedResponseError("'expires_in' is not a number") from None
+            if isinstance(expires_in, bool) or not _EXPIRES_IN_RE.fullmatch(
+                str(expires_in).strip()
+            ):
+                raise MalformedResponseError("'expires_in' is not a number of seconds")
+            seconds = int(str(expires_in).strip())
             expires_at = (time.time() if now is None else now) + seconds
         if previous is not None:
             refresh_token = refresh_token or previous.refresh_token
@@ -240,12 +248,16 @@ class AuthorizationRequest:
     ``code_verifier`` and ``nonce`` must be stored server-side (session), never put in a URL.
     """
 
-    url: str
+    url: str = field(repr=False)
     state: str = field(repr=False)
     code_verifier: str | None = field(default=None, repr=False)
     nonce: str | None = field(default=None, repr=False)
     redirect_uri: str | None = None
     issuer: str | None = None
+
+    def __repr__(self) -> str:
+        # The URL's query carries state and nonce: show only where it goes.
+        return f"AuthorizationRequest(url={self.url.split('?', 1)[0]!r}, ...)"
 
 
 @dataclass(frozen=True, slots=True)
