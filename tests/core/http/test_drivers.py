@@ -4,7 +4,13 @@ import httpx
 import pytest
 
 from sfoauth_core.exceptions import TransportError
-from sfoauth_core.flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, Wait
+from sfoauth_core.flows._base import (
+    MAX_RESPONSE_BYTES,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    Wait,
+)
 from sfoauth_core.http import _drivers
 from sfoauth_core.http._drivers import run_async, run_sync
 
@@ -17,7 +23,9 @@ def echo_flow() -> Flow[list[object]]:
     try:
         response = yield HttpRequest("POST", URL, {"X-Test": "1"}, form={"a": "b"})
         assert isinstance(response, HttpResponse)
-        seen.append((response.status_code, response.content, response.headers["x-reply"]))
+        seen.append(
+            (response.status_code, response.content, response.headers["x-reply"])
+        )
     except TransportError as exc:
         seen.append(str(exc))
     return seen
@@ -60,7 +68,9 @@ def failing(request: httpx.Request) -> httpx.Response:
     "transport_handler, message",
     [(redirecting, "redirect"), (huge, "exceeds"), (failing, "ConnectTimeout")],
 )
-def test_sync_failures_are_thrown_into_the_flow(monkeypatch, transport_handler, message):
+def test_sync_failures_are_thrown_into_the_flow(
+    monkeypatch, transport_handler, message
+):
     monkeypatch.setattr(_drivers.time, "sleep", lambda s: None)
     calls: list[httpx.Request] = []
 
@@ -82,7 +92,9 @@ def test_sync_failures_are_thrown_into_the_flow(monkeypatch, transport_handler, 
 async def test_async_failures_are_thrown_into_the_flow(
     anyio_backend, transport_handler, message
 ):
-    async with httpx.AsyncClient(transport=httpx.MockTransport(transport_handler)) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(transport_handler)
+    ) as client:
         (result,) = await run_async(echo_flow(), client)
     assert message in str(result)
 

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from sfoauth_core import cli
+
+
+def test_advise_server_to_server_with_key(capsys):
+    assert cli.main(["advise", "--server-to-server", "--no-user"]) == 0
+    out = capsys.readouterr().out
+    assert "JWT Bearer" in out
+
+
+def test_advise_public_client(capsys):
+    assert cli.main(["advise", "--can-keep-secret", "no"]) == 0
+    assert "PKCE" in capsys.readouterr().out
+
+
+def test_advise_device(capsys):
+    assert cli.main(["advise", "--device", "input_constrained"]) == 0
+    assert "Device" in capsys.readouterr().out
+
+
+def test_advise_server_to_server_without_key(capsys):
+    assert (
+        cli.main(
+            ["advise", "--no-user", "--no-private-key", "--can-keep-secret", "yes"]
+        )
+        == 0
+    )
+    assert "Client Credentials" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_advise_rejects_bad_tri_state(value):
+    with pytest.raises(SystemExit):
+        cli.main(["advise", "--can-keep-secret", value])
+
+
+def test_tri_state_values():
+    assert cli._tri_state("yes") is True
+    assert cli._tri_state("No") is False
+    assert cli._tri_state("unknown") is None
+
+
+def test_emulator_command_runs_the_server(monkeypatch):
+    calls = []
+    import sfoauth_core.testing as testing
+
+    monkeypatch.setattr(testing, "run", lambda **kw: calls.append(kw))
+    assert cli.main(["emulator", "--port", "9123"]) == 0
+    assert calls == [{"host": "127.0.0.1", "port": 9123, "config_file": None}]
+
+
+def test_emulator_command_without_the_extra(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def blocked(name, *args, **kwargs):
+        if name == "testing" or name.endswith(".testing"):
+            raise ImportError("no starlette")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    assert cli.main(["emulator"]) == 2
+    assert "emulator" in capsys.readouterr().err
