@@ -92,6 +92,10 @@ class ConnectedApp:
         allow_loopback: allow http:// loopback URLs (the local emulator only).
         extra_hosts: more hosts that may receive tokens (exact names, or ``.suffix``).
         verify_signature: check the ``signature`` HMAC when the secret is known.
+        flows: the flows this app will run (``"web_server"``, ``"pkce"``,
+            ``"user_agent"``, ``"jwt_bearer"``, ``"client_credentials"``,
+            ``"username_password"``, ``"device"``, ``"asset_token"``, ``"introspect"``);
+            each one's requirements are checked now instead of at the first call.
 
     Raises:
         ConfigurationError: a value is missing, malformed or unsafe; the message names the
@@ -130,6 +134,7 @@ class ConnectedApp:
         allow_loopback: bool = False,
         extra_hosts: Iterable[str] = (),
         verify_signature: bool = True,
+        flows: Iterable[str] = (),
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("client_id", "is required")
@@ -189,6 +194,41 @@ class ConnectedApp:
         set_(self, "extra_hosts", extra)
         set_(self, "verify_signature", bool(verify_signature))
         set_(self, "_key", loaded_key)
+        for flow in flows:
+            self.validate_for(flow)
+
+    def validate_for(self, flow: str) -> None:
+        """Check that this app has what ``flow`` needs (SECURITY.md item 27).
+
+        Raises:
+            ConfigurationError: naming the missing or unsuitable setting.
+        """
+        flow = str(flow)
+        if flow not in _FLOW_NAMES:
+            raise ConfigurationError("flows", f"unknown flow {flow!r}")
+        if flow in ("web_server", "pkce", "user_agent") and not self.redirect_uri:
+            raise ConfigurationError("redirect_uri", f"is required for the {flow} flow")
+        if flow in ("web_server", "client_credentials", "introspect") and not (
+            self.client_secret
+        ):
+            raise ConfigurationError(
+                "client_secret", f"is required for the {flow} flow"
+            )
+        if flow == "jwt_bearer":
+            if self._key is None:
+                raise ConfigurationError(
+                    "private_key", "is required for the JWT bearer flow"
+                )
+            if not self.username:
+                raise ConfigurationError(
+                    "username", "is required for the JWT bearer flow"
+                )
+        if flow == "client_credentials" and not self.is_my_domain:
+            raise ConfigurationError(
+                "login_url",
+                "must be the org's My Domain URL for client credentials "
+                "(login/test.salesforce.com answer 'request not supported on this domain')",
+            )
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -274,7 +314,8 @@ class ConnectedApp:
     ) -> ConnectedApp:
         """Build from ``{prefix}CLIENT_ID``, ``CLIENT_SECRET``, ``REDIRECT_URI``, ``LOGIN_URL``,
         ``SCOPES``, ``PRIVATE_KEY`` (PEM) or ``PRIVATE_KEY_FILE``, ``USERNAME``, ``AUDIENCE``,
-        ``TIMEOUT`` (float), ``ALLOW_LOOPBACK`` (bool), ``EXTRA_HOSTS`` (comma-separated).
+        ``TIMEOUT`` (float), ``ALLOW_LOOPBACK`` (bool), ``EXTRA_HOSTS`` and ``FLOWS``
+        (comma-separated).
 
         Raises:
             ConfigurationError: naming the variable, never its value.
@@ -321,6 +362,9 @@ class ConnectedApp:
                 h.strip() for h in (get("EXTRA_HOSTS") or "").split(",") if h.strip()
             ),
         }
+        flows = get("FLOWS")
+        if flows is not None:
+            kwargs["flows"] = [f.strip() for f in flows.split(",") if f.strip()]
         scopes = get("SCOPES")
         if scopes is not None:
             kwargs["scopes"] = scopes.replace(",", " ").split()
@@ -332,7 +376,21 @@ class ConnectedApp:
             raise ConfigurationError(prefix + name, exc.problem) from None
 
 
-_ENV_NAMES = {"private_key": "PRIVATE_KEY", "login_url": "LOGIN_URL"}
+_FLOW_NAMES = frozenset(
+    {
+        "web_server",
+        "pkce",
+        "user_agent",
+        "jwt_bearer",
+        "client_credentials",
+        "username_password",
+        "device",
+        "asset_token",
+        "introspect",
+    }
+)
+
+_ENV_NAMES = {"private_key": "PRIVATE_KEY", "login_url": "LOGIN_URL", "flows": "FLOWS"}
 
 
 def _as_bool(value: str | None, name: str) -> bool:

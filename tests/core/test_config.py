@@ -951,3 +951,65 @@ def test_from_env_bad_key_in_file_names_the_file_variable(tmp_path: Path) -> Non
             }
         )
     assert info.value.setting == "SFOAUTH_PRIVATE_KEY_FILE"
+
+
+# -- flows=: requirements checked when the app is built (SECURITY.md item 27) ----------
+@pytest.mark.parametrize(
+    "flow, kwargs, setting",
+    [
+        ("web_server", {"redirect_uri": None}, "redirect_uri"),
+        ("web_server", {"client_secret": None}, "client_secret"),
+        ("pkce", {"redirect_uri": None}, "redirect_uri"),
+        ("client_credentials", {"client_secret": None}, "client_secret"),
+        (
+            "client_credentials",
+            {"login_url": "https://login.salesforce.com"},
+            "login_url",
+        ),
+        (
+            "client_credentials",
+            {"login_url": "https://test.salesforce.com"},
+            "login_url",
+        ),
+        ("jwt_bearer", {}, "private_key"),
+        ("introspect", {"client_secret": None}, "client_secret"),
+        ("bogus", {}, "flows"),
+    ],
+)
+def test_flows_requirements_fail_at_construction(flow, kwargs, setting):
+    values = {
+        "client_id": "3MVG9Example",
+        "client_secret": "TOPSECRET-VALUE",
+        "redirect_uri": "https://app.example.com/callback",
+        "login_url": "https://acme.my.salesforce.com",
+    }
+    values.update(kwargs)
+    with pytest.raises(ConfigurationError) as info:
+        ConnectedApp(flows=[flow], **values)
+    assert info.value.setting == setting
+    assert "TOPSECRET-VALUE" not in str(info.value)
+
+
+def test_flows_requirements_met():
+    app = ConnectedApp(
+        client_id="3MVG9Example",
+        client_secret="s",
+        redirect_uri="https://app.example.com/callback",
+        login_url="https://acme.my.salesforce.com",
+        flows=["web_server", "pkce", "client_credentials", "introspect", "device"],
+    )
+    app.validate_for("username_password")
+
+
+def test_from_env_flows_are_checked():
+    env = {
+        "SFOAUTH_CLIENT_ID": "3MVG9Example",
+        "SFOAUTH_FLOWS": "web_server, client_credentials",
+        "SFOAUTH_CLIENT_SECRET": "x",
+        "SFOAUTH_REDIRECT_URI": "https://app.example.com/cb",
+    }
+    with pytest.raises(ConfigurationError) as info:
+        ConnectedApp.from_env(environ=env)
+    assert info.value.setting == "SFOAUTH_LOGIN_URL"
+    env["SFOAUTH_LOGIN_URL"] = "https://acme.my.salesforce.com"
+    assert ConnectedApp.from_env(environ=env).is_my_domain
