@@ -450,7 +450,7 @@ def explain(rec: FlowRecommendation, *, width: int = 88) -> str:
 
     Example:
         >>> print(explain(recommend_flow(can_keep_secret=True)))  # doctest: +ELLIPSIS
-        Recommended: Web Server flow (authorization code + PKCE, with client secret) ...
+        Recommended: Web Server flow (authorization code + PKCE, client secret) ...
     """
     lines = [f"Recommended: {rec.flow.label} [{rec.flow.value}]", ""]
     sections = (

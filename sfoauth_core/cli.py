@@ -1,8 +1,7 @@
 """The ``sfoauth`` command.
 
-``sfoauth emulator`` serves a fake Salesforce org on a loopback port; ``sfoauth advise`` says
-which OAuth flow fits an integration. More sub-commands (``demo``, ``login``, ``token``) build
-on the same parser.
+``sfoauth emulator`` serves a fake Salesforce org on a loopback port; ``sfoauth advise``
+says which OAuth flow fits an integration.
 """
 
 from __future__ import annotations
@@ -35,13 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator", help="serve an emulated Salesforce org on a loopback port"
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    emulator.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind"
+    )
     emulator.add_argument("--port", type=int, default=8999, help="port (default 8999)")
     emulator.add_argument(
-        "--config", metavar="FILE", default=None, help="JSON file describing orgs/users/apps"
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="JSON file describing orgs/users/apps",
     )
 
-    advise = commands.add_parser("advise", help="which Salesforce OAuth flow fits your case")
+    advise = commands.add_parser(
+        "advise", help="which Salesforce OAuth flow fits your case"
+    )
     advise.add_argument(
         "--can-keep-secret",
         type=_tri_state,
@@ -77,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
+    from .hosts import is_loopback_host
+
+    if not is_loopback_host(args.host):
+        # The emulator hands out tokens to anyone who asks: never expose it on a network.
+        print(
+            "--host must be a loopback address (127.0.0.1, ::1, localhost)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         from .testing import run
     except ImportError as exc:  # starlette/uvicorn are the `emulator` extra

@@ -352,6 +352,25 @@ _HINTS: dict[tuple[str, str], str] = {
         "invalid authorization code",
     ): "authorization codes are single use and short-lived: start the login again",
     (
+        "invalid_grant",
+        "expired authorization code",
+    ): "authorization codes are single use and short-lived: start the login again",
+    (
+        "invalid_grant",
+        "invalid assertion",
+    ): "the JWT assertion was refused: check that sub is an existing active username, iss "
+    "the consumer key, and that the certificate uploaded to the app matches the key",
+    (
+        "invalid_grant",
+        "code verifier required",
+    ): "the authorization request carried a code_challenge: send the matching "
+    "code_verifier with the code exchange",
+    (
+        "invalid_request",
+        "invalid code verifier",
+    ): "the code_verifier does not match the code_challenge of the authorization "
+    "request: keep the verifier of this very login attempt server-side",
+    (
         "invalid_client",
         "invalid client credentials",
     ): "the consumer secret does not match the app: copy it again from the app's settings",

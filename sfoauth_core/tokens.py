@@ -67,7 +67,8 @@ _EXPIRES_IN_RE = re.compile(r"[0-9]{1,9}")
 
 
 def parse_issued_at(value: Any) -> float | None:
-    """``issued_at`` → epoch seconds. 13 digits are milliseconds (Salesforce), 10 are seconds."""
+    """``issued_at`` → epoch seconds: 12-13 digits are milliseconds (Salesforce), fewer are
+    seconds."""
     if value is None or value == "":
         return None
     text = str(value).strip()

@@ -38,7 +38,12 @@ _WARNING = (
 
 
 def password_grant(
-    app: ConnectedApp, username: str, password: str, *, security_token: str = ""
+    app: ConnectedApp,
+    username: str,
+    password: str,
+    *,
+    security_token: str = "",
+    stacklevel: int = 2,
 ) -> Flow[Token]:
     """Log in with a username and password (plus security token). Warns on every call.
 
@@ -58,7 +63,7 @@ def password_grant(
             with a ``hint`` about the security token and the org setting.
         UnsupportedGrantTypeError: the flow is blocked for the app or org.
     """
-    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=2)
+    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=stacklevel)
     return _password_flow(app, username, password, security_token)
 
 

@@ -55,6 +55,7 @@ def prepare_user_agent_url(
     display: str | None = None,
     nonce: str | None = None,
     response_type: str = "token",
+    stacklevel: int = 2,
 ) -> AuthorizationRequest:
     """Build the authorize URL for the user-agent flow (``response_type=token``).
 
@@ -83,7 +84,7 @@ def prepare_user_agent_url(
     """
     if response_type not in RESPONSE_TYPES:
         raise ConfigurationError("response_type", "must be 'token' or 'token id_token'")
-    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=2)
+    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=stacklevel)
     if nonce is None and "id_token" in response_type.split():
         nonce = create_nonce()
     return prepare_authorization_url(

@@ -115,6 +115,19 @@ class BaseSalesforceOAuth:
             login_hint=login_hint,
             display=display,
             nonce=nonce,
+            stacklevel=3,  # attribute the warning to the caller of user_agent_url()
+        )
+
+    def parse_authorization_response(
+        self, callback: str | Mapping[str, str], *, expected_state: str | None
+    ) -> str:
+        """Check a web-server callback (URL, query string or params) and return the code.
+
+        ``state`` is compared in constant time first; an ``iss`` parameter must equal the
+        login URL; ``error=...`` raises the typed error (``AccessDeniedError``...).
+        """
+        return web_server.parse_authorization_response(
+            callback, expected_state=expected_state, expected_issuer=self.app.login_url
         )
 
     def parse_user_agent_response(self, fragment: str, *, expected_state: str) -> Token:
@@ -150,14 +163,19 @@ class BaseSalesforceOAuth:
     def _jwt_bearer(self, *, username: str | None, audience: str | None) -> Flow[Token]:
         return jwt_bearer.jwt_bearer(self.app, username=username, audience=audience)
 
-    def _client_credentials(self) -> Flow[Token]:
-        return client_credentials.client_credentials(self.app)
+    def _client_credentials(
+        self, scopes: tuple[str, ...] | list[str] | None, use_basic_auth: bool
+    ) -> Flow[Token]:
+        return client_credentials.client_credentials(
+            self.app, scopes=scopes, use_basic_auth=use_basic_auth
+        )
 
     def _password(
         self, username: str, password_: str, security_token: str
     ) -> Flow[Token]:
+        # Warn at the caller of SalesforceOAuth.password(): flow ← _password ← password.
         return password.password_grant(
-            self.app, username, password_, security_token=security_token
+            self.app, username, password_, security_token=security_token, stacklevel=4
         )
 
     def _start_device_flow(
@@ -209,8 +227,8 @@ class BaseSalesforceOAuth:
     def _userinfo(self, token: Token) -> Flow[dict[str, Any]]:
         return userinfo.userinfo(self.app, token)
 
-    def _identity(self, token: Token) -> Flow[Identity]:
-        return identity.identity(self.app, token)
+    def _identity(self, token: Token, version: str | None) -> Flow[Identity]:
+        return identity.identity(self.app, token, version=version)
 
     def _openid_configuration(self) -> Flow[dict[str, Any]]:
         return discovery.openid_configuration(self.app)

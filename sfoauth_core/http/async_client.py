@@ -93,9 +93,18 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """JWT bearer flow (server to server, signed assertion)."""
         return await self.run(self._jwt_bearer(username=username, audience=audience))
 
-    async def client_credentials(self) -> Token:
-        """Client credentials flow (My Domain only; run-as user set on the app)."""
-        return await self.run(self._client_credentials())
+    async def client_credentials(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        use_basic_auth: bool = False,
+    ) -> Token:
+        """Client credentials flow (My Domain only; run-as user set on the app).
+
+        ``use_basic_auth`` sends the credentials in an ``Authorization: Basic`` header
+        instead of the form body.
+        """
+        return await self.run(self._client_credentials(scopes, use_basic_auth))
 
     async def password(
         self, username: str, password: str, *, security_token: str = ""
@@ -159,9 +168,13 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """OpenID Connect UserInfo claims."""
         return await self.run(self._userinfo(token))
 
-    async def identity(self, token: Token) -> Identity:
-        """The identity URL's description of the user and org."""
-        return await self.run(self._identity(token))
+    async def identity(self, token: Token, *, version: str | None = None) -> Identity:
+        """The identity URL's description of the user and org.
+
+        ``version`` (``"64.0"`` or ``"latest"``) fills the ``{version}`` placeholder in
+        ``urls``.
+        """
+        return await self.run(self._identity(token, version))
 
     async def openid_configuration(self) -> dict[str, Any]:
         """The OpenID discovery document of the login host."""

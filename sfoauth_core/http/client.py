@@ -93,9 +93,18 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """JWT bearer flow (server to server, signed assertion)."""
         return self.run(self._jwt_bearer(username=username, audience=audience))
 
-    def client_credentials(self) -> Token:
-        """Client credentials flow (My Domain only; run-as user set on the app)."""
-        return self.run(self._client_credentials())
+    def client_credentials(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        use_basic_auth: bool = False,
+    ) -> Token:
+        """Client credentials flow (My Domain only; run-as user set on the app).
+
+        ``use_basic_auth`` sends the credentials in an ``Authorization: Basic`` header
+        instead of the form body.
+        """
+        return self.run(self._client_credentials(scopes, use_basic_auth))
 
     def password(
         self, username: str, password: str, *, security_token: str = ""
@@ -159,9 +168,13 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """OpenID Connect UserInfo claims."""
         return self.run(self._userinfo(token))
 
-    def identity(self, token: Token) -> Identity:
-        """The identity URL's description of the user and org."""
-        return self.run(self._identity(token))
+    def identity(self, token: Token, *, version: str | None = None) -> Identity:
+        """The identity URL's description of the user and org.
+
+        ``version`` (``"64.0"`` or ``"latest"``) fills the ``{version}`` placeholder in
+        ``urls``.
+        """
+        return self.run(self._identity(token, version))
 
     def openid_configuration(self) -> dict[str, Any]:
         """The OpenID discovery document of the login host."""

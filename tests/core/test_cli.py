@@ -65,3 +65,8 @@ def test_emulator_command_without_the_extra(monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", blocked)
     assert cli.main(["emulator"]) == 2
     assert "emulator" in capsys.readouterr().err
+
+
+def test_emulator_refuses_non_loopback_hosts(capsys):
+    assert cli.main(["emulator", "--host", "0.0.0.0"]) == 2
+    assert "loopback" in capsys.readouterr().err

@@ -9,7 +9,7 @@ Configuration file (JSON), every key optional::
       "orgs":  [{"name": "beta", "org_id": "00DXX0000002xyz", "my_domain": "beta",
                  "sandbox_name": null, "username_password_blocked": false}],
       "users": [{"username": "bob@beta.com", "password": "pw", "user_id":
-      "005XX000002bob",
+      "005XX0000002bob",
                  "org": "beta", "security_token": "TOKEN", "active": true}],
       "apps":  [{"name": "web", "is_refresh_token_rotation_enabled": true},
                 {"name": "mine", "client_id": "3MVG9Mine", "client_secret":
@@ -151,7 +151,7 @@ def serve_in_thread(
 
 
 def run(
-    host: str = "127.0.0.1", port: int = 8085, config_file: str | Path | None = None
+    host: str = "127.0.0.1", port: int = 8999, config_file: str | Path | None = None
 ) -> None:
     """Serve an emulator in the foreground until interrupted (the ``sfoauth emulator``
     CLI).

@@ -495,3 +495,45 @@ def test_hang_past_timeout_is_a_transport_error(sf, emu):
         client.openid_configuration()
     hits = [e for e in emu.request_log if e.path == "/.well-known/openid-configuration"]
     assert len(hits) == 3  # bounded retries, then a typed error
+
+
+# -- Facade extras ---------------------------------------------------------------------------
+def test_insecure_flow_warnings_point_at_the_caller(sf, emu):
+    emu.org.username_password_blocked = False
+    client = sf("web")
+    with pytest.warns(InsecureFlowWarning) as record:
+        client.user_agent_url()
+    assert record[0].filename == __file__
+    if client.mode == "sync":  # async warnings surface inside the event loop runner
+        with pytest.warns(InsecureFlowWarning) as record:
+            client.password(DEFAULT_USERNAME, DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN)
+        assert record[0].filename == __file__
+
+
+def test_parse_authorization_response_on_the_client(sf, browser):
+    client = sf("web")
+    request = client.authorization_url()
+    callback = login(browser, request.url)
+    code = client.parse_authorization_response(callback, expected_state=request.state)
+    assert client.exchange_code(code, code_verifier=request.code_verifier).access_token
+    from sfoauth_core.exceptions import FlowError
+
+    with pytest.raises(FlowError, match="iss"):
+        client.parse_authorization_response(
+            {"code": "c", "state": "s", "iss": "https://evil.example"},
+            expected_state="s",
+        )
+
+
+def test_client_credentials_with_basic_auth(sf, emu):
+    token = sf("cc").client_credentials(use_basic_auth=True)
+    assert token.access_token
+    entry = [e for e in emu.request_log if e.grant_type == "client_credentials"][-1]
+    assert "client_secret" not in entry.params
+
+
+def test_identity_with_version(sf, browser):
+    client = sf("web")
+    token = web_login(client, browser)
+    identity = client.identity(token, version="64.0")
+    assert "{version}" not in identity.urls["rest"] and "64.0" in identity.urls["rest"]
