@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import exceptions
 from .advisor import FlowName, FlowRecommendation, recommend_flow
+from .auth import SalesforceAuth
 from .config import ConnectedApp, Secret
 from .exceptions import (
     ConfigurationError,
@@ -20,7 +21,17 @@ from .exceptions import (
     ReauthorizationRequired,
     SFOAuthError,
 )
+from .events import TokenEvents
 from .http import AsyncSalesforceOAuth, SalesforceOAuth
+from .manager import AsyncTokenManager, TokenManager
+from .storage import (
+    AsyncInMemoryTokenStore,
+    AsyncTokenStore,
+    InMemoryTokenStore,
+    TokenCipher,
+    TokenRecord,
+    TokenStore,
+)
 from .tokens import (
     AssetToken,
     AuthorizationRequest,
@@ -34,7 +45,10 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AssetToken",
+    "AsyncInMemoryTokenStore",
     "AsyncSalesforceOAuth",
+    "AsyncTokenManager",
+    "AsyncTokenStore",
     "AuthorizationRequest",
     "ConfigurationError",
     "ConnectedApp",
@@ -42,14 +56,21 @@ __all__ = [
     "FlowName",
     "FlowRecommendation",
     "Identity",
+    "InMemoryTokenStore",
     "InsecureFlowWarning",
     "Introspection",
     "OAuthProtocolError",
     "ReauthorizationRequired",
     "SFOAuthError",
+    "SalesforceAuth",
     "SalesforceOAuth",
     "Secret",
     "Token",
+    "TokenCipher",
+    "TokenEvents",
+    "TokenManager",
+    "TokenRecord",
+    "TokenStore",
     "exceptions",
     "recommend_flow",
 ]

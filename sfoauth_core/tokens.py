@@ -55,7 +55,7 @@ def _str_field(payload: Mapping[str, Any], name: str, *, required: bool) -> str 
         return None
     if not isinstance(value, str):
         raise MalformedResponseError(f"token response field {name!r} is not a string")
-    if any(not ch.isprintable() for ch in value):
+    if not value.isprintable():
         raise MalformedResponseError(
             f"token response field {name!r} has control characters"
         )

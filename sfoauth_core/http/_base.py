@@ -164,7 +164,9 @@ class BaseSalesforceOAuth:
         return jwt_bearer.jwt_bearer(self.app, username=username, audience=audience)
 
     def _client_credentials(
-        self, scopes: tuple[str, ...] | list[str] | None, use_basic_auth: bool
+        self,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        use_basic_auth: bool = False,
     ) -> Flow[Token]:
         return client_credentials.client_credentials(
             self.app, scopes=scopes, use_basic_auth=use_basic_auth
@@ -227,7 +229,7 @@ class BaseSalesforceOAuth:
     def _userinfo(self, token: Token) -> Flow[dict[str, Any]]:
         return userinfo.userinfo(self.app, token)
 
-    def _identity(self, token: Token, version: str | None) -> Flow[Identity]:
+    def _identity(self, token: Token, version: str | None = None) -> Flow[Identity]:
         return identity.identity(self.app, token, version=version)
 
     def _openid_configuration(self) -> Flow[dict[str, Any]]:

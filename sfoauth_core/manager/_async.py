@@ -1,0 +1,250 @@
+"""The asynchronous token manager: the lifecycle plans over an
+:class:`AsyncTokenStore`."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import httpx
+
+from ..auth import SalesforceAuth
+from ..events import TokenEvents
+from ..exceptions import StorageError, TokenNotFoundError
+from ..flows._base import Flow, RetryPolicy
+from ..storage.base import AsyncTokenStore, TokenRecord
+from ..tokens import Token
+from ._base import (
+    DEFAULT_CACHE_TTL,
+    DEFAULT_LEEWAY,
+    BaseTokenManager,
+    OAuthFlows,
+    Plan,
+    _access_token_of,
+    _Call,
+    _Delete,
+    _Mark,
+    _Op,
+    _Read,
+    _Save,
+)
+
+__all__ = ["AsyncOAuth", "AsyncTokenManager"]
+
+T = TypeVar("T")
+
+
+class AsyncOAuth(OAuthFlows, Protocol):
+    """``AsyncSalesforceOAuth`` as the manager sees it."""
+
+    async def run(self, flow: Flow[T]) -> T: ...
+
+
+class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
+    """The asynchronous twin of :class:`~sfoauth_core.manager.TokenManager` (asyncio or
+    trio); same arguments, awaitable methods.
+
+    Args:
+        oauth: an :class:`~sfoauth_core.http.async_client.AsyncSalesforceOAuth`.
+        store: any :class:`~sfoauth_core.storage.AsyncTokenStore`.
+        events: hooks fired after saves (a new :class:`TokenEvents` when omitted).
+        retry: retries for 5xx/429/timeouts on refresh (default 3 attempts with
+            back-off).
+        leeway: refresh this many seconds before a known expiry.
+        session_timeout: the org's or app's session timeout in seconds, when you know
+            it; tokens then expire at ``issued_at + session_timeout``.
+        introspect_expiry: learn ``exp`` by introspecting each new access token (one
+            more call per token; only for the app's own tokens).
+        cache_ttl: seconds a token is served from memory before the store is read again.
+        cache_size: connections kept in the in-process cache.
+        lock_wait: seconds to wait for this process's per-key lock.
+
+    Raises:
+        ConfigurationError: the store's lock lease is shorter than a whole refresh.
+
+    Example:
+        >>> manager = AsyncTokenManager(AsyncSalesforceOAuth(app), store)
+        >>> async with await manager.client(user_key) as sf:
+        ...     await sf.get("/services/data/v62.0/limits")
+    """
+
+    def __init__(
+        self,
+        oauth: AsyncOAuth,
+        store: AsyncTokenStore,
+        *,
+        events: TokenEvents | None = None,
+        retry: RetryPolicy | None = None,
+        leeway: float = DEFAULT_LEEWAY,
+        session_timeout: float | None = None,
+        introspect_expiry: bool = False,
+        cache_ttl: float = DEFAULT_CACHE_TTL,
+        cache_size: int = 10_000,
+        lock_wait: float = 300.0,
+    ) -> None:
+        super().__init__(
+            oauth,
+            events=events,
+            retry=retry,
+            leeway=leeway,
+            session_timeout=session_timeout,
+            introspect_expiry=introspect_expiry,
+            cache_ttl=cache_ttl,
+            cache_size=cache_size,
+            lock_wait=lock_wait,
+            lock_timeout=getattr(store, "lock_timeout", None),
+        )
+        self.oauth: AsyncOAuth = oauth
+        self.store = store
+
+    # Running plans --------------------------------------------------------------------
+    async def _perform(self, op: _Op) -> Any:
+        if isinstance(op, _Read):
+            return await self.store.get(op.key)
+        if isinstance(op, _Save):
+            return await self.store.save(
+                op.key,
+                op.token,
+                grant=op.grant,
+                username=op.username,
+                expected_version=op.expected_version,
+            )
+        if isinstance(op, _Mark):
+            return await self.store.mark_needs_reauth(
+                op.key, op.reason, expected_version=op.expected_version
+            )
+        if isinstance(op, _Delete):
+            return await self.store.delete(op.key)
+        if isinstance(op, _Call):
+            return await self.oauth.run(op.flow)
+        return await self.events.aemit(op.event)
+
+    async def _drive(self, plan: Plan[T]) -> T:
+        value: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                op = plan.throw(error) if error is not None else plan.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value = await self._perform(op)
+            except Exception as exc:
+                error = exc
+
+    # Public API -----------------------------------------------------------------------
+    async def get(self, key: str) -> Token | None:
+        """The stored token (whatever its state), or ``None``."""
+        record = await self.store.get(key)
+        return record.token if record is not None else None
+
+    async def record(self, key: str) -> TokenRecord | None:
+        """The stored record: token, version, grant, status and re-auth reason."""
+        return await self.store.get(key)
+
+    async def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str = "authorization_code",
+        username: str | None = None,
+        revoke_superseded: bool = True,
+    ) -> TokenRecord:
+        """Store a newly obtained token (a login), clearing any re-auth flag.
+
+        Args:
+            grant: how it was obtained; ``jwt_bearer`` / ``client_credentials`` tokens
+                are re-minted instead of refreshed.
+            username: for ``jwt_bearer``: the user to mint for (default: the app's).
+            revoke_superseded: revoke the previous grant's refresh token at Salesforce.
+        """
+        return await self._drive(
+            self._save_plan(key, token, grant, username, revoke_superseded)
+        )
+
+    async def mint(self, key: str, *, grant: str, username: str | None = None) -> Token:
+        """Obtain and store a server-to-server token (``jwt_bearer`` or
+        ``client_credentials``); it will be re-minted when it expires."""
+        return await self._drive(self._mint_plan(key, grant, username))
+
+    async def valid_token(self, key: str) -> Token:
+        """A token believed valid: from memory (no I/O) unless expiry is known to be
+        near.
+
+        Raises:
+            TokenNotFoundError: nothing is stored for ``key``.
+            ReauthorizationRequired: the connection needs a new login.
+            SalesforceUnavailableError: a needed refresh failed after retries.
+            StorageError: the store failed.
+        """
+        cached = self._cached_token(key)
+        if cached is not None:
+            return cached
+        token, due = await self._drive(self._load_plan(key))
+        return await self.refresh(key, stale=token) if due else token
+
+    async def refresh(self, key: str, *, stale: Token | str | None = None) -> Token:
+        """Renew ``key``'s token, single-flight across threads and the store's sharers.
+
+        Args:
+            stale: the access token that failed (or is expiring). If the store already
+                holds a different one, that one is returned without calling Salesforce.
+                ``None`` forces a renewal.
+
+        Raises:
+            ReauthorizationRequired: Salesforce refused the grant (connection flagged).
+            SalesforceUnavailableError: 5xx/429/timeouts after retries (nothing
+                changed).
+            InvalidClientError: the app's credentials are wrong (nothing flagged).
+            StorageError: the store or its lock failed (no call was made).
+        """
+        stale_access = _access_token_of(stale)
+        lock = self._local_lock(key, anyio.Lock)
+        with anyio.move_on_after(self.lock_wait) as waiting:
+            await lock.acquire()
+        if waiting.cancelled_caught:
+            raise StorageError(f"timed out waiting for the refresh of {key!r}")
+        try:
+            sibling = self._fresh_sibling(key, stale_access)
+            if sibling is not None:
+                return sibling
+            # Shielded: a caller cancelled after Salesforce rotated the refresh token
+            # must not lose the new one before it is saved (SECURITY.md items 23, 26).
+            with anyio.CancelScope(shield=True):
+                async with self.store.lock(key):
+                    token = await self._drive(self._refresh_plan(key, stale_access))
+            return token
+        finally:
+            lock.release()
+
+    async def revoke(self, key: str) -> bool:
+        """Disconnect: revoke at Salesforce (best effort), then delete the local token.
+
+        Returns:
+            ``True`` if Salesforce confirmed the revocation. Local tokens are removed
+            either way.
+        """
+        async with self.store.lock(key):
+            return await self._drive(self._revoke_plan(key))
+
+    def auth(self, key: str) -> SalesforceAuth:
+        """An ``httpx.Auth`` adding ``key``'s bearer token, refreshing once on a 401."""
+        return SalesforceAuth(self, key)
+
+    async def client(self, key: str, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` bound to the connection's ``instance_url``.
+
+        Keyword arguments go to ``httpx.AsyncClient`` (``transport``, ``timeout``...).
+
+        Raises:
+            TokenNotFoundError: nothing stored, or the token has no ``instance_url``.
+        """
+        token = await self.valid_token(key)
+        if not token.instance_url:
+            raise TokenNotFoundError(f"the token of {key!r} has no instance_url")
+        kwargs.setdefault("timeout", self.oauth.app.timeout)
+        return httpx.AsyncClient(
+            base_url=token.instance_url, auth=self.auth(key), **kwargs
+        )

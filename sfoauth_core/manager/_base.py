@@ -1,0 +1,528 @@
+"""The token lifecycle, decided once: plans that the sync and async managers run.
+
+Every decision (re-read after the lock, compare with the stale token, refresh or
+re-mint, save before unlocking, what ``invalid_grant`` means, fencing conflicts, events)
+lives in the generator methods of :class:`BaseTokenManager`. A plan yields small
+operation values (:class:`_Read`, :class:`_Save`, :class:`_Call`...) and gets their
+results back; errors are thrown back in at the ``yield``. :class:`~._sync.TokenManager`
+and :class:`~._async.AsyncTokenManager` only perform the operations (store calls, flow
+runs, hooks) and hold the locks, so the two stay a few lines per method (STYLE.md
+C1/C3).
+
+Why the rules are what they are (ARCHITECTURE.md "Token lifecycle", SECURITY.md 21-26):
+
+* Salesforce sends no ``expires_in``, so expiry is usually learned from a 401
+  ``INVALID_SESSION_ID``; the failing access token is passed as ``stale``.
+* With refresh-token rotation a refresh token works once and replaying it revokes the
+  grant, so refreshes are single-flight per connection (in-process lock, then the
+  store's lock), the store is re-read after locking, and no call is made when the stored
+  access token already differs from the stale one.
+* The rotated refresh token is saved with a compare-and-swap on the version read under
+  the lock, before the lock is released. A holder whose lease ran out is fenced off.
+* ``invalid_grant`` marks the connection ``needs_reauth`` (row kept) only if the store
+  still holds what was presented; 5xx/429/timeouts leave the record untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from cachetools import TTLCache
+
+from ..config import ConnectedApp
+from ..events import TokenEvent, TokenEvents
+from ..exceptions import (
+    ConfigurationError,
+    InvalidGrantError,
+    InvalidTokenError,
+    ReauthorizationRequired,
+    SFOAuthError,
+    StorageError,
+    TokenNotFoundError,
+    TransportError,
+)
+from ..flows._base import Flow, HttpResponse, RetryPolicy
+from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
+from ..storage.base import MINTED_GRANTS, TokenRecord, VersionConflictError
+from ..tokens import Introspection, Token
+
+__all__ = ["BaseTokenManager", "OAuthFlows"]
+
+logger = logging.getLogger("sfoauth.manager")
+
+T = TypeVar("T")
+L = TypeVar("L")
+
+#: Seconds before a known expiry at which the token is refreshed.
+DEFAULT_LEEWAY = 60.0
+#: Seconds a token stays in the in-process cache before the store is consulted again.
+DEFAULT_CACHE_TTL = 300.0
+_FOREVER = float("inf")
+
+
+class OAuthFlows(Protocol):
+    """What the manager needs from ``SalesforceOAuth`` / ``AsyncSalesforceOAuth``."""
+
+    app: ConnectedApp
+
+    def _jwt_bearer(
+        self, *, username: str | None, audience: str | None
+    ) -> Flow[Token]: ...
+
+    def _client_credentials(self) -> Flow[Token]: ...
+
+    def _revoke(self, token: Token | str) -> Flow[None]: ...
+
+    def _introspect(self, token: Token | str, hint: str) -> Flow[Introspection]: ...
+
+
+# Operations a plan asks its runner to perform ---------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Read:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Save:
+    key: str
+    token: Token
+    grant: str
+    username: str | None
+    expected_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    key: str
+    reason: str
+    expected_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Delete:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Call(Generic[T]):
+    flow: Flow[T]
+
+
+@dataclass(frozen=True, slots=True)
+class _Emit:
+    event: TokenEvent
+
+
+_Op = _Read | _Save | _Mark | _Delete | _Call[Any] | _Emit
+Plan = Generator[_Op, Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A renewed token the store could not take (it was down); written on next
+    access."""
+
+    version: int
+    token: Token
+    grant: str
+    username: str | None
+
+
+def _access_token_of(stale: Token | str | None) -> str | None:
+    return stale.access_token if isinstance(stale, Token) else stale
+
+
+def _watch(flow: Flow[T], notes: list[str]) -> Flow[T]:
+    """Pass a flow through, noting transport failures and 5xx/429 answers it retried.
+
+    An ``invalid_grant`` that follows a lost answer is the signature of a dropped
+    rotation: the first attempt rotated the refresh token and the retry replayed the old
+    one. Knowing it lets the re-authorization reason say so.
+    """
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value = yield step
+            except TransportError as exc:
+                notes.append("no answer")
+                error = exc
+            else:
+                if isinstance(value, HttpResponse) and (
+                    value.status_code >= 500 or value.status_code == 429
+                ):
+                    notes.append(f"HTTP {value.status_code}")
+    finally:
+        flow.close()
+
+
+class BaseTokenManager(Generic[L]):
+    """Configuration, the in-process cache and the lifecycle plans; no I/O.
+
+    ``L`` is the type of the per-key in-process lock (``threading.Lock`` for the sync
+    manager, ``anyio.Lock`` for the async one).
+    """
+
+    def __init__(
+        self,
+        oauth: OAuthFlows,
+        *,
+        events: TokenEvents | None,
+        retry: RetryPolicy | None,
+        leeway: float,
+        session_timeout: float | None,
+        introspect_expiry: bool,
+        cache_ttl: float,
+        cache_size: int,
+        lock_wait: float,
+        lock_timeout: float | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if session_timeout is not None and session_timeout <= 0:
+            raise ConfigurationError(
+                "session_timeout", "must be a positive number of seconds"
+            )
+        if leeway < 0:
+            raise ConfigurationError("leeway", "must not be negative")
+        if session_timeout is not None and leeway >= session_timeout:
+            raise ConfigurationError("leeway", "must be shorter than session_timeout")
+        self.oauth = oauth
+        self.events = events if events is not None else TokenEvents()
+        self.retry = retry if retry is not None else DEFAULT_REFRESH_RETRY
+        self.leeway = float(leeway)
+        self.session_timeout = session_timeout
+        self.introspect_expiry = introspect_expiry
+        self.lock_wait = lock_wait
+        self._clock = clock
+        self._cache: TTLCache[str, tuple[Token, float]] = TTLCache(
+            maxsize=cache_size, ttl=cache_ttl
+        )
+        self._guard = threading.Lock()
+        self._locks: dict[str, L] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._check_lease(lock_timeout)
+
+    # Configuration checks -------------------------------------------------------------
+    def worst_case_refresh_seconds(self) -> float:
+        """Upper bound of one refresh: every attempt timing out, plus the back-off."""
+        policy = self.retry
+        timeout = self.oauth.app.timeout
+        seconds = policy.attempts * timeout
+        seconds += (policy.attempts - 1) * max(policy.max_delay, policy.max_retry_after)
+        if self.introspect_expiry:
+            seconds += timeout
+        return seconds
+
+    def _check_lease(self, lease: float | None) -> None:
+        # SECURITY.md item 23: a lease shorter than the refresh lets a second holder in
+        # while the first is still talking to Salesforce, and with rotation the second
+        # refresh replays a dead token.
+        if lease is None:
+            return
+        worst = self.worst_case_refresh_seconds()
+        if lease <= worst:
+            raise ConfigurationError(
+                "lock_timeout",
+                f"the store's lock lease ({lease:g} s) must outlast a whole refresh "
+                f"({worst:g} s: {self.retry.attempts} attempt(s) x "
+                f"{self.oauth.app.timeout:g} s timeout plus back-off); raise the "
+                "store's lock_timeout, or lower the app timeout or retry attempts",
+            )
+
+    # In-process cache: the hot path ------------------------------------------------
+    def _cached_token(self, key: str) -> Token | None:
+        # No lock, no I/O: TTLCache reads are safe against our guarded writes except
+        # for a KeyError when an entry expires concurrently: that means "not cached".
+        try:
+            token, refresh_at = self._cache[key]
+        except KeyError:
+            return None
+        if refresh_at is _FOREVER or self._clock() < refresh_at:
+            return token
+        return None
+
+    def _refresh_at(self, token: Token) -> float:
+        if token.expires_at is None:
+            return _FOREVER
+        return token.expires_at - self.leeway
+
+    def _is_due(self, token: Token) -> bool:
+        return token.expires_at is not None and self._clock() >= self._refresh_at(token)
+
+    def _remember(self, key: str, token: Token) -> None:
+        with self._guard:
+            self._cache[key] = (token, self._refresh_at(token))
+
+    def _forget(self, key: str) -> None:
+        with self._guard:
+            self._cache.pop(key, None)
+
+    def _fresh_sibling(self, key: str, stale: str | None) -> Token | None:
+        """A cached token another task of this process already renewed, if any."""
+        if stale is None or key in self._pending:
+            return None  # a pending write must reach the store first
+        token = self._cached_token(key)
+        if token is not None and token.access_token != stale:
+            return token
+        return None
+
+    def _local_lock(self, key: str, factory: Callable[[], L]) -> L:
+        lock = self._locks.get(key)
+        if lock is None:
+            with self._guard:
+                lock = self._locks.get(key)
+                if lock is None:
+                    lock = self._locks[key] = factory()
+        return lock
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` from the in-process cache (the store is untouched)."""
+        self._forget(key)
+
+    def may_receive_token(self, host: str, token: Token) -> bool:
+        """True if a request to ``host`` may carry ``token`` (its instance or a trusted
+        Salesforce host of the app)."""
+        host = host.lower()
+        if token.instance_url and host == (urlsplit(token.instance_url).hostname or ""):
+            return True
+        return self.oauth.app.trusts_host(host)
+
+    # Plans ----------------------------------------------------------------------------
+    def _usable(self, key: str, record: TokenRecord | None) -> TokenRecord:
+        if record is None:
+            self._forget(key)
+            raise TokenNotFoundError(f"no token is stored for connection {key!r}")
+        if record.needs_reauth:
+            self._forget(key)
+            raise ReauthorizationRequired(
+                f"connection {key!r} needs a new login: {record.reason}",
+                reason=record.reason,
+            )
+        return record
+
+    def _load_plan(self, key: str) -> Plan[tuple[Token, bool]]:
+        """Cache miss: read the store without locking. Returns (token, needs
+        renewal)."""
+        record = self._usable(key, (yield _Read(key)))
+        if self._is_due(record.token):
+            return record.token, True
+        self._remember(key, record.token)
+        return record.token, False
+
+    def _with_expiry(self, token: Token) -> Plan[Token]:
+        if token.expires_at is not None:
+            return token
+        if self.session_timeout is not None:
+            issued = token.issued_at if token.issued_at is not None else self._clock()
+            return token.with_expiry(issued + self.session_timeout)
+        if self.introspect_expiry:
+            try:
+                info = yield _Call(self.oauth._introspect(token, "access_token"))
+            except SFOAuthError as exc:
+                logger.info("introspection for expiry failed: %s", type(exc).__name__)
+                return token
+            if isinstance(info, Introspection) and info.active and info.exp:
+                return token.with_expiry(float(info.exp))
+        return token
+
+    def _renew_flow(
+        self, grant: str, username: str | None, token: Token | None, notes: list[str]
+    ) -> Flow[Token]:
+        if grant == "jwt_bearer":
+            return self.oauth._jwt_bearer(username=username, audience=None)
+        if grant == "client_credentials":
+            return self.oauth._client_credentials()
+        assert token is not None
+        return _watch(refresh_token(self.oauth.app, token, retry=self.retry), notes)
+
+    def _flush_pending(self, key: str) -> Plan[None]:
+        with self._guard:
+            pending = self._pending.pop(key, None)
+        if pending is None:
+            return
+        try:
+            yield _Save(
+                key, pending.token, pending.grant, pending.username, pending.version
+            )
+        except VersionConflictError:
+            logger.warning("unsaved renewal of %r was superseded in the store", key)
+        except StorageError:
+            with self._guard:
+                self._pending.setdefault(key, pending)
+            raise
+
+    def _after_conflict(self, key: str) -> Plan[Token]:
+        # Someone wrote a newer record while we held (or thought we held) the lock: the
+        # store wins, whatever we got from Salesforce is dropped.
+        record = self._usable(key, (yield _Read(key)))
+        self._remember(key, record.token)
+        return record.token
+
+    def _refresh_plan(self, key: str, stale: str | None) -> Plan[Token]:
+        """The critical section: runs while the in-process and store locks are held."""
+        yield from self._flush_pending(key)
+        record = self._usable(key, (yield _Read(key)))
+        current = record.token
+        if (
+            stale is not None
+            and current.access_token != stale
+            and not self._is_due(current)
+        ):
+            # A sibling (thread, task, process) renewed it: no call (SECURITY 22).
+            self._remember(key, current)
+            return current
+        if not record.is_minted and not current.refresh_token:
+            reason = (
+                "the access token expired and there is no refresh token "
+                "(request the refresh_token scope)"
+            )
+            return (yield from self._needs_reauth(key, record, reason, None))
+        notes: list[str] = []
+        try:
+            new = yield _Call(
+                self._renew_flow(record.grant, record.username, current, notes)
+            )
+            new = yield from self._with_expiry(new)
+        except InvalidGrantError as exc:
+            return (yield from self._refused(key, record, exc, notes))
+        try:
+            saved: TokenRecord = yield _Save(
+                key, new, record.grant, record.username, record.version
+            )
+        except VersionConflictError:
+            return (yield from self._after_conflict(key))
+        except StorageError:
+            # Salesforce may have rotated the refresh token: keep the new one in memory,
+            # serve it, and write it on the next access (SECURITY.md item 26).
+            with self._guard:
+                self._pending[key] = _Pending(
+                    record.version, new, record.grant, record.username
+                )
+            self._remember(key, new)
+            logger.error("renewed token of %r could not be saved; will retry", key)
+            return new
+        self._remember(key, saved.token)
+        yield _Emit(TokenEvent("token_refreshed", key, saved.token, saved.grant))
+        return saved.token
+
+    def _refused(
+        self, key: str, record: TokenRecord, exc: InvalidGrantError, notes: list[str]
+    ) -> Plan[Token]:
+        latest = yield _Read(key)
+        if latest is not None and latest.version != record.version:
+            # A sibling won the race after all (SECURITY.md item 25: re-read first).
+            record = self._usable(key, latest)
+            self._remember(key, record.token)
+            return record.token
+        if record.is_minted:
+            # A refused assertion or client-credentials grant is an app or org setting
+            # (the hint says which); there is no user to send through login.
+            raise exc
+        reason = f"Salesforce refused the refresh token ({exc.error}"
+        reason += f": {exc.description})" if exc.description else ")"
+        if notes:
+            reason += (
+                f" after an earlier attempt got {notes[0]}; with refresh token "
+                "rotation that lost answer carried the new refresh token, and "
+                "presenting the old one again revoked the grant"
+            )
+        return (yield from self._needs_reauth(key, record, reason, exc))
+
+    def _needs_reauth(
+        self,
+        key: str,
+        record: TokenRecord,
+        reason: str,
+        cause: BaseException | None,
+    ) -> Plan[Token]:
+        try:
+            marked = yield _Mark(key, reason, record.version)
+        except VersionConflictError:
+            return (yield from self._after_conflict(key))
+        self._forget(key)
+        yield _Emit(
+            TokenEvent("needs_reauth", key, marked.token, marked.grant, reason=reason)
+        )
+        raise ReauthorizationRequired(
+            f"connection {key!r} needs a new login: {reason}", reason=reason
+        ) from cause
+
+    def _save_plan(
+        self,
+        key: str,
+        token: Token,
+        grant: str,
+        username: str | None,
+        revoke_superseded: bool,
+    ) -> Plan[TokenRecord]:
+        token = yield from self._with_expiry(token)
+        previous = yield _Read(key)
+        record: TokenRecord = yield _Save(key, token, grant, username, None)
+        self._remember(key, record.token)
+        yield _Emit(TokenEvent("token_obtained", key, record.token, record.grant))
+        old = previous.token.refresh_token if previous is not None else None
+        if revoke_superseded and old and old != token.refresh_token:
+            # SECURITY.md item 19: reconnecting revokes the superseded refresh token.
+            try:
+                yield _Call(self.oauth._revoke(old))
+            except SFOAuthError as exc:
+                logger.warning(
+                    "could not revoke the superseded grant of %r: %s",
+                    key,
+                    type(exc).__name__,
+                )
+        return record
+
+    def _mint_plan(self, key: str, grant: str, username: str | None) -> Plan[Token]:
+        if grant not in MINTED_GRANTS:
+            raise ValueError(f"grant must be one of {sorted(MINTED_GRANTS)}")
+        token = yield _Call(self._renew_flow(grant, username, None, []))
+        token = yield from self._with_expiry(token)
+        record: TokenRecord = yield _Save(key, token, grant, username, None)
+        self._remember(key, record.token)
+        yield _Emit(TokenEvent("token_obtained", key, record.token, record.grant))
+        return record.token
+
+    def _revoke_plan(self, key: str) -> Plan[bool]:
+        record = yield _Read(key)
+        self._forget(key)
+        with self._guard:
+            self._pending.pop(key, None)
+        if record is None:
+            return False
+        target = record.token.refresh_token or record.token.access_token
+        revoked = False
+        try:
+            yield _Call(self.oauth._revoke(target))
+            revoked = True
+        except InvalidTokenError:
+            revoked = True  # already dead at Salesforce: the goal is reached
+        except SFOAuthError as exc:
+            # SECURITY.md item 19: local tokens go even when Salesforce cannot be told.
+            logger.warning(
+                "revoke of %r at Salesforce failed: %s", key, type(exc).__name__
+            )
+        yield _Delete(key)
+        self._forget(key)
+        yield _Emit(
+            TokenEvent(
+                "token_revoked",
+                key,
+                record.token,
+                record.grant,
+                reason="" if revoked else "Salesforce did not confirm the revocation",
+            )
+        )
+        return revoked

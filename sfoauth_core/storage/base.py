@@ -1,0 +1,294 @@
+"""What a token store must do: the :class:`TokenStore` / :class:`AsyncTokenStore`
+protocols.
+
+A store keeps one :class:`TokenRecord` per connection key. The record wraps the
+:class:`~sfoauth_core.tokens.Token` with what the token lifecycle needs besides the
+token:
+
+* ``version`` — a counter bumped by every write. Writers that read a record, talked to
+  Salesforce and now want to write back pass ``expected_version``; if someone else wrote
+  in the meantime the store raises :class:`VersionConflictError` instead of overwriting
+  a newer token (the fencing check that keeps a stale lock holder from clobbering a
+  rotated refresh token).
+* ``grant`` — how the token was obtained (``authorization_code``, ``jwt_bearer``,
+  ``client_credentials``...), which decides how it is renewed: refreshed, or re-minted.
+* ``status`` / ``reason`` — ``needs_reauth`` once Salesforce refused the grant; the
+  token row is kept (SECURITY.md item 25) until a new login replaces it.
+
+``lock(key)`` is a context manager giving single flight to whoever shares the store: a
+Redis lock with a lease, a database row lock inside a transaction (``SELECT ... FOR
+UPDATE``), or a plain per-key lock in memory. It yields nothing useful; reads and writes
+inside the block go through the same store methods.
+
+Stores that persist anything keep only ciphertext (:class:`~.cipher.TokenCipher`); use
+:func:`record_to_bytes` / :func:`record_from_bytes` for the plaintext form that gets
+encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..exceptions import MalformedResponseError, StorageError
+from ..tokens import Token
+
+__all__ = [
+    "ACTIVE",
+    "MINTED_GRANTS",
+    "NEEDS_REAUTH",
+    "AsyncTokenStore",
+    "ConnectionStatus",
+    "TokenRecord",
+    "TokenStore",
+    "VersionConflictError",
+    "next_record",
+    "record_from_bytes",
+    "record_to_bytes",
+]
+
+ConnectionStatus = Literal["active", "needs_reauth"]
+ACTIVE: ConnectionStatus = "active"
+NEEDS_REAUTH: ConnectionStatus = "needs_reauth"
+
+#: Grants whose tokens are renewed by minting a new one (no refresh token exists).
+MINTED_GRANTS = frozenset({"jwt_bearer", "client_credentials"})
+
+
+class VersionConflictError(StorageError):
+    """A compare-and-swap write found a different version than the writer read.
+
+    Attributes:
+        expected: the version the writer read.
+        actual: the version in the store (``None`` when the record is gone).
+    """
+
+    def __init__(self, key: str, expected: int | None, actual: int | None) -> None:
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"token record {key!r} changed while it was being updated "
+            f"(expected version {expected}, found {actual})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """One connection's stored token and lifecycle state.
+
+    Attributes:
+        token: the token set (access token, refresh token, instance URL, ids).
+        version: bumped by every write; the compare-and-swap fence.
+        grant: how the token was obtained; ``jwt_bearer`` and ``client_credentials`` are
+            re-minted instead of refreshed.
+        username: the JWT ``sub`` a ``jwt_bearer`` connection is minted for, if not the
+            app's.
+        status: ``active`` or ``needs_reauth``.
+        reason: why re-authorization is needed (Salesforce's error, never a token
+            value).
+        updated_at: epoch seconds of the last write.
+    """
+
+    token: Token
+    version: int = 1
+    grant: str = "authorization_code"
+    username: str | None = None
+    status: ConnectionStatus = ACTIVE
+    reason: str = ""
+    updated_at: float = field(default=0.0, compare=False)
+
+    @property
+    def needs_reauth(self) -> bool:
+        return self.status == NEEDS_REAUTH
+
+    @property
+    def is_minted(self) -> bool:
+        """True when the token is renewed by minting (JWT bearer, client
+        credentials)."""
+        return self.grant in MINTED_GRANTS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token.to_dict(),
+            "version": self.version,
+            "grant": self.grant,
+            "username": self.username,
+            "status": self.status,
+            "reason": self.reason,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TokenRecord:
+        try:
+            status = data.get("status", ACTIVE)
+            if status not in (ACTIVE, NEEDS_REAUTH):
+                raise StorageError("stored token record has an unknown status")
+            return cls(
+                token=Token.from_dict(data["token"]),
+                version=int(data["version"]),
+                grant=str(data.get("grant") or "authorization_code"),
+                username=data.get("username"),
+                status=status,
+                reason=str(data.get("reason") or ""),
+                updated_at=float(data.get("updated_at") or 0.0),
+            )
+        except (KeyError, TypeError, ValueError, MalformedResponseError) as exc:
+            raise StorageError(
+                f"stored token record is malformed ({type(exc).__name__})"
+            ) from None
+
+
+def record_to_bytes(record: TokenRecord) -> bytes:
+    """The plaintext form of a record (encrypt it before it leaves the process)."""
+    return json.dumps(record.to_dict(), separators=(",", ":")).encode()
+
+
+def record_from_bytes(data: bytes) -> TokenRecord:
+    """Inverse of :func:`record_to_bytes`.
+
+    Raises:
+        StorageError: the bytes are not a record.
+    """
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise StorageError("stored token record is not JSON") from None
+    if not isinstance(payload, dict):
+        raise StorageError("stored token record is not a JSON object")
+    return TokenRecord.from_dict(payload)
+
+
+def next_record(
+    key: str,
+    current: TokenRecord | None,
+    *,
+    token: Token | None = None,
+    grant: str | None = None,
+    username: str | None = None,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    now: float | None = None,
+) -> TokenRecord:
+    """The record a write produces; the one place the compare-and-swap rule lives.
+
+    Stores call it with the current record (read inside their own atomic section) and
+    write the result only if it returns.
+
+    Args:
+        token: the new token (a save); ``None`` for a status change.
+        grant, username: for a save; default to the current record's (a refresh keeps
+            how
+            the connection was obtained).
+        reason: for a status change: mark the record ``needs_reauth`` with this reason.
+        expected_version: the version the writer read; ``None`` writes unconditionally.
+            ``0`` means "only if there is no record".
+
+    Raises:
+        VersionConflictError: ``expected_version`` does not match, or a status change
+            names a missing record.
+    """
+    actual = current.version if current is not None else None
+    if expected_version is not None and (actual or 0) != expected_version:
+        raise VersionConflictError(key, expected_version, actual)
+    stamp = time.time() if now is None else now
+    version = (actual or 0) + 1
+    if token is not None:
+        if grant is None and current is not None:
+            # A refresh keeps how the connection was obtained, and for whom.
+            grant, username = current.grant, username or current.username
+        return TokenRecord(
+            token=token,
+            version=version,
+            grant=grant or "authorization_code",
+            username=username,
+            status=ACTIVE,
+            reason="",
+            updated_at=stamp,
+        )
+    if current is None:
+        raise VersionConflictError(key, expected_version, None)
+    return replace(
+        current,
+        version=version,
+        status=NEEDS_REAUTH,
+        reason=reason or "re-authorization required",
+        updated_at=stamp,
+    )
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """A synchronous token store shared by everyone who must agree on one token."""
+
+    def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, or ``None``."""
+        ...
+
+    def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Store ``token`` (status back to active); compare-and-swap on
+        ``expected_version``."""
+        ...
+
+    def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login, keeping its token row."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the record (disconnect). Missing keys are ignored."""
+        ...
+
+    def lock(self, key: str) -> AbstractContextManager[object]:
+        """Single flight for ``key`` across everyone sharing this store."""
+        ...
+
+
+@runtime_checkable
+class AsyncTokenStore(Protocol):
+    """The asynchronous twin of :class:`TokenStore`; same names, awaitable."""
+
+    async def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, or ``None``."""
+        ...
+
+    async def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Store ``token`` (status back to active); compare-and-swap on
+        ``expected_version``."""
+        ...
+
+    async def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login, keeping its token row."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the record (disconnect). Missing keys are ignored."""
+        ...
+
+    def lock(self, key: str) -> AbstractAsyncContextManager[object]:
+        """Single flight for ``key`` across everyone sharing this store."""
+        ...

@@ -1,0 +1,479 @@
+"""Redis token stores: shared by every process and machine that talks to one Redis.
+
+Layout, under a namespace ``prefix`` (default ``sfoauth:``):
+
+* ``<prefix>rec:<key>`` — a hash with ``v`` (the record version, in clear: the fence)
+  and ``d`` (the whole :class:`~.base.TokenRecord`, encrypted by
+  :class:`~.cipher.TokenCipher` with the connection key as associated data). No token
+  ever reaches Redis in plaintext.
+* ``<prefix>lock:<key>`` — a ``redis-py`` lock (``SET NX PX`` with a random owner value)
+  whose lease (``lock_timeout``) must outlast a whole refresh, retries included; the
+  token manager checks that against the app's HTTP timeout and retry policy.
+
+Writes are compare-and-swap in one Lua script (read ``v``, compare, write ``v+1`` and
+``d``), so a holder whose lease ran out while it talked to Salesforce cannot overwrite
+the newer record written by the next holder: it gets
+:class:`~.base.VersionConflictError` instead.
+
+Redis failures surface as :class:`~sfoauth_core.exceptions.StorageError`.
+
+The read-modify-write logic is written once, as a small generator (:meth:`_write_plan`)
+that yields Redis operations; the sync and async stores only run it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
+
+from ..exceptions import StorageError
+from ..tokens import Token
+from .base import (
+    TokenRecord,
+    VersionConflictError,
+    next_record,
+    record_from_bytes,
+    record_to_bytes,
+)
+from .cipher import TokenCipher
+
+__all__ = ["AsyncRedisTokenStore", "RedisTokenStore"]
+
+logger = logging.getLogger("sfoauth.storage")
+
+DEFAULT_PREFIX = "sfoauth:"
+#: Default lock lease. It must exceed the worst-case refresh (attempts × HTTP timeout +
+#: back-off); with the defaults (3 × 30 s + 2 × 30 s Retry-After cap) that is 150 s.
+DEFAULT_LOCK_TIMEOUT = 180.0
+
+# KEYS[1] = record hash; ARGV = expected version, new version, ciphertext.
+# Returns {1, new} on success, {0, actual} on a version mismatch (0 = no record).
+_CAS_SCRIPT = """
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then
+  return {0, v}
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+return {1, tonumber(ARGV[2])}
+"""
+
+_MAX_CAS_ATTEMPTS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Cas:
+    name: str
+    expected: int
+    new: int
+    blob: str
+
+
+_Op = _Read | _Cas
+_Plan = Generator[_Op, Any, TokenRecord]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _RedisStoreBase:
+    """Naming, encryption and the compare-and-swap plan; no I/O."""
+
+    def __init__(
+        self,
+        cipher: TokenCipher,
+        *,
+        prefix: str,
+        lock_timeout: float,
+        lock_wait: float | None,
+        lock_poll: float,
+    ) -> None:
+        if not isinstance(cipher, TokenCipher):
+            raise TypeError(
+                "cipher must be a TokenCipher (the Redis store keeps ciphertext)"
+            )
+        if lock_timeout <= 0:
+            raise ValueError("lock_timeout must be positive")
+        self.cipher = cipher
+        self.prefix = prefix
+        self.lock_timeout = float(lock_timeout)
+        self.lock_wait = float(
+            lock_wait if lock_wait is not None else lock_timeout + 10
+        )
+        self.lock_poll = lock_poll
+
+    def record_name(self, key: str) -> str:
+        """The Redis key of ``key``'s record."""
+        return f"{self.prefix}rec:{key}"
+
+    def lock_name(self, key: str) -> str:
+        """The Redis key of ``key``'s lock."""
+        return f"{self.prefix}lock:{key}"
+
+    def _decode(self, key: str, raw: Mapping[Any, Any]) -> TokenRecord | None:
+        if not raw:
+            return None
+        fields = {_text(k): v for k, v in raw.items()}
+        if "d" not in fields or "v" not in fields:
+            raise StorageError(f"token record {key!r} in Redis is incomplete")
+        plaintext = self.cipher.decrypt(_text(fields["d"]), context=key)
+        record = record_from_bytes(plaintext)
+        version = int(_text(fields["v"]))
+        if record.version != version:
+            # ``v`` is the fence; a re-encryption keeps it, so the two always agree.
+            raise StorageError(
+                f"token record {key!r} in Redis has a mismatched version"
+            )
+        return record
+
+    def _write_plan(
+        self,
+        key: str,
+        *,
+        token: Token | None = None,
+        grant: str | None = None,
+        username: str | None = None,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> _Plan:
+        name = self.record_name(key)
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            current = self._decode(key, (yield _Read(name)))
+            record = next_record(
+                key,
+                current,
+                token=token,
+                grant=grant,
+                username=username,
+                reason=reason,
+                expected_version=expected_version,
+            )
+            blob = self.cipher.encrypt(record_to_bytes(record), context=key)
+            read = current.version if current is not None else 0
+            ok, actual = yield _Cas(name, read, record.version, blob)
+            if int(ok):
+                return record
+            if expected_version is not None:
+                raise VersionConflictError(key, expected_version, int(actual) or None)
+            # An unconditional write lost a race with another writer: read again.
+        raise StorageError(f"token record {key!r} is changing too fast to write")
+
+    def _reencrypt_candidates(self, raw: Mapping[Any, Any]) -> tuple[int, str] | None:
+        fields = {_text(k): v for k, v in raw.items()}
+        if "d" not in fields or "v" not in fields:
+            return None
+        blob = _text(fields["d"])
+        if not self.cipher.needs_reencrypt(blob):
+            return None
+        return int(_text(fields["v"])), blob
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r}, cipher={self.cipher!r})"
+
+
+def _storage_error(exc: Exception) -> StorageError:
+    return StorageError(f"Redis is unavailable or failed: {type(exc).__name__}: {exc}")
+
+
+class RedisTokenStore(_RedisStoreBase):
+    """A :class:`~.base.TokenStore` on Redis, shared across processes and machines.
+
+    Args:
+        redis: a ``redis.Redis`` client.
+        cipher: encrypts every record (required: Redis never sees a plaintext token).
+        prefix: namespace for every Redis key this store touches.
+        lock_timeout: lease of the per-connection lock, in seconds; a crashed holder's
+            lock
+            frees itself after this long. Must outlast a whole refresh.
+        lock_wait: how long to wait for the lock before :class:`StorageError`
+            (default: ``lock_timeout`` + 10 s).
+        lock_poll: seconds between lock attempts while waiting.
+
+    Example:
+        >>> store = RedisTokenStore(redis.Redis(), TokenCipher([key]),
+        prefix="myapp:sf:")
+    """
+
+    def __init__(
+        self,
+        redis: Redis[Any],
+        cipher: TokenCipher,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_wait: float | None = None,
+        lock_poll: float = 0.01,
+    ) -> None:
+        super().__init__(
+            cipher,
+            prefix=prefix,
+            lock_timeout=lock_timeout,
+            lock_wait=lock_wait,
+            lock_poll=lock_poll,
+        )
+        self.redis = redis
+        self._cas = redis.register_script(_CAS_SCRIPT)
+
+    def _run(self, plan: _Plan) -> TokenRecord:
+        result: Any = None
+        try:
+            while True:
+                op = plan.send(result)
+                if isinstance(op, _Read):
+                    result = self.redis.hgetall(op.name)
+                else:
+                    result = self._cas(
+                        keys=[op.name], args=[op.expected, op.new, op.blob]
+                    )
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+
+    def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, decrypted, or ``None``."""
+        try:
+            raw = self.redis.hgetall(self.record_name(key))
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return self._decode(key, raw)
+
+    def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Encrypt and store ``token``; compare-and-swap on ``expected_version``."""
+        return self._run(
+            self._write_plan(
+                key,
+                token=token,
+                grant=grant,
+                username=username,
+                expected_version=expected_version,
+            )
+        )
+
+    def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login, keeping the (encrypted) token."""
+        return self._run(
+            self._write_plan(key, reason=reason, expected_version=expected_version)
+        )
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``'s record."""
+        try:
+            self.redis.delete(self.record_name(key))
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[object]:
+        """Hold ``key``'s Redis lock (with a lease) for the block.
+
+        Raises:
+            StorageError: Redis is down, or the lock was not free within ``lock_wait``.
+        """
+        lock = self.redis.lock(
+            self.lock_name(key),
+            timeout=self.lock_timeout,
+            sleep=self.lock_poll,
+            blocking_timeout=self.lock_wait,
+            thread_local=False,
+        )
+        try:
+            acquired = lock.acquire()
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        if not acquired:
+            raise StorageError(f"timed out waiting for the token lock of {key!r}")
+        try:
+            yield lock
+        finally:
+            try:
+                lock.release()
+            except LockNotOwnedError:
+                # The lease ran out first; compare-and-swap already kept our writes from
+                # overwriting the next holder's.
+                logger.warning("token lock of %r expired before it was released", key)
+            except (LockError, RedisError):
+                logger.warning("could not release the token lock of %r", key)
+
+    def reencrypt_all(self, *, batch_size: int = 500) -> int:
+        """Re-encrypt every record under the cipher's first key; return how many
+        changed.
+
+        Idempotent and resumable: records already under the first key are skipped, and
+            each
+        rewrite is a compare-and-swap that keeps the version, so a concurrent refresh
+        wins.
+        """
+        changed = 0
+        try:
+            for name in self.redis.scan_iter(
+                match=f"{self.prefix}rec:*", count=batch_size
+            ):
+                key = _text(name)[len(self.prefix) + 4 :]
+                candidate = self._reencrypt_candidates(self.redis.hgetall(name))
+                if candidate is None:
+                    continue
+                version, blob = candidate
+                new = self.cipher.reencrypt(blob, context=key)
+                ok, _ = self._cas(keys=[name], args=[version, version, new])
+                changed += int(ok)
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return changed
+
+
+class AsyncRedisTokenStore(_RedisStoreBase):
+    """The asynchronous twin of :class:`RedisTokenStore` over ``redis.asyncio.Redis``.
+
+    Same arguments, same key layout: sync and async processes can share one Redis.
+    """
+
+    def __init__(
+        self,
+        redis: AsyncRedis[Any],
+        cipher: TokenCipher,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_wait: float | None = None,
+        lock_poll: float = 0.01,
+    ) -> None:
+        super().__init__(
+            cipher,
+            prefix=prefix,
+            lock_timeout=lock_timeout,
+            lock_wait=lock_wait,
+            lock_poll=lock_poll,
+        )
+        self.redis = redis
+        self._cas = redis.register_script(_CAS_SCRIPT)
+
+    async def _run(self, plan: _Plan) -> TokenRecord:
+        result: Any = None
+        try:
+            while True:
+                op = plan.send(result)
+                if isinstance(op, _Read):
+                    result = await self.redis.hgetall(op.name)
+                else:
+                    result = await self._cas(
+                        keys=[op.name], args=[op.expected, op.new, op.blob]
+                    )
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+
+    async def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, decrypted, or ``None``."""
+        try:
+            raw = await self.redis.hgetall(self.record_name(key))
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return self._decode(key, raw)
+
+    async def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Encrypt and store ``token``; compare-and-swap on ``expected_version``."""
+        return await self._run(
+            self._write_plan(
+                key,
+                token=token,
+                grant=grant,
+                username=username,
+                expected_version=expected_version,
+            )
+        )
+
+    async def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login, keeping the (encrypted) token."""
+        return await self._run(
+            self._write_plan(key, reason=reason, expected_version=expected_version)
+        )
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``'s record."""
+        try:
+            await self.redis.delete(self.record_name(key))
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[object]:
+        """Hold ``key``'s Redis lock (with a lease) for the block.
+
+        Raises:
+            StorageError: Redis is down, or the lock was not free within ``lock_wait``.
+        """
+        lock = self.redis.lock(
+            self.lock_name(key),
+            timeout=self.lock_timeout,
+            sleep=self.lock_poll,
+            blocking_timeout=self.lock_wait,
+            thread_local=False,
+        )
+        try:
+            acquired = await lock.acquire()
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        if not acquired:
+            raise StorageError(f"timed out waiting for the token lock of {key!r}")
+        try:
+            yield lock
+        finally:
+            try:
+                await lock.release()
+            except LockNotOwnedError:
+                logger.warning("token lock of %r expired before it was released", key)
+            except (LockError, RedisError):
+                logger.warning("could not release the token lock of %r", key)
+
+    async def reencrypt_all(self, *, batch_size: int = 500) -> int:
+        """Async twin of :meth:`RedisTokenStore.reencrypt_all`."""
+        changed = 0
+        try:
+            async for name in self.redis.scan_iter(
+                match=f"{self.prefix}rec:*", count=batch_size
+            ):
+                key = _text(name)[len(self.prefix) + 4 :]
+                candidate = self._reencrypt_candidates(await self.redis.hgetall(name))
+                if candidate is None:
+                    continue
+                version, blob = candidate
+                new = self.cipher.reencrypt(blob, context=key)
+                ok, _ = await self._cas(keys=[name], args=[version, version, new])
+                changed += int(ok)
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return changed
