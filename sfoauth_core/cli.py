@@ -1,7 +1,9 @@
 """The ``sfoauth`` command.
 
-``sfoauth emulator`` serves a fake Salesforce org on a loopback port; ``sfoauth advise``
-says which OAuth flow fits an integration.
+``sfoauth emulator`` serves a fake Salesforce org on a loopback port; ``sfoauth login``
+gets a token the way the Salesforce CLI does (web, jwt, device, client-credentials,
+password) and keeps it in an encrypted local file; ``sfoauth token`` introspects, revokes or
+reads userinfo with it; ``sfoauth advise`` says which OAuth flow fits an integration.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def _tri_state(value: str) -> bool | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sfoauth",
-        description="Salesforce OAuth 2.0 for Python: emulator and flow advisor.",
+        description="Salesforce OAuth 2.0 for Python: emulator, login, tokens, flow advisor.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -79,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument(
         "--browser-only", action="store_true", help="a single-page app with no backend"
     )
+    advise.add_argument(
+        "-i",
+        "--interactive",
+        action="store_true",
+        help="answer the advisor's questions one by one instead of passing flags",
+    )
+    from ._cli_login import add_login_parsers
+
+    add_login_parsers(commands)
     return parser
 
 
@@ -126,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
         return _run_emulator(args)
+    if args.command in ("login", "token") or getattr(args, "interactive", False):
+        from ._cli_login import dispatch
+
+        return dispatch(args)
     return _run_advise(args)
 
 

@@ -70,3 +70,25 @@ def test_emulator_command_without_the_extra(monkeypatch, capsys):
 def test_emulator_refuses_non_loopback_hosts(capsys):
     assert cli.main(["emulator", "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err
+
+
+def test_login_and_token_are_wired(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["login", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("web", "jwt", "device", "client-credentials", "password"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        cli.main(["token", "--help"])
+    out = capsys.readouterr().out
+    assert "introspect" in out and "revoke" in out and "userinfo" in out
+
+
+def test_interactive_advise_is_wired(monkeypatch, capsys):
+    import io
+
+    # An empty answer takes each question's default.
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n" * 14))
+    assert cli.main(["advise", "-i"]) == 0
+    assert "Recommended" in capsys.readouterr().out
