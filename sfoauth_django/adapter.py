@@ -1,0 +1,228 @@
+"""The adapter: hooks where a project changes how sfoauth_django behaves.
+
+Subclass :class:`DefaultSFOAuthAdapter`, override what you need, and point
+``SFOAUTH["ADAPTER"]`` at your class. A hook is preferred over a boolean setting, and over
+a signal whenever the hook's answer changes what happens next.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from sfoauth_core import ConnectedApp
+from sfoauth_core.tokens import Identity, Token
+
+from .conf import sfoauth_settings
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from .models import AbstractSalesforceConnection
+
+__all__ = ["ERROR_MESSAGES", "DefaultSFOAuthAdapter", "get_adapter", "is_safe_next"]
+
+logger = logging.getLogger("sfoauth.django")
+
+#: What the error page says for each error code (no value from the request, ever).
+ERROR_MESSAGES: dict[str, str] = {
+    "invalid_state": "This Salesforce login link is invalid, expired or was already used. Please start again.",
+    "access_denied": "Salesforce access was not granted.",
+    "salesforce_error": "Salesforce refused the login. Please try again or contact your administrator.",
+    "exchange_failed": "We could not complete the Salesforce login. Please try again.",
+    "unavailable": "Salesforce is not answering right now. Please try again in a few minutes.",
+    "different_account": "Your account is already connected to another Salesforce user in this org. Disconnect it first.",
+    "already_linked": "This Salesforce user is already connected to another account.",
+    "signup_closed": "No account is linked to this Salesforce user, and sign-up is closed.",
+    "login_required": "Please sign in before connecting Salesforce.",
+    "invalid_request": "The login request was not valid.",
+    "not_connected": "There is no Salesforce connection to disconnect.",
+}
+
+
+def is_safe_next(url: str | None) -> bool:
+    """True only for a same-origin relative path (``/path?query``) (SECURITY.md item 4)."""
+    if not url or not isinstance(url, str) or len(url) > 2000:
+        return False
+    if not url.startswith("/") or url.startswith(("//", "/\\")):
+        return False
+    if any(ord(ch) < 33 or ord(ch) == 127 or ch == "\\" for ch in url):
+        return False
+    return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
+
+
+class DefaultSFOAuthAdapter:
+    """The default behaviour; every method is a hook.
+
+    Args:
+        request: the current request, when there is one.
+    """
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        self.request = request
+
+    def get_http_client(
+        self, app: ConnectedApp, *, asynchronous: bool
+    ) -> httpx.Client | httpx.AsyncClient:
+        """The httpx client used to talk to Salesforce for ``app``.
+
+        Runs once per app per process (token endpoint) and once per ``request.salesforce.client``.
+        Override (or set ``HTTP_CLIENT_FACTORY``) to add proxies, client certificates or a
+        test transport. Keep TLS verification on and redirects off.
+        """
+        factory = sfoauth_settings.HTTP_CLIENT_FACTORY
+        if factory is not None:
+            client: httpx.Client | httpx.AsyncClient = factory(
+                app, asynchronous=asynchronous
+            )
+            return client
+        options: dict[str, Any] = {
+            "timeout": httpx.Timeout(app.timeout),
+            "follow_redirects": False,
+            "verify": True,
+            "headers": {"User-Agent": "sfoauth-django"},
+        }
+        return httpx.AsyncClient(**options) if asynchronous else httpx.Client(**options)
+
+    def get_login_redirect_url(self, request: HttpRequest, next_url: str | None) -> str:
+        """Where the callback sends the user after a successful login.
+
+        Runs after the token is stored. ``next_url`` was checked at login time; override to
+        send new users to an onboarding page. Return a relative path.
+        """
+        if is_safe_next(next_url):
+            return str(next_url)
+        return sfoauth_settings.LOGIN_REDIRECT_URL
+
+    def get_disconnect_redirect_url(
+        self, request: HttpRequest, next_url: str | None
+    ) -> str:
+        """Where the disconnect view sends the user afterwards (a relative path)."""
+        if is_safe_next(next_url):
+            return str(next_url)
+        return sfoauth_settings.DISCONNECT_REDIRECT_URL
+
+    def get_scopes(self, request: HttpRequest) -> tuple[str, ...] | None:
+        """Scopes to request for this login; ``None`` uses ``SFOAUTH["SCOPES"]``.
+
+        Runs when a login starts. Per-request scopes never change the shared configuration.
+        """
+        return None
+
+    def is_sign_in_allowed(self, request: HttpRequest) -> bool:
+        """Whether an anonymous visitor may "Sign in with Salesforce".
+
+        Default: when ``sfoauth_django.backends.SalesforceBackend`` is in
+        ``AUTHENTICATION_BACKENDS``. Runs when an anonymous user starts a login.
+        """
+        from django.conf import settings
+
+        return (
+            "sfoauth_django.backends.SalesforceBackend"
+            in settings.AUTHENTICATION_BACKENDS
+        )
+
+    def is_open_for_signup(
+        self, request: HttpRequest | None, token: Token, identity: Identity | None
+    ) -> bool:
+        """Whether a Salesforce user with no linked account may get a new Django user.
+
+        Runs during "Sign in with Salesforce" when no connection matches the org id and user
+        id. Override to restrict sign-up to some orgs (``token.org_id``).
+        """
+        return True
+
+    def get_user_for_identity(
+        self, request: HttpRequest | None, token: Token
+    ) -> AbstractBaseUser | None:
+        """The Django user linked to the Salesforce user of ``token``, or ``None``.
+
+        Links only by the 18-character org id and user id, compared case-sensitively; never
+        by username or email, which change and can be claimed by someone else.
+        """
+        from .models import get_token_model
+
+        if not token.org_id or not token.user_id:
+            return None
+        rows = (
+            get_token_model()
+            ._default_manager.filter(
+                org_id=token.org_id, salesforce_user_id=token.user_id, name=""
+            )
+            .select_related("user")
+        )
+        for row in rows:
+            if row.org_id == token.org_id and row.salesforce_user_id == token.user_id:
+                user: AbstractBaseUser | None = row.user
+                return user
+        return None
+
+    def new_user(
+        self, request: HttpRequest | None, token: Token, identity: Identity | None
+    ) -> AbstractBaseUser:
+        """Create the Django user for a first "Sign in with Salesforce".
+
+        The username is derived from the Salesforce user id (unique and stable); the email
+        and names are copied from the identity but never used to link accounts.
+        """
+        model: Any = get_user_model()
+        base = f"sf-{token.user_id or secrets.token_hex(6)}"
+        username = base
+        field = getattr(model, "USERNAME_FIELD", "username")
+        while model._default_manager.filter(**{field: username}).exists():
+            username = f"{base}-{secrets.token_hex(3)}"
+        fields: dict[str, Any] = {field: username}
+        if identity is not None and identity.email and hasattr(model, "email"):
+            fields["email"] = identity.email
+        user = model(**fields)
+        user.set_unusable_password()
+        user.save()
+        return user  # type: ignore[no-any-return]
+
+    def on_token_obtained(
+        self,
+        request: HttpRequest,
+        connection: AbstractSalesforceConnection,
+        token: Token,
+    ) -> None:
+        """Runs after the callback stored a new grant (before the redirect).
+
+        Use it to fetch data from the org right away. The ``token_obtained`` signal also
+        fires, for every way a token is obtained.
+        """
+
+    def on_error(
+        self,
+        request: HttpRequest,
+        error: str,
+        *,
+        status: int = 400,
+        exception: BaseException | None = None,
+    ) -> HttpResponse:
+        """The page shown when a login, callback or disconnect fails.
+
+        Args:
+            error: a code from :data:`ERROR_MESSAGES` (``invalid_state``, ``access_denied``...).
+            status: the HTTP status.
+            exception: the error behind it, if any (its message never contains a secret).
+
+        Renders ``sfoauth/error.html`` (override the template, or this hook).
+        """
+        context = {
+            "error": error,
+            "message": ERROR_MESSAGES.get(error, ERROR_MESSAGES["exchange_failed"]),
+        }
+        return render(request, "sfoauth/error.html", context, status=status)
+
+
+def get_adapter(request: HttpRequest | None = None) -> DefaultSFOAuthAdapter:
+    """An instance of the adapter class named by ``SFOAUTH["ADAPTER"]``."""
+    adapter: DefaultSFOAuthAdapter = sfoauth_settings.ADAPTER(request)
+    return adapter

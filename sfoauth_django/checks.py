@@ -1,0 +1,222 @@
+"""System checks (``manage.py check``): every misconfiguration with an id and a hint.
+
+Errors ``sfoauth.E001``-``E010`` stop ``runserver`` and ``migrate``; warnings
+``sfoauth.W001``-``W002`` do not. Messages name the setting, never its value
+(SECURITY.md item 27).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import setting_label, sfoauth_settings
+
+__all__ = ["check_settings"]
+
+_KEY_HINT = (
+    'Generate a key with: python -c "from sfoauth_core.storage import TokenCipher; '
+    "print(TokenCipher.generate_key())\" and put it first in SFOAUTH['TOKEN_KEYS']."
+)
+
+
+def _problem(exc: Exception) -> str:
+    return str(exc)
+
+
+@register(Tags.security, Tags.compatibility)
+def check_settings(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Check ``SFOAUTH`` and the Django setup sfoauth_django relies on."""
+    messages: list[CheckMessage] = []
+    sfoauth_settings.reload()
+    try:
+        _ = sfoauth_settings.user_settings
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                _problem(exc),
+                hint="Use only the documented keys; see sfoauth_django.conf.DEFAULTS.",
+                id="sfoauth.E001",
+            )
+        ]
+    for key in ("ADAPTER", "HTTP_CLIENT_FACTORY"):
+        try:
+            getattr(sfoauth_settings, key)
+        except ImproperlyConfigured as exc:
+            messages.append(
+                Error(
+                    _problem(exc),
+                    hint=f"Set {setting_label(key)} to the dotted path of an importable object.",
+                    id="sfoauth.E007",
+                )
+            )
+    messages.extend(_check_app())
+    messages.extend(_check_keys())
+    messages.extend(_check_connections())
+    messages.extend(_check_django())
+    return messages
+
+
+def _check_app() -> list[CheckMessage]:
+    if not sfoauth_settings.CLIENT_ID:
+        if sfoauth_settings.CONNECTIONS:
+            return []  # server-to-server only: each connection brings its own client id
+        return [
+            Error(
+                f"{setting_label('CLIENT_ID')} is not set.",
+                hint="Copy the Consumer Key of your Connected App into SFOAUTH['CLIENT_ID'].",
+                id="sfoauth.E002",
+            )
+        ]
+    found: list[CheckMessage] = []
+    if not sfoauth_settings.REDIRECT_URI:
+        found.append(
+            Error(
+                f"{setting_label('REDIRECT_URI')} is not set.",
+                hint="Set it to the absolute https URL of the sfoauth:callback view, as registered on the Connected App.",
+                id="sfoauth.E003",
+            )
+        )
+    try:
+        sfoauth_settings.to_core_config()
+    except ImproperlyConfigured as exc:
+        found.append(
+            Error(
+                _problem(exc),
+                hint="Use absolute https URLs on Salesforce hosts (login.salesforce.com, test.salesforce.com, My Domain); list custom domains in SFOAUTH['EXTRA_HOSTS'].",
+                id="sfoauth.E004",
+            )
+        )
+    for name, url in sfoauth_settings.LOGIN_URLS.items():
+        try:
+            sfoauth_settings.to_core_config(login_url=url)
+        except ImproperlyConfigured:
+            found.append(
+                Error(
+                    f"{setting_label('LOGIN_URLS')} entry {name!r} is not a usable Salesforce login URL.",
+                    hint="Each entry must be an https Salesforce login, sandbox or My Domain URL.",
+                    id="sfoauth.E009",
+                )
+            )
+    if sfoauth_settings.ALLOW_LOOPBACK and not settings.DEBUG:
+        found.append(
+            Warning(
+                f"{setting_label('ALLOW_LOOPBACK')} is on while DEBUG is off.",
+                hint="Loopback http URLs are for the local emulator only; turn it off in production.",
+                id="sfoauth.W001",
+            )
+        )
+    return found
+
+
+def _check_keys() -> list[CheckMessage]:
+    if not sfoauth_settings.TOKEN_KEYS:
+        return [
+            Error(
+                f"{setting_label('TOKEN_KEYS')} is empty: tokens cannot be stored encrypted.",
+                hint=_KEY_HINT,
+                id="sfoauth.E005",
+            )
+        ]
+    try:
+        sfoauth_settings.cipher()
+    except ImproperlyConfigured as exc:
+        return [Error(_problem(exc), hint=_KEY_HINT, id="sfoauth.E005")]
+    return []
+
+
+def _check_connections() -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    for name in sfoauth_settings.CONNECTIONS:
+        try:
+            flow, app = sfoauth_settings.connection_config(name)
+        except ImproperlyConfigured as exc:
+            found.append(
+                Error(
+                    _problem(exc),
+                    hint="Named connections use FLOW 'jwt_bearer' (CLIENT_ID, PRIVATE_KEY of at least 2048 bits, USERNAME) or 'client_credentials' (CLIENT_ID, CLIENT_SECRET, a My Domain LOGIN_URL). The username-password and user-agent flows are not offered.",
+                    id="sfoauth.E008",
+                )
+            )
+            continue
+        if flow == "jwt_bearer":
+            audience_host = (urlsplit(app.jwt_audience).hostname or "").lower()
+            if not app.trusts_host(audience_host):
+                found.append(
+                    Error(
+                        f"{setting_label(name, 'AUDIENCE')} is not a Salesforce login host.",
+                        hint="Use https://login.salesforce.com, https://test.salesforce.com or your Experience Cloud site URL.",
+                        id="sfoauth.E008",
+                    )
+                )
+            if not app.username:
+                found.append(
+                    Error(
+                        f"{setting_label(name, 'USERNAME')} is not set.",
+                        hint="The JWT bearer flow needs the Salesforce username to act as.",
+                        id="sfoauth.E008",
+                    )
+                )
+        if flow == "client_credentials" and not app.is_my_domain:
+            found.append(
+                Error(
+                    f"{setting_label(name, 'LOGIN_URL')} must be a My Domain URL for client credentials.",
+                    hint="Use https://<your-domain>.my.salesforce.com.",
+                    id="sfoauth.E008",
+                )
+            )
+    return found
+
+
+def _check_django() -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    if "django.contrib.sessions" not in settings.INSTALLED_APPS:
+        found.append(
+            Error(
+                "django.contrib.sessions is not installed.",
+                hint="Add 'django.contrib.sessions' to INSTALLED_APPS: the login is bound to the browser session.",
+                id="sfoauth.E006",
+            )
+        )
+    middleware = list(getattr(settings, "MIDDLEWARE", []) or [])
+    if "django.contrib.sessions.middleware.SessionMiddleware" not in middleware:
+        found.append(
+            Error(
+                "SessionMiddleware is not in MIDDLEWARE.",
+                hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
+                id="sfoauth.E006",
+            )
+        )
+    ours = "sfoauth_django.middleware.SalesforceMiddleware"
+    auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    if ours in middleware and (
+        auth not in middleware or middleware.index(ours) < middleware.index(auth)
+    ):
+        found.append(
+            Error(
+                "SalesforceMiddleware must come after AuthenticationMiddleware.",
+                hint=f"Move '{ours}' below '{auth}' in MIDDLEWARE.",
+                id="sfoauth.E010",
+            )
+        )
+    engine = getattr(settings, "SESSION_ENGINE", "")
+    if engine.endswith("signed_cookies"):
+        found.append(
+            Warning(
+                "The signed-cookie session engine lets the browser read session data.",
+                hint="sfoauth keeps tokens and PKCE verifiers in the database, but prefer a server-side SESSION_ENGINE.",
+                id="sfoauth.W002",
+            )
+        )
+    return found

@@ -1,0 +1,457 @@
+"""The ``SFOAUTH`` settings dict, read lazily through one typed object.
+
+Users write one dict in their Django settings::
+
+    SFOAUTH = {
+        "CLIENT_ID": "3MVG9...",
+        "CLIENT_SECRET": env("SF_SECRET"),
+        "REDIRECT_URI": "https://app.example.com/salesforce/callback/",
+        "TOKEN_KEYS": [env("SF_TOKEN_KEY")],
+    }
+
+:data:`sfoauth_settings` reads it on first attribute access (never at import), refuses
+unknown keys, resolves dotted paths with errors naming the setting, and forgets what it
+read when ``setting_changed`` fires (``override_settings`` in tests). Each key is a typed
+property below, whose docstring is the reference documentation.
+:meth:`SFOAuthSettings.to_core_config` is the one place Django settings reach the core.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from sfoauth_core import ConnectedApp
+from sfoauth_core.config import DEFAULT_LOGIN_URL
+from sfoauth_core.exceptions import ConfigurationError
+from sfoauth_core.storage import TokenCipher
+
+__all__ = [
+    "CONNECTION_FLOWS",
+    "CONNECTION_KEYS",
+    "DEFAULTS",
+    "IMPORT_STRINGS",
+    "REMOVED_SETTINGS",
+    "SFOAuthSettings",
+    "sfoauth_settings",
+]
+
+SETTING_NAME = "SFOAUTH"
+
+DEFAULTS: dict[str, Any] = {
+    "CLIENT_ID": None,
+    "CLIENT_SECRET": None,
+    "REDIRECT_URI": None,
+    "LOGIN_URL": DEFAULT_LOGIN_URL,
+    "LOGIN_URLS": {},
+    "SCOPES": ("api", "refresh_token"),
+    "TIMEOUT": 30.0,
+    "ALLOW_LOOPBACK": False,
+    "EXTRA_HOSTS": (),
+    "TOKEN_KEYS": (),
+    "CONNECTIONS": {},
+    "ADAPTER": "sfoauth_django.adapter.DefaultSFOAuthAdapter",
+    "HTTP_CLIENT_FACTORY": None,
+    "STATE_TTL": 600,
+    "LOGIN_ON_GET": False,
+    "LOGIN_REDIRECT_URL": "/",
+    "DISCONNECT_REDIRECT_URL": "/",
+    "SESSION_TIMEOUT": None,
+    "LEEWAY": 60.0,
+    "CACHE_TTL": 300.0,
+}
+
+#: Settings holding dotted paths, imported on access.
+IMPORT_STRINGS = ("ADAPTER", "HTTP_CLIENT_FACTORY")
+
+#: Settings that existed once, with what replaces them.
+REMOVED_SETTINGS: dict[str, str] = {}
+
+#: Keys of one entry of ``CONNECTIONS``.
+CONNECTION_KEYS = frozenset(
+    {
+        "FLOW",
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "PRIVATE_KEY",
+        "PRIVATE_KEY_FILE",
+        "USERNAME",
+        "LOGIN_URL",
+        "AUDIENCE",
+        "SCOPES",
+        "TIMEOUT",
+        "ALLOW_LOOPBACK",
+        "EXTRA_HOSTS",
+    }
+)
+#: Server-to-server flows a named connection may use.
+CONNECTION_FLOWS = ("jwt_bearer", "client_credentials")
+
+
+def setting_label(key: str, sub: str | None = None) -> str:
+    """``SFOAUTH['KEY']`` (or ``SFOAUTH['CONNECTIONS']['name']['KEY']``) for messages."""
+    if sub is None:
+        return f"{SETTING_NAME}[{key!r}]"
+    return f"{SETTING_NAME}['CONNECTIONS'][{key!r}][{sub!r}]"
+
+
+_CORE_TO_KEY = {
+    "client_id": "CLIENT_ID",
+    "client_secret": "CLIENT_SECRET",
+    "redirect_uri": "REDIRECT_URI",
+    "login_url": "LOGIN_URL",
+    "scopes": "SCOPES",
+    "private_key": "PRIVATE_KEY",
+    "username": "USERNAME",
+    "audience": "AUDIENCE",
+    "timeout": "TIMEOUT",
+}
+
+
+def _translate(exc: ConfigurationError, connection: str | None) -> ImproperlyConfigured:
+    key = _CORE_TO_KEY.get(exc.setting, exc.setting.upper())
+    return ImproperlyConfigured(
+        f"{setting_label(connection or key, key if connection else None)}: {exc.problem}"
+    )
+
+
+class SFOAuthSettings:
+    """Lazy, typed access to the ``SFOAUTH`` dict.
+
+    Args:
+        defaults: the default of every key (``DEFAULTS``).
+        import_strings: keys holding dotted paths (``IMPORT_STRINGS``).
+
+    Raises:
+        AttributeError: on access to a key that is not a setting.
+        ImproperlyConfigured: ``SFOAUTH`` is not a dict, names an unknown or removed key, or
+            a dotted path cannot be imported. Messages name the key, never a value.
+    """
+
+    def __init__(
+        self,
+        defaults: Mapping[str, Any] | None = None,
+        import_strings: Sequence[str] | None = None,
+    ) -> None:
+        self.defaults = dict(DEFAULTS if defaults is None else defaults)
+        self.import_strings = tuple(
+            IMPORT_STRINGS if import_strings is None else import_strings
+        )
+        self._lock = threading.Lock()
+        self._user: dict[str, Any] | None = None
+        self._cache: dict[str, Any] = {}
+
+    # Loading ------------------------------------------------------------------------
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        """The ``SFOAUTH`` dict as the user wrote it, checked for unknown keys."""
+        user = self._user
+        if user is None:
+            raw = getattr(django_settings, SETTING_NAME, {})
+            if not isinstance(raw, Mapping):
+                raise ImproperlyConfigured(f"{SETTING_NAME} must be a dict")
+            for key in raw:
+                if key in REMOVED_SETTINGS:
+                    raise ImproperlyConfigured(
+                        f"{setting_label(key)} was removed: {REMOVED_SETTINGS[key]}"
+                    )
+                if key not in self.defaults:
+                    raise ImproperlyConfigured(
+                        f"{setting_label(str(key))} is not a setting; the settings are "
+                        f"{', '.join(sorted(self.defaults))}"
+                    )
+            user = self._user = dict(raw)
+        return user
+
+    def reload(self) -> None:
+        """Forget everything read so far (``setting_changed`` calls this)."""
+        with self._lock:
+            self._user = None
+            self._cache.clear()
+
+    def _get(self, key: str) -> Any:
+        if key not in self.defaults:
+            raise AttributeError(f"Invalid {SETTING_NAME} setting: {key!r}")
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        value = self.user_settings.get(key, self.defaults[key])
+        if key in self.import_strings and isinstance(value, str):
+            try:
+                value = import_string(value)
+            except ImportError as exc:
+                raise ImproperlyConfigured(
+                    f"{setting_label(key)} could not be imported ({type(exc).__name__}: {exc})"
+                ) from None
+        self._cache[key] = value
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not properties: unknown settings.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._get(name)
+
+    # The settings ---------------------------------------------------------------------
+    @property
+    def CLIENT_ID(self) -> str | None:  # noqa: N802 - the setting's name
+        """The consumer key of the Connected App users log in through."""
+        return cast("str | None", self._get("CLIENT_ID"))
+
+    @property
+    def CLIENT_SECRET(self) -> str | None:  # noqa: N802
+        """The consumer secret; ``None`` for a public (PKCE-only) app."""
+        return cast("str | None", self._get("CLIENT_SECRET"))
+
+    @property
+    def REDIRECT_URI(self) -> str | None:  # noqa: N802
+        """The absolute callback URL registered on the app (``sfoauth:callback``).
+
+        It is sent as configured: never rebuilt from ``Host`` or ``X-Forwarded-*`` headers.
+        """
+        return cast("str | None", self._get("REDIRECT_URI"))
+
+    @property
+    def LOGIN_URL(self) -> str:  # noqa: N802
+        """Where users log in: ``https://login.salesforce.com`` (default), a sandbox or My Domain."""
+        return cast(str, self._get("LOGIN_URL"))
+
+    @property
+    def LOGIN_URLS(self) -> dict[str, str]:  # noqa: N802
+        """Other login URLs a user may pick with ``?domain=<name>`` on the login view.
+
+        Example: ``{"sandbox": "https://test.salesforce.com"}``. Only names listed here are
+        accepted; a URL in the query string never is.
+        """
+        return dict(self._get("LOGIN_URLS"))
+
+    @property
+    def SCOPES(self) -> tuple[str, ...]:  # noqa: N802
+        """Scopes requested at login (default ``api refresh_token``)."""
+        value = self._get("SCOPES")
+        return tuple(value.split()) if isinstance(value, str) else tuple(value)
+
+    @property
+    def TIMEOUT(self) -> float:  # noqa: N802
+        """Connect/read timeout in seconds for every call to Salesforce."""
+        return float(self._get("TIMEOUT"))
+
+    @property
+    def ALLOW_LOOPBACK(self) -> bool:  # noqa: N802
+        """Allow ``http://`` loopback URLs: the local emulator only, never in production."""
+        return bool(self._get("ALLOW_LOOPBACK"))
+
+    @property
+    def EXTRA_HOSTS(self) -> tuple[str, ...]:  # noqa: N802
+        """More hosts trusted with tokens (custom domains): exact names or ``.suffix``."""
+        return tuple(self._get("EXTRA_HOSTS"))
+
+    @property
+    def TOKEN_KEYS(self) -> tuple[str, ...]:  # noqa: N802
+        """Encryption keys for stored tokens; the first encrypts, all decrypt.
+
+        Generate one with ``python -c "from sfoauth_core.storage import TokenCipher;
+        print(TokenCipher.generate_key())"``. To rotate, put a new key first, run
+        ``manage.py sfoauth_reencrypt``, then drop the old key.
+        """
+        value = self._get("TOKEN_KEYS")
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    @property
+    def CONNECTIONS(self) -> dict[str, dict[str, Any]]:  # noqa: N802
+        """Named server-to-server connections: ``{"erp": {"FLOW": "jwt_bearer", ...}}``.
+
+        Each entry takes ``FLOW`` (``jwt_bearer`` or ``client_credentials``) and any of
+        ``CLIENT_ID``, ``CLIENT_SECRET``, ``PRIVATE_KEY`` / ``PRIVATE_KEY_FILE``,
+        ``USERNAME``, ``LOGIN_URL``, ``AUDIENCE``, ``SCOPES``, ``TIMEOUT``,
+        ``ALLOW_LOOPBACK``, ``EXTRA_HOSTS``; missing keys fall back to the top-level ones.
+        """
+        return {str(k): dict(v) for k, v in dict(self._get("CONNECTIONS")).items()}
+
+    @property
+    def ADAPTER(self) -> type[Any]:  # noqa: N802
+        """Dotted path of the adapter class (see :mod:`sfoauth_django.adapter`)."""
+        return cast("type[Any]", self._get("ADAPTER"))
+
+    @property
+    def HTTP_CLIENT_FACTORY(self) -> Callable[..., Any] | None:  # noqa: N802
+        """Dotted path of ``factory(app, *, asynchronous) -> httpx.Client | httpx.AsyncClient``.
+
+        Use it to add proxies, mTLS or a test transport (the emulator). ``None``: a plain
+        httpx client with the app's timeout, TLS verification on and no redirects.
+        """
+        return cast("Callable[..., Any] | None", self._get("HTTP_CLIENT_FACTORY"))
+
+    @property
+    def STATE_TTL(self) -> int:  # noqa: N802
+        """Seconds a started login may take before its ``state`` expires (default 600)."""
+        return int(self._get("STATE_TTL"))
+
+    @property
+    def LOGIN_ON_GET(self) -> bool:  # noqa: N802
+        """Start the flow on ``GET`` instead of showing a confirmation form.
+
+        Off by default: a cross-site ``GET`` must not link a Salesforce account silently
+        (SECURITY.md item 7), so the login page asks for a ``POST`` with a CSRF token.
+        """
+        return bool(self._get("LOGIN_ON_GET"))
+
+    @property
+    def LOGIN_REDIRECT_URL(self) -> str:  # noqa: N802
+        """Where the callback sends the user when no safe ``next`` was given."""
+        return str(self._get("LOGIN_REDIRECT_URL"))
+
+    @property
+    def DISCONNECT_REDIRECT_URL(self) -> str:  # noqa: N802
+        """Where the disconnect view sends the user when no safe ``next`` was given."""
+        return str(self._get("DISCONNECT_REDIRECT_URL"))
+
+    @property
+    def SESSION_TIMEOUT(self) -> float | None:  # noqa: N802
+        """The org's session timeout in seconds, if known: tokens are refreshed before it."""
+        value = self._get("SESSION_TIMEOUT")
+        return None if value is None else float(value)
+
+    @property
+    def LEEWAY(self) -> float:  # noqa: N802
+        """Seconds before a known expiry at which a token is refreshed."""
+        return float(self._get("LEEWAY"))
+
+    @property
+    def CACHE_TTL(self) -> float:  # noqa: N802
+        """Seconds a token (and the user's connection) stays in the in-process cache."""
+        return float(self._get("CACHE_TTL"))
+
+    # Conversions to the core ----------------------------------------------------------
+    def to_core_config(self, *, login_url: str | None = None) -> ConnectedApp:
+        """The user-facing Connected App as the core's frozen :class:`ConnectedApp`.
+
+        Args:
+            login_url: a login URL chosen from ``LOGIN_URLS`` for one request (a copy is
+                built; the shared configuration never changes).
+
+        Raises:
+            ImproperlyConfigured: a value is missing or unsafe (named, never shown).
+        """
+        if not self.CLIENT_ID:
+            raise ImproperlyConfigured(f"{setting_label('CLIENT_ID')} is required")
+        try:
+            return ConnectedApp(
+                client_id=self.CLIENT_ID,
+                client_secret=self.CLIENT_SECRET,
+                redirect_uri=self.REDIRECT_URI,
+                login_url=login_url or self.LOGIN_URL,
+                scopes=self.SCOPES,
+                timeout=self.TIMEOUT,
+                allow_loopback=self.ALLOW_LOOPBACK,
+                extra_hosts=self.EXTRA_HOSTS,
+            )
+        except ConfigurationError as exc:
+            raise _translate(exc, None) from None
+
+    def connection_config(self, name: str) -> tuple[str, ConnectedApp]:
+        """The flow and :class:`ConnectedApp` of the named connection ``name``.
+
+        Raises:
+            ImproperlyConfigured: no such connection, or its settings are invalid.
+        """
+        connections = self.CONNECTIONS
+        if name not in connections:
+            raise ImproperlyConfigured(
+                f"{setting_label('CONNECTIONS')} has no connection named {name!r}"
+            )
+        entry = connections[name]
+        unknown = sorted(set(entry) - CONNECTION_KEYS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{setting_label(name, unknown[0])} is not a connection setting"
+            )
+        flow = entry.get("FLOW")
+        if flow not in CONNECTION_FLOWS:
+            raise ImproperlyConfigured(
+                f"{setting_label(name, 'FLOW')} must be one of {', '.join(CONNECTION_FLOWS)}"
+            )
+        key = entry.get("PRIVATE_KEY")
+        if key is None and entry.get("PRIVATE_KEY_FILE"):
+            try:
+                with open(entry["PRIVATE_KEY_FILE"], encoding="utf-8") as fh:
+                    key = fh.read()
+            except (OSError, UnicodeDecodeError):
+                raise ImproperlyConfigured(
+                    f"{setting_label(name, 'PRIVATE_KEY_FILE')} cannot be read"
+                ) from None
+        client_id = entry.get("CLIENT_ID", self.CLIENT_ID)
+        if not client_id:
+            raise ImproperlyConfigured(
+                f"{setting_label(name, 'CLIENT_ID')} is required"
+            )
+        try:
+            app = ConnectedApp(
+                client_id=client_id,
+                client_secret=entry.get("CLIENT_SECRET", self.CLIENT_SECRET),
+                login_url=entry.get("LOGIN_URL", self.LOGIN_URL),
+                scopes=entry.get("SCOPES", self.SCOPES),
+                private_key=key,
+                username=entry.get("USERNAME"),
+                audience=entry.get("AUDIENCE"),
+                timeout=entry.get("TIMEOUT", self.TIMEOUT),
+                allow_loopback=entry.get("ALLOW_LOOPBACK", self.ALLOW_LOOPBACK),
+                extra_hosts=entry.get("EXTRA_HOSTS", self.EXTRA_HOSTS),
+            )
+        except ConfigurationError as exc:
+            raise _translate(exc, name) from None
+        if flow == "jwt_bearer" and app.private_key is None:
+            raise ImproperlyConfigured(
+                f"{setting_label(name, 'PRIVATE_KEY')} is required for the JWT bearer flow"
+            )
+        if flow == "client_credentials" and app.client_secret is None:
+            raise ImproperlyConfigured(
+                f"{setting_label(name, 'CLIENT_SECRET')} is required for client credentials"
+            )
+        return str(flow), app
+
+    def cipher(self) -> TokenCipher:
+        """The :class:`TokenCipher` built from ``TOKEN_KEYS``.
+
+        Raises:
+            ImproperlyConfigured: no key, or a key that is not 32 urlsafe-base64 bytes.
+        """
+        cached = self._cache.get("_cipher")
+        if cached is not None:
+            return cast(TokenCipher, cached)
+        try:
+            cipher = TokenCipher(
+                list(self.TOKEN_KEYS), setting=setting_label("TOKEN_KEYS")
+            )
+        except ConfigurationError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
+        self._cache["_cipher"] = cipher
+        return cipher
+
+
+#: The settings object every module of the app reads.
+sfoauth_settings = SFOAuthSettings()
+
+_reload_hooks: list[Callable[[], None]] = []
+
+
+def on_reload(hook: Callable[[], None]) -> Callable[[], None]:
+    """Run ``hook`` whenever the settings are reloaded (caches built from them)."""
+    _reload_hooks.append(hook)
+    return hook
+
+
+@receiver(setting_changed)
+def _reload_sfoauth_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTING_NAME, "SFOAUTH_TOKEN_MODEL", "AUTHENTICATION_BACKENDS"):
+        sfoauth_settings.reload()
+        for hook in tuple(_reload_hooks):
+            hook()

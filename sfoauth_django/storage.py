@@ -1,0 +1,357 @@
+"""``DjangoTokenStore`` / ``AsyncDjangoTokenStore``: the core store protocols over the ORM.
+
+Single flight across processes comes from the database: :meth:`DjangoTokenStore.lock`
+opens a transaction and takes the connection's row with ``SELECT ... FOR UPDATE``, so a
+second worker holding the same expired token waits, then re-reads the refreshed row and
+makes no call. Writes are compare-and-swap on ``version`` (:func:`~sfoauth_core.storage.next_record`).
+On SQLite, which has no row locks, the lock is only as good as SQLite's database lock; use
+PostgreSQL (or MySQL/Oracle) when several workers share tokens.
+
+The async store runs the sync one in threads. Everything inside ``async with store.lock(key)``
+runs on one dedicated thread, so the reads and writes of the critical section use the
+connection (and transaction) that holds the row lock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
+
+import anyio
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
+
+from sfoauth_core.exceptions import StorageError
+from sfoauth_core.storage import TokenCipher, TokenRecord, next_record
+from sfoauth_core.tokens import Token
+
+from .conf import sfoauth_settings
+from .models import NAMED_PREFIX, AbstractSalesforceConnection, get_token_model
+
+__all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
+
+T = TypeVar("T")
+
+
+class DjangoTokenStore:
+    """A :class:`~sfoauth_core.storage.TokenStore` over the connection model.
+
+    Args:
+        model: the connection model (default: :func:`~sfoauth_django.models.get_token_model`).
+        cipher: the token cipher (default: from ``SFOAUTH["TOKEN_KEYS"]``).
+        using: the database alias (default: the router's choice for writes).
+
+    Example:
+        >>> manager = TokenManager(SalesforceOAuth(app), DjangoTokenStore())
+    """
+
+    #: Row locks live as long as their transaction: there is no lease to outlast.
+    lock_timeout: float | None = None
+
+    def __init__(
+        self,
+        *,
+        model: type[AbstractSalesforceConnection] | None = None,
+        cipher: TokenCipher | None = None,
+        using: str | None = None,
+    ) -> None:
+        self._model = model
+        self._cipher = cipher
+        self._using = using
+
+    def __repr__(self) -> str:
+        return (
+            f"DjangoTokenStore(model={self.model._meta.label!r}, using={self.using!r})"
+        )
+
+    @property
+    def model(self) -> type[AbstractSalesforceConnection]:
+        return self._model or get_token_model()
+
+    @property
+    def cipher(self) -> TokenCipher:
+        return self._cipher or sfoauth_settings.cipher()
+
+    @property
+    def using(self) -> str:
+        return self._using or router.db_for_write(self.model)
+
+    def _rows(self) -> Any:
+        return self.model._default_manager.using(self.using)
+
+    def _record(self, row: AbstractSalesforceConnection | None) -> TokenRecord | None:
+        return None if row is None else row.to_record(self.cipher)
+
+    def _locked_row(self, key: str) -> AbstractSalesforceConnection | None:
+        row: AbstractSalesforceConnection | None = (
+            self._rows().select_for_update().filter(key=key).first()
+        )
+        return row
+
+    # The TokenStore protocol ------------------------------------------------------------
+    def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, or ``None`` (also before the first token is saved)."""
+        return self._record(self._rows().filter(key=key).first())
+
+    def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Encrypt and store ``token``; compare-and-swap on ``expected_version``.
+
+        Raises:
+            VersionConflictError: the row changed since the writer read it.
+            StorageError: the database failed.
+        """
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic(using=self.using):
+                    row = self._locked_row(key)
+                    record = next_record(
+                        key,
+                        self._record(row),
+                        token=token,
+                        grant=grant,
+                        username=username,
+                        expected_version=expected_version,
+                    )
+                    if row is None:
+                        row = self.model(key=key)
+                        if key.startswith(NAMED_PREFIX):
+                            row.name = key[len(NAMED_PREFIX) :]
+                    row.apply_record(record, self.cipher)
+                    row.save(using=self.using)
+                    return record
+            except IntegrityError:
+                # Two first saves raced to insert the row; the second one now updates it.
+                if attempt == 2:
+                    raise StorageError(
+                        f"could not store the token of {key!r}"
+                    ) from None
+            except DatabaseError as exc:
+                raise StorageError(
+                    f"could not store the token of {key!r} ({type(exc).__name__})"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login; the row and its token stay."""
+        try:
+            with transaction.atomic(using=self.using):
+                row = self._locked_row(key)
+                record = next_record(
+                    key,
+                    self._record(row),
+                    reason=reason,
+                    expected_version=expected_version,
+                )
+                assert row is not None  # next_record raised otherwise
+                row.version = record.version
+                row.status = record.status
+                row.reason = record.reason
+                row.save(
+                    using=self.using,
+                    update_fields=["version", "status", "reason", "updated_at"],
+                )
+                return record
+        except DatabaseError as exc:
+            raise StorageError(
+                f"could not flag the connection {key!r} ({type(exc).__name__})"
+            ) from None
+
+    def delete(self, key: str) -> None:
+        """Remove the connection row (its tokens with it). Missing keys are ignored."""
+        self._rows().filter(key=key).delete()
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[object]:
+        """Hold ``key``'s row lock (``SELECT ... FOR UPDATE``) for the block.
+
+        The block's writes commit even when it raises one of our errors (a connection
+        flagged for re-authorization must stay flagged); a database error rolls back.
+        """
+        error: BaseException | None = None
+        with transaction.atomic(using=self.using):
+            self._locked_row(key)
+            try:
+                yield key
+            except DatabaseError:
+                raise
+            except BaseException as exc:  # committed below, then re-raised
+                error = exc
+        if error is not None:
+            raise error
+
+    # Maintenance ------------------------------------------------------------------------
+    def reencrypt(self, *, batch_size: int = 100) -> int:
+        """Move every row to the first key of ``TOKEN_KEYS``; idempotent and resumable.
+
+        Returns:
+            How many rows were rewritten.
+        """
+        cipher = self.cipher
+        done = 0
+        pks = list(
+            self._rows()
+            .exclude(token_ciphertext="")
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for start in range(0, len(pks), batch_size):
+            with transaction.atomic(using=self.using):
+                rows = (
+                    self._rows()
+                    .select_for_update()
+                    .filter(pk__in=pks[start : start + batch_size])
+                )
+                for row in rows:
+                    if not row.token_ciphertext or not cipher.needs_reencrypt(
+                        row.token_ciphertext
+                    ):
+                        continue
+                    row.token_ciphertext = cipher.reencrypt(
+                        row.token_ciphertext, context=row.cipher_context()
+                    )
+                    row.save(using=self.using, update_fields=["token_ciphertext"])
+                    done += 1
+        return done
+
+
+_lock_worker: contextvars.ContextVar[_Worker | None] = contextvars.ContextVar(
+    "sfoauth_django_lock_worker", default=None
+)
+
+
+class _Worker:
+    """One thread that runs every call of a critical section (one DB connection)."""
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[Callable[[], Any], Future[Any]]] = []
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._loop, name="sfoauth-db-lock", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._ready:
+                    while not self._calls and not self._closed:
+                        self._ready.wait()
+                    if not self._calls:
+                        return
+                    fn, future = self._calls.pop(0)
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn())
+                    except BaseException as exc:
+                        future.set_exception(exc)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        future: Future[T] = Future()
+        with self._ready:
+            self._calls.append((fn, future))
+            self._ready.notify()
+        return await anyio.to_thread.run_sync(future.result)
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+
+
+class AsyncDjangoTokenStore:
+    """The :class:`~sfoauth_core.storage.AsyncTokenStore` twin of :class:`DjangoTokenStore`.
+
+    Args:
+        store: the sync store to run (default: a new :class:`DjangoTokenStore`).
+    """
+
+    lock_timeout: float | None = None
+
+    def __init__(self, store: DjangoTokenStore | None = None) -> None:
+        self.sync = store or DjangoTokenStore()
+
+    def __repr__(self) -> str:
+        return f"AsyncDjangoTokenStore({self.sync!r})"
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        worker = _lock_worker.get()
+        if worker is not None:
+            return await worker.run(lambda: fn(*args, **kwargs))
+        return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)
+
+    async def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, or ``None``."""
+        return await self._call(self.sync.get, key)
+
+    async def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Encrypt and store ``token``; compare-and-swap on ``expected_version``."""
+        return await self._call(
+            self.sync.save,
+            key,
+            token,
+            grant=grant,
+            username=username,
+            expected_version=expected_version,
+        )
+
+    async def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login; the row and its token stay."""
+        return await self._call(
+            self.sync.mark_needs_reauth, key, reason, expected_version=expected_version
+        )
+
+    async def delete(self, key: str) -> None:
+        """Remove the connection row. Missing keys are ignored."""
+        await self._call(self.sync.delete, key)
+
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[object]:
+        """Hold ``key``'s row lock; the block's store calls share its transaction."""
+        worker = _Worker()
+        manager = self.sync.lock(key)
+        try:
+            await worker.run(manager.__enter__)
+            bound = _lock_worker.set(worker)
+            try:
+                yield key
+            except BaseException as exc:
+                _lock_worker.reset(bound)
+                leave = functools.partial(
+                    manager.__exit__, type(exc), exc, exc.__traceback__
+                )
+                with anyio.CancelScope(shield=True):
+                    await worker.run(leave)
+                raise
+            _lock_worker.reset(bound)
+            with anyio.CancelScope(shield=True):
+                await worker.run(lambda: manager.__exit__(None, None, None))
+        finally:
+            worker.close()

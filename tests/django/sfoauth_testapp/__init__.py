@@ -1,0 +1,1 @@
+"""A test project app: views using sfoauth_django and a swapped connection model."""

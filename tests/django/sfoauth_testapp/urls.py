@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("salesforce/", include("sfoauth_django.urls")),
+    path("whoami/", views.whoami, name="whoami"),
+    path("awhoami/", views.awhoami, name="awhoami"),
+    path("limits/", views.limits, name="limits"),
+    path("alimits/", views.alimits, name="alimits"),
+    path("integration/", views.integration, name="integration"),
+    path("cbv/", views.WhoAmIView.as_view(), name="cbv"),
+    path("acbv/", views.AsyncWhoAmIView.as_view(), name="acbv"),
+    path("plain/", views.plain, name="plain"),
+    path("decorated/", views.decorated, name="decorated"),
+    path("optional/", views.optional, name="optional"),
+]

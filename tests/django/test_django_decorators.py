@@ -1,0 +1,243 @@
+"""``@salesforce_required`` (sync and async), ``SalesforceRequiredMixin``, the middleware's
+lazy ``request.salesforce``, named connections, re-authorization and the signals."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from conftest import assert_no_plaintext, connect
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import AsyncClient, Client
+from django.test.utils import CaptureQueriesContext
+
+from sfoauth_core.testing import (
+    DEFAULT_ORG_ID,
+    DEFAULT_USER_ID,
+    DEFAULT_USERNAME,
+    JWT_APP_CLIENT_ID,
+)
+from sfoauth_core.tokens import Token
+from sfoauth_django import _runtime
+from sfoauth_django.models import get_token_model
+from sfoauth_django.signals import connection_needs_reauth, token_refreshed
+from sfoauth_django.storage import DjangoTokenStore
+
+KEY = f"{DEFAULT_ORG_ID}:{DEFAULT_USER_ID}"
+
+
+@pytest.fixture
+def alice(user_factory):
+    return user_factory("alice")
+
+
+@pytest.fixture
+def client(alice) -> Client:
+    c = Client()
+    c.force_login(alice)
+    return c
+
+
+@pytest.fixture
+def connected(client, emu, browser) -> Client:
+    assert connect(client, browser).status_code == 302
+    return client
+
+
+def _login_redirect(response, path):
+    assert response.status_code == 302
+    assert response["Location"] == f"/salesforce/login/?next={path.replace('/', '%2F')}"
+
+
+# -- unconnected and anonymous users ---------------------------------------------------------
+@pytest.mark.parametrize("path", ["/whoami/", "/cbv/", "/limits/"])
+def test_unconnected_user_goes_to_login(client, emu, path):
+    _login_redirect(client.get(path), path)
+
+
+def test_anonymous_user_with_sign_in_goes_to_sfoauth_login(emu, db):
+    _login_redirect(
+        Client().get("/whoami/?a=1"),
+        "/whoami/?a=1".replace("?", "%3F").replace("=", "%3D"),
+    )
+
+
+def test_middleware_attaches_a_lazy_falsy_session(client, emu):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/plain/")
+    assert response.status_code == 200
+    captured = [q["sql"] for q in queries.captured_queries]
+    assert captured and not any("salesforceconnection" in sql for sql in captured)
+    assert client.get("/optional/").json() == {"connected": False}
+
+
+def test_middleware_session_when_connected(connected, emu):
+    assert connected.get("/optional/").json() == {"connected": True}
+
+
+# -- connected users --------------------------------------------------------------------------
+def test_sync_views(connected, emu):
+    assert connected.get("/whoami/").json()["org_id"] == DEFAULT_ORG_ID
+    assert connected.get("/cbv/").json()["org_id"] == DEFAULT_ORG_ID
+    assert connected.get("/limits/").json() == {"status": 200}
+    assert emu.calls() == 1  # the code exchange only
+
+
+def test_hot_path_makes_no_extra_query(connected, emu):
+    connected.get("/decorated/")  # warm the caches
+    with CaptureQueriesContext(connection) as plain:
+        assert connected.get("/plain/").status_code == 200
+    plain_count = len(plain.captured_queries)  # now: a request start clears the log
+    with CaptureQueriesContext(connection) as decorated:
+        assert connected.get("/decorated/").status_code == 200
+    assert plain_count >= 2  # session and user
+    assert len(decorated.captured_queries) == plain_count
+    assert emu.calls() == 1
+
+
+def test_needs_reauth_sends_the_user_back_through_login(connected, emu):
+    flagged = []
+    connection_needs_reauth.connect(
+        lambda **kw: flagged.append(kw), weak=False, dispatch_uid="reauth"
+    )
+    try:
+        record = DjangoTokenStore().get(KEY)
+        _runtime.oauth().revoke(record.token.refresh_token)
+        emu.expire_access_tokens()
+        response = connected.get("/limits/")
+    finally:
+        connection_needs_reauth.disconnect(dispatch_uid="reauth")
+    _login_redirect(response, "/limits/")
+    assert [m.message for m in get_messages(response.wsgi_request)] == [
+        "Your Salesforce connection has expired. Please connect again."
+    ]
+    row = get_token_model().objects.get()
+    assert row.status == "needs_reauth" and "invalid_grant" in row.reason
+    assert [kw["key"] for kw in flagged] == [KEY]
+    # The next request is redirected straight away, with no call to Salesforce.
+    calls = emu.calls()
+    _login_redirect(connected.get("/whoami/"), "/whoami/")
+    assert emu.calls() == calls
+
+
+def test_refresh_before_known_expiry_fires_the_signal(connected, emu):
+    store = DjangoTokenStore()
+    record = store.get(KEY)
+    store.save(
+        KEY, record.token.with_expiry(time.time() - 1), expected_version=record.version
+    )
+    _runtime.forget(KEY)
+    refreshed = []
+    token_refreshed.connect(
+        lambda **kw: refreshed.append(kw), weak=False, dispatch_uid="r"
+    )
+    try:
+        assert connected.get("/whoami/").status_code == 200
+    finally:
+        token_refreshed.disconnect(dispatch_uid="r")
+    assert emu.calls("refresh_token") == 1
+    assert [(kw["key"], kw["connection"], kw["grant"]) for kw in refreshed] == [
+        (KEY, None, "authorization_code")
+    ]
+    assert isinstance(refreshed[0]["token"], Token)
+    assert_no_plaintext(emu)
+
+
+# -- async views (thread-sensitive ORM calls run on the test's thread) -----------------------
+def test_async_views(alice, connected, emu):
+    client = AsyncClient()
+    client.force_login(alice)
+    response = async_to_sync(client.get)("/awhoami/")
+    assert response.status_code == 200 and response.json()["org_id"] == DEFAULT_ORG_ID
+    assert async_to_sync(client.get)("/acbv/").json()["org_id"] == DEFAULT_ORG_ID
+    assert async_to_sync(client.get)("/alimits/").json() == {"status": 200}
+
+
+def test_async_view_unconnected(alice, emu):
+    client = AsyncClient()
+    client.force_login(alice)
+    _login_redirect(async_to_sync(client.get)("/awhoami/"), "/awhoami/")
+    _login_redirect(async_to_sync(client.get)("/acbv/"), "/acbv/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_refresh_on_401(emu, browser, user_factory):
+    user = user_factory("bob")
+    sync_client = Client()
+    sync_client.force_login(user)
+    connect(sync_client, browser)
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    emu.expire_access_tokens()
+    client = AsyncClient()
+    client.force_login(user)
+    assert async_to_sync(client.get)("/alimits/").json() == {"status": 200}
+    assert emu.calls("refresh_token") == 1
+    assert emu.reuse_detected == 0
+    assert get_token_model().objects.get().version == 2
+
+
+# -- named server-to-server connections --------------------------------------------------------
+@pytest.fixture
+def integration(emu, settings):
+    settings.SFOAUTH = {
+        **settings.SFOAUTH,
+        "CONNECTIONS": {
+            "integration": {
+                "FLOW": "jwt_bearer",
+                "CLIENT_ID": JWT_APP_CLIENT_ID,
+                "CLIENT_SECRET": None,
+                "PRIVATE_KEY": emu.apps["jwt"].private_key_pem,
+                "USERNAME": DEFAULT_USERNAME,
+            }
+        },
+    }
+    _runtime.reset()
+    return emu
+
+
+def test_named_connection_is_minted_on_first_use(client, integration):
+    assert client.get("/integration/").json() == {"user_id": DEFAULT_USER_ID}
+    assert client.get("/integration/").json() == {"user_id": DEFAULT_USER_ID}
+    assert integration.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
+    row = get_token_model().objects.get(name="integration")
+    assert row.key == "connection:integration" and row.user is None
+    assert row.grant == "jwt_bearer"
+    assert_no_plaintext(integration)
+
+
+def test_sfoauth_connect_command(integration, db):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = io.StringIO()
+    call_command("sfoauth_connect", "integration", stdout=out)
+    assert f"user {DEFAULT_USER_ID}" in out.getvalue()
+    assert get_token_model().objects.get().grant == "jwt_bearer"
+    with pytest.raises(CommandError, match="no connection named 'nope'"):
+        call_command("sfoauth_connect", "nope")
+    assert_no_plaintext(integration)
+
+
+def test_client_credentials_connection(client, emu, settings):
+    from sfoauth_core.testing import CC_APP_CLIENT_ID, INTEGRATION_USER_ID
+
+    settings.SFOAUTH = {
+        **settings.SFOAUTH,
+        "CONNECTIONS": {
+            "integration": {
+                "FLOW": "client_credentials",
+                "CLIENT_ID": CC_APP_CLIENT_ID,
+                "CLIENT_SECRET": emu.apps["cc"].client_secret,
+            }
+        },
+    }
+    _runtime.reset()
+    assert client.get("/integration/").json() == {"user_id": INTEGRATION_USER_ID}
+    assert client.get("/integration/").json() == {"user_id": INTEGRATION_USER_ID}
+    assert emu.calls("client_credentials") == 1
+    assert get_token_model().objects.get().grant == "client_credentials"
+    assert_no_plaintext(emu)
