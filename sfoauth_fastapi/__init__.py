@@ -1,9 +1,69 @@
 """sfoauth for FastAPI: a router to mount, dependencies, SQLAlchemy and Redis stores.
 
-The adapter arrives in a later release; this package reserves the name and ships type
-information.
+Example:
+    >>> sf = SFOAuth(app_config, store=store, secret_key=secret, user_key=current_user)
+    >>> api = FastAPI(lifespan=sf.lifespan)
+    >>> api.include_router(sf.router, prefix="/salesforce")
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .app import (
+    ConfigIssue,
+    Connection,
+    RedactCallbackFilter,
+    SFOAuth,
+    SFOAuthConfigurationError,
+)
+from .dependencies import (
+    CallbackParams,
+    ConnectionDependency,
+    CookieIdentity,
+    SalesforceCallback,
+    SalesforceSession,
+)
+from .errors import ErrorCode, ErrorModel, http_error
+from .router import get_sfoauth_router
+from .state import (
+    CookieSigner,
+    InMemoryPendingFlowStore,
+    PendingFlow,
+    PendingFlowStore,
+    RedisPendingFlowStore,
+)
+
+try:
+    from .storage import (
+        SQLAlchemyPendingFlowStore,
+        SQLAlchemyTokenStore,
+        create_tables,
+        metadata,
+    )
+except ImportError:  # pragma: no cover - the sqlalchemy extra is not installed
+    pass
+
+__all__ = [
+    "CallbackParams",
+    "ConfigIssue",
+    "Connection",
+    "ConnectionDependency",
+    "CookieIdentity",
+    "CookieSigner",
+    "ErrorCode",
+    "ErrorModel",
+    "InMemoryPendingFlowStore",
+    "PendingFlow",
+    "PendingFlowStore",
+    "RedactCallbackFilter",
+    "RedisPendingFlowStore",
+    "SFOAuth",
+    "SFOAuthConfigurationError",
+    "SQLAlchemyPendingFlowStore",
+    "SQLAlchemyTokenStore",
+    "SalesforceCallback",
+    "SalesforceSession",
+    "create_tables",
+    "get_sfoauth_router",
+    "http_error",
+    "metadata",
+]

@@ -1,0 +1,568 @@
+"""``SFOAuth``: explicit configuration, the router, the dependencies and the lifespan.
+
+Example:
+    >>> sf = SFOAuth(
+    ...     ConnectedApp(client_id=..., client_secret=..., redirect_uri=...),
+    ...     store=SQLAlchemyTokenStore(engine, TokenCipher([key])),
+    ...     secret_key=settings.secret_key,
+    ...     user_key=current_user_id,          # your auth; returns str | None
+    ... )
+    >>> api = FastAPI(lifespan=sf.lifespan)
+    >>> api.include_router(sf.router, prefix="/salesforce")
+    >>> @api.get("/accounts")
+    ... async def accounts(sf_session: Annotated[SalesforceSession, Depends(sf.session)]):
+    ...     return (await sf_session.client.get("/services/data/v62.0/limits")).json()
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from cachetools import TTLCache
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.params import Depends as DependsParam
+
+from sfoauth_core.config import ConnectedApp, Secret
+from sfoauth_core.events import TokenEvents
+from sfoauth_core.exceptions import (
+    ConfigurationError,
+    ReauthorizationRequired,
+    SFOAuthError,
+    TokenNotFoundError,
+)
+from sfoauth_core.flows._base import RetryPolicy
+from sfoauth_core.http.async_client import AsyncSalesforceOAuth
+from sfoauth_core.manager import DEFAULT_CACHE_TTL, AsyncTokenManager
+from sfoauth_core.storage.base import AsyncTokenStore
+from sfoauth_core.tokens import Identity, Token
+
+from ._urls import safe_next_path
+from .dependencies import (
+    ConnectionDependency,
+    CookieIdentity,
+    SalesforceSession,
+    _SharedTransport,
+)
+from .errors import ErrorCode, http_error, sfoauth_exception_handler
+from .router import get_sfoauth_router, login_redirect_path
+from .state import (
+    DEFAULT_FLOW_TTL,
+    MIN_SECRET_KEY_LENGTH,
+    CookieSigner,
+    InMemoryPendingFlowStore,
+    PendingFlowStore,
+    RedisPendingFlowStore,
+)
+
+__all__ = [
+    "ConfigIssue",
+    "Connection",
+    "RedactCallbackFilter",
+    "SFOAuth",
+    "SFOAuthConfigurationError",
+]
+
+logger = logging.getLogger("sfoauth.fastapi")
+
+Unauthenticated = Literal["auto", "401", "redirect"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One start-up finding: ``sfoauth.E00n`` (refuses to start) or ``W00n``."""
+
+    id: str
+    setting: str
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"[{self.id}] {self.setting}: {self.message} (hint: {self.hint})"
+
+
+class SFOAuthConfigurationError(ConfigurationError):
+    """Every error-level :class:`ConfigIssue` found at start-up, in one exception."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("SFOAuth", "; ".join(str(i) for i in issues))
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A named server-to-server connection.
+
+    Attributes:
+        app: its connected app (private key for JWT bearer; My Domain login URL for
+            client credentials).
+        grant: ``jwt_bearer`` or ``client_credentials`` (default: JWT bearer when the
+            app has a private key).
+        username: the JWT ``sub`` (default: ``app.username``).
+    """
+
+    app: ConnectedApp
+    grant: Literal["jwt_bearer", "client_credentials"] | None = None
+    username: str | None = None
+
+    @property
+    def resolved_grant(self) -> str:
+        if self.grant is not None:
+            return self.grant
+        return "jwt_bearer" if self.app.private_key else "client_credentials"
+
+
+_REDACT = re.compile(
+    r"(?i)([?&](?:code|state|access_token|refresh_token|id_token|error_description)=)"
+    r"[^&\s\"]*"
+)
+
+
+class RedactCallbackFilter(logging.Filter):
+    """Masks ``code``/``state``/token query values in log records (uvicorn's access
+    log prints full request paths, including a callback's query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _REDACT.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = _REDACT.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def _install_redaction() -> None:
+    for name in ("uvicorn.access", "uvicorn.error"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactCallbackFilter) for f in target.filters):
+            target.addFilter(RedactCallbackFilter())
+
+
+def _default_pending_store(store: AsyncTokenStore, ttl: float) -> PendingFlowStore:
+    from .storage import SQLAlchemyTokenStore
+
+    if isinstance(store, SQLAlchemyTokenStore):
+        return store.pending_flows(ttl=ttl)
+    try:
+        from sfoauth_core.storage.redis import AsyncRedisTokenStore
+    except ImportError:  # pragma: no cover - redis extra missing
+        return InMemoryPendingFlowStore(ttl=ttl)
+    if isinstance(store, AsyncRedisTokenStore):
+        return RedisPendingFlowStore(
+            store.redis, store.cipher, prefix=store.prefix, ttl=ttl
+        )
+    return InMemoryPendingFlowStore(ttl=ttl)
+
+
+class SFOAuth:
+    """Salesforce OAuth for one FastAPI app: configuration, routes and dependencies.
+
+    Args:
+        app: the connected app used for user logins (web server flow + PKCE).
+        store: where tokens live (``SQLAlchemyTokenStore``, ``AsyncRedisTokenStore``,
+            ``AsyncInMemoryTokenStore`` for tests).
+        secret_key: ≥ 32 characters; signs the login-flow and identity cookies.
+        user_key: a FastAPI dependency returning the current app user's stable id
+            (``str``) or ``None``. Default: :class:`CookieIdentity`, an anonymous
+            visitor id in a signed cookie (demos, single-user tools).
+        connections: named server-to-server connections for :meth:`connection`.
+        pending_flows: where started logins wait (default: next to the tokens).
+        http_client: an ``httpx.AsyncClient`` for calls to Salesforce's OAuth
+            endpoints (not closed by sfoauth).
+        transport: an ``httpx`` async transport for every call sfoauth makes (OAuth
+            and API); tests pass the emulator's.
+        unauthenticated: what :attr:`session` does without a connection: ``"401"``,
+            ``"redirect"`` (to login, with ``next``), or ``"auto"`` (redirect
+            browsers asking for HTML with GET, 401 otherwise).
+        default_next: where to land after login when ``next`` is missing or unsafe.
+        login_path: the login URL to redirect to when the router is not mounted on
+            the request's app.
+        cookie_secure: mark cookies ``Secure`` (turn off only for http development).
+        flow_ttl: seconds a started login may take.
+        events: token lifecycle hooks.
+        on_login: ``hook(request, session)``, sync or async, after a login is stored.
+        retry: retry policy for refreshes.
+        session_timeout: the org's session timeout in seconds, when known.
+        cache_ttl: seconds a token is served from memory before the store is read.
+
+    Raises:
+        SFOAuthConfigurationError: every misconfiguration, each with an id and a hint.
+    """
+
+    def __init__(
+        self,
+        app: ConnectedApp,
+        *,
+        store: AsyncTokenStore,
+        secret_key: str | Secret | None,
+        user_key: Callable[..., Any] | None = None,
+        connections: Mapping[str, ConnectedApp | Connection] | None = None,
+        pending_flows: PendingFlowStore | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        unauthenticated: Unauthenticated = "auto",
+        default_next: str = "/",
+        login_path: str = "/salesforce/login",
+        cookie_secure: bool = True,
+        flow_ttl: float = DEFAULT_FLOW_TTL,
+        events: TokenEvents | None = None,
+        on_login: Callable[..., Any] | None = None,
+        retry: RetryPolicy | None = None,
+        session_timeout: float | None = None,
+        cache_ttl: float = DEFAULT_CACHE_TTL,
+    ) -> None:
+        named = {
+            name: c if isinstance(c, Connection) else Connection(c)
+            for name, c in (connections or {}).items()
+        }
+        issues = self._check(
+            app, store, secret_key, named, unauthenticated, default_next, flow_ttl
+        )
+        errors = [i for i in issues if i.id.startswith("sfoauth.E")]
+        if errors:
+            raise SFOAuthConfigurationError(errors)
+        self.warnings = [i for i in issues if i.id.startswith("sfoauth.W")]
+        self.app = app
+        self.store = store
+        self.signer = CookieSigner(secret_key)
+        self.cookie_secure = cookie_secure
+        self.identity = (
+            CookieIdentity(self.signer, secure=cookie_secure)
+            if user_key is None
+            else None
+        )
+        self.user_key: Callable[..., Any] = user_key or self.identity  # type: ignore[assignment]
+        self.flow_ttl = float(flow_ttl)
+        self.flow_cookie_name = (
+            "__Host-sfoauth_flow" if cookie_secure else "sfoauth_flow"
+        )
+        self.unauthenticated: Unauthenticated = unauthenticated
+        self.default_next = default_next
+        self.login_path = login_path
+        self.on_login = on_login
+        self.pending_flows = pending_flows or _default_pending_store(store, flow_ttl)
+        self.identities: TTLCache[str, Identity] = TTLCache(maxsize=10_000, ttl=300)
+
+        self._owned: list[Any] = []
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport()
+            self._owned.append(transport)
+        self.transport = transport
+        if http_client is None:
+            http_client = httpx.AsyncClient(
+                transport=_SharedTransport(transport),
+                timeout=httpx.Timeout(app.timeout),
+                follow_redirects=False,
+                headers={"User-Agent": "sfoauth"},
+                trust_env=False,
+            )
+            self._owned.append(http_client)
+        self.oauth = AsyncSalesforceOAuth(app, http_client=http_client)
+        self.events = events if events is not None else TokenEvents()
+        manager_options: dict[str, Any] = {
+            "retry": retry,
+            "session_timeout": session_timeout,
+            "cache_ttl": cache_ttl,
+        }
+        # The ignores below: the core OAuthFlows protocol still declares
+        # `_client_credentials()` without the (scopes, use_basic_auth) parameters
+        # http/_base.py now takes; reported to the core owner.
+        self.manager = AsyncTokenManager(
+            self.oauth,
+            store,
+            events=self.events,
+            **manager_options,
+        )
+        self._connections: dict[str, ConnectionDependency] = {}
+        for name, connection in named.items():
+            manager = AsyncTokenManager(
+                AsyncSalesforceOAuth(connection.app, http_client=http_client),
+                store,
+                events=self.events,
+                **manager_options,
+            )
+            self._connections[name] = ConnectionDependency(
+                name,
+                manager,
+                f"connection:{name}",
+                grant=connection.resolved_grant,
+                username=connection.username,
+                transport=transport,
+                identities=self.identities,
+            )
+        self.session = self._session_dependency(optional=False)
+        self.optional_session = self._session_dependency(optional=True)
+        #: ``dependencies=[sf.required]``: the route needs a Salesforce connection.
+        self.required: DependsParam = Depends(self.session)
+        self.router: APIRouter = get_sfoauth_router(self)
+
+    def __repr__(self) -> str:
+        return f"SFOAuth({self.app!r}, store={self.store!r})"
+
+    # Configuration checks (SECURITY.md item 27) ---------------------------------------
+    @staticmethod
+    def _check(
+        app: Any,
+        store: Any,
+        secret_key: Any,
+        connections: Mapping[str, Connection],
+        unauthenticated: str,
+        default_next: str,
+        flow_ttl: float,
+    ) -> list[ConfigIssue]:
+        issues: list[ConfigIssue] = []
+
+        def add(id_: str, setting: str, message: str, hint: str) -> None:
+            issues.append(ConfigIssue(id_, setting, message, hint))
+
+        if not isinstance(app, ConnectedApp):
+            add(
+                "sfoauth.E001",
+                "app",
+                "must be a ConnectedApp",
+                "build it with ConnectedApp(...) or ConnectedApp.from_env()",
+            )
+        elif not app.redirect_uri:
+            add(
+                "sfoauth.E001",
+                "app.redirect_uri",
+                "is required for the login flow",
+                "set the absolute callback URL registered on the connected app",
+            )
+        raw = secret_key.reveal() if isinstance(secret_key, Secret) else secret_key
+        if not isinstance(raw, str) or not raw:
+            add(
+                "sfoauth.E002",
+                "secret_key",
+                "is missing",
+                "generate one with secrets.token_urlsafe(48) and keep it secret",
+            )
+        elif len(raw) < MIN_SECRET_KEY_LENGTH:
+            add(
+                "sfoauth.E002",
+                "secret_key",
+                f"is shorter than {MIN_SECRET_KEY_LENGTH} characters",
+                "generate one with secrets.token_urlsafe(48)",
+            )
+        if not isinstance(store, AsyncTokenStore):
+            add(
+                "sfoauth.E003",
+                "store",
+                "is not an AsyncTokenStore",
+                "use SQLAlchemyTokenStore, AsyncRedisTokenStore or "
+                "AsyncInMemoryTokenStore",
+            )
+        if unauthenticated not in ("auto", "401", "redirect"):
+            add(
+                "sfoauth.E004",
+                "unauthenticated",
+                "must be auto, 401 or redirect",
+                "pick how sf.session answers a user without a connection",
+            )
+        if safe_next_path(default_next, "") != default_next:
+            add(
+                "sfoauth.E005",
+                "default_next",
+                "must be a same-origin path",
+                "use a path such as '/'",
+            )
+        if not 30 <= flow_ttl <= 3600:
+            add(
+                "sfoauth.E006",
+                "flow_ttl",
+                "must be between 30 and 3600 seconds",
+                "the default is 600 (10 minutes)",
+            )
+        for name, connection in connections.items():
+            grant = connection.resolved_grant
+            if grant == "jwt_bearer" and not connection.app.private_key:
+                add(
+                    "sfoauth.E007",
+                    f"connections[{name!r}].app.private_key",
+                    "is required for the JWT bearer flow",
+                    "pass the PEM private key matching the app's certificate",
+                )
+            if grant == "jwt_bearer" and not (
+                connection.username or connection.app.username
+            ):
+                add(
+                    "sfoauth.E007",
+                    f"connections[{name!r}].username",
+                    "is required for the JWT bearer flow",
+                    "set the Salesforce username the connection acts as",
+                )
+            if grant == "client_credentials" and not connection.app.client_secret:
+                add(
+                    "sfoauth.E008",
+                    f"connections[{name!r}].app.client_secret",
+                    "is required for the client credentials flow",
+                    "copy the consumer secret from the app",
+                )
+            if grant == "client_credentials" and not connection.app.is_my_domain:
+                add(
+                    "sfoauth.E008",
+                    f"connections[{name!r}].app.login_url",
+                    "must be the org's My Domain for client credentials",
+                    "use https://<name>.my.salesforce.com",
+                )
+        if isinstance(app, ConnectedApp) and not app.client_secret:
+            add(
+                "sfoauth.W001",
+                "app.client_secret",
+                "is not set (public PKCE client)",
+                "fine for External Client Apps without a secret; otherwise set it",
+            )
+        return issues
+
+    # Keys -----------------------------------------------------------------------------
+    def key_for_user(self, user_key: str) -> str:
+        """The token-store key of an app user's connection."""
+        return f"user:{user_key}"
+
+    def session_for(self, key: str, token: Token) -> SalesforceSession:
+        """A :class:`SalesforceSession` for a stored connection key and token."""
+        return SalesforceSession(
+            self.manager,
+            key,
+            token,
+            transport=self.transport,
+            identities=self.identities,
+        )
+
+    # Dependencies ---------------------------------------------------------------------
+    def _unconnected(
+        self, request: Request, code: ErrorCode, optional: bool
+    ) -> SalesforceSession | None:
+        if optional:
+            return None
+        mode = self.unauthenticated
+        if mode == "auto":
+            wants_html = "text/html" in request.headers.get("accept", "")
+            mode = "redirect" if wants_html and request.method == "GET" else "401"
+        if mode == "redirect":
+            raise HTTPException(
+                status_code=status.HTTP_303_SEE_OTHER,
+                detail=code.value,
+                headers={
+                    "Location": login_redirect_path(self, request),
+                    "Cache-Control": "no-store",
+                },
+            )
+        raise http_error(
+            code, headers={"WWW-Authenticate": 'Bearer realm="salesforce"'}
+        )
+
+    async def resolve_session(
+        self, request: Request, user_key: str | None, *, optional: bool
+    ) -> SalesforceSession | None:
+        """The current user's session, or the unconnected answer (``None``, a 401 or
+        a redirect to login, per configuration)."""
+        if user_key is None:
+            return self._unconnected(request, ErrorCode.NOT_CONNECTED, optional)
+        key = self.key_for_user(user_key)
+        try:
+            token = await self.manager.valid_token(key)
+        except TokenNotFoundError:
+            return self._unconnected(request, ErrorCode.NOT_CONNECTED, optional)
+        except ReauthorizationRequired:
+            return self._unconnected(
+                request, ErrorCode.REAUTHORIZATION_REQUIRED, optional
+            )
+        except SFOAuthError as exc:
+            raise http_error(exc) from None
+        return SalesforceSession(
+            self.manager,
+            key,
+            token,
+            transport=self.transport,
+            identities=self.identities,
+        )
+
+    def _session_dependency(self, *, optional: bool) -> Callable[..., Any]:
+        # A closure, so the app's own user_key dependency runs through FastAPI's
+        # injection (its sub-dependencies, caching and overrides) unchanged.
+        resolve = self.resolve_session
+        user_key: Any = self.user_key
+        identity = self.identity
+        if identity is not None:
+            # The default identity is read inline: one dependency level less on the
+            # hot path (FastAPI's per-dependency cost is most of this dependency's).
+            if optional:
+
+                async def optional_cookie_session(
+                    request: Request,
+                ) -> SalesforceSession | None:
+                    key = identity.key_from(request)
+                    return await resolve(request, key, optional=True)
+
+                return optional_cookie_session
+
+            async def cookie_session(request: Request) -> SalesforceSession:
+                session = await resolve(
+                    request, identity.key_from(request), optional=False
+                )
+                assert session is not None
+                return session
+
+            return cookie_session
+        if optional:
+
+            async def optional_salesforce_session(
+                request: Request, key: str | None = Depends(user_key)
+            ) -> SalesforceSession | None:
+                return await resolve(request, key, optional=True)
+
+            return optional_salesforce_session
+
+        async def salesforce_session(
+            request: Request, key: str | None = Depends(user_key)
+        ) -> SalesforceSession:
+            session = await resolve(request, key, optional=False)
+            assert session is not None
+            return session
+
+        return salesforce_session
+
+    def connection(self, name: str) -> ConnectionDependency:
+        """The dependency of a named server-to-server connection.
+
+        Raises:
+            ConfigurationError: no connection of that name was configured.
+        """
+        try:
+            return self._connections[name]
+        except KeyError:
+            raise ConfigurationError(
+                "connections", f"has no connection named {name!r}"
+            ) from None
+
+    def add_exception_handlers(self, api: Any) -> None:
+        """Map core errors raised inside routes (``await session.client.get(...)``
+        when the grant was revoked, Salesforce down...) to the stable error codes."""
+        api.add_exception_handler(SFOAuthError, sfoauth_exception_handler)
+
+    # Lifespan -------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """Start-up report and shutdown cleanup; ``FastAPI(lifespan=sf.lifespan)`` or
+        ``async with sf.lifespan(app):`` inside your own lifespan."""
+        for issue in self.warnings:
+            logger.warning("%s", issue)
+        _install_redaction()
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients and transports sfoauth created."""
+        for resource in reversed(self._owned):
+            await resource.aclose()
+        self._owned.clear()

@@ -1,0 +1,565 @@
+"""SQLAlchemy 2.x (async) stores: tokens and pending flows, encrypted, with row locks.
+
+Tables (names take a prefix, default ``sfoauth_``), on an Alembic-ready
+:data:`metadata` (with a naming convention, so autogenerate gives stable names):
+
+* ``sfoauth_tokens`` — one row per connection key: ``version`` (the compare-and-swap
+  fence, in clear), ``record`` (the whole :class:`~sfoauth_core.storage.TokenRecord`,
+  encrypted by :class:`~sfoauth_core.storage.TokenCipher` with the key as associated
+  data, so a ciphertext moved to another row fails), and non-secret columns for
+  operators: ``org_id``, ``user_id``, ``status``, ``updated_at``;
+* ``sfoauth_pending_flows`` — login flows waiting for their callback (encrypted).
+
+Single flight on PostgreSQL: :meth:`SQLAlchemyTokenStore.lock` opens a transaction and
+takes ``SELECT ... FOR UPDATE`` on the connection's row (a transaction-scoped advisory
+lock when the row does not exist yet), with ``lock_timeout`` bounding the wait and
+``idle_in_transaction_session_timeout`` as the lease: a holder that hangs is cut off by
+the server, one that dies releases with its connection. Reads and writes made inside
+the block by the same task use that transaction; the write commits it, so the rotated
+token is durable at the moment the lock is released. Other databases (SQLite through
+aiosqlite by default) get a per-key in-process lock: one process only.
+
+Every write is compare-and-swap on ``version`` (see
+:func:`~sfoauth_core.storage.next_record`), so a holder fenced off by its lease cannot
+overwrite a newer token. Database errors surface as
+:class:`~sfoauth_core.exceptions.StorageError` without SQL or parameters.
+
+Example:
+    >>> engine = create_async_engine("postgresql+asyncpg://app@db/app")
+    >>> await create_tables(engine)
+    >>> store = SQLAlchemyTokenStore(engine, TokenCipher([key]))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import anyio
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from sfoauth_core.exceptions import StorageError
+from sfoauth_core.storage.base import (
+    TokenRecord,
+    VersionConflictError,
+    next_record,
+    record_from_bytes,
+    record_to_bytes,
+)
+from sfoauth_core.storage.cipher import TokenCipher
+from sfoauth_core.tokens import Token
+
+from .state import DEFAULT_FLOW_TTL, PendingFlow, flow_cipher_context
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "SFOAuthTables",
+    "SQLAlchemyPendingFlowStore",
+    "SQLAlchemyTokenStore",
+    "build_tables",
+    "create_tables",
+    "drop_tables",
+    "metadata",
+    "tables",
+]
+
+#: Lease of a row lock (seconds); must outlast a whole refresh (the manager checks).
+DEFAULT_LOCK_TIMEOUT = 180.0
+_MAX_CAS_ATTEMPTS = 16
+_SWEEP_EVERY = 32
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: The metadata holding the default tables; point Alembic's ``target_metadata`` here.
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SFOAuthTables(NamedTuple):
+    """The two tables sfoauth uses."""
+
+    tokens: Table
+    pending_flows: Table
+
+
+def build_tables(
+    target: MetaData | None = None, *, prefix: str = "sfoauth_"
+) -> SFOAuthTables:
+    """Define the token and pending-flow tables on ``target`` with a name ``prefix``.
+
+    Use it to add sfoauth's tables to your own metadata (one Alembic history), or to
+    run several isolated stores in one database.
+    """
+    target = (
+        target if target is not None else MetaData(naming_convention=NAMING_CONVENTION)
+    )
+    tokens = Table(
+        f"{prefix}tokens",
+        target,
+        Column("key", String(255), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("record", Text, nullable=False),
+        Column("org_id", String(18), nullable=True, index=True),
+        Column("user_id", String(18), nullable=True),
+        Column("status", String(16), nullable=False, default="active"),
+        Column("updated_at", Float, nullable=False, default=0.0),
+    )
+    pending = Table(
+        f"{prefix}pending_flows",
+        target,
+        Column("flow_id", String(64), primary_key=True),
+        Column("data", Text, nullable=False),
+        Column("expires_at", Float, nullable=False, index=True),
+    )
+    return SFOAuthTables(tokens, pending)
+
+
+#: The default tables (``sfoauth_tokens``, ``sfoauth_pending_flows``) on
+#: :data:`metadata`.
+tables = build_tables(metadata)
+
+
+async def create_tables(engine: AsyncEngine, which: SFOAuthTables = tables) -> None:
+    """Create the tables if missing (for apps without migrations, and tests)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(
+            lambda sync: which.tokens.metadata.create_all(sync, tables=list(which))
+        )
+
+
+async def drop_tables(engine: AsyncEngine, which: SFOAuthTables = tables) -> None:
+    """Drop the tables (tests)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(
+            lambda sync: which.tokens.metadata.drop_all(sync, tables=list(which))
+        )
+
+
+def _db_error(exc: Exception, doing: str) -> StorageError:
+    # SQLAlchemy's own message quotes the statement and its parameters: keep it out.
+    return StorageError(f"database failed while {doing} ({type(exc).__name__})")
+
+
+@dataclass(slots=True)
+class _Held:
+    store: SQLAlchemyTokenStore
+    key: str
+    conn: AsyncConnection
+    tx: AsyncTransaction
+    released: bool = False
+
+
+_HELD: ContextVar[_Held | None] = ContextVar("sfoauth_sqlalchemy_lock", default=None)
+
+
+class _Retry(Exception):
+    pass
+
+
+class SQLAlchemyTokenStore:
+    """An :class:`~sfoauth_core.storage.AsyncTokenStore` on SQLAlchemy 2.x (async).
+
+    Args:
+        engine: an ``AsyncEngine`` (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``
+            or ``postgresql+psycopg://``).
+        cipher: encrypts every record (required: the table never sees a plaintext
+            token).
+        tables: from :func:`build_tables` (default: :data:`tables`).
+        lock_timeout: lease of a row lock in seconds (PostgreSQL); a hung holder's
+            transaction is ended by the server after this long idle.
+        lock_wait: seconds to wait for a lock before :class:`StorageError` (default:
+            ``lock_timeout`` + 10).
+
+    Example:
+        >>> store = SQLAlchemyTokenStore(engine, TokenCipher([key]))
+        >>> sf = SFOAuth(app, store=store, secret_key=...)
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        cipher: TokenCipher,
+        *,
+        tables: SFOAuthTables = tables,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_wait: float | None = None,
+    ) -> None:
+        if not isinstance(cipher, TokenCipher):
+            raise TypeError("cipher must be a TokenCipher (the table keeps ciphertext)")
+        if lock_timeout <= 0:
+            raise ValueError("lock_timeout must be positive")
+        self.engine = engine
+        self.cipher = cipher
+        self.tables = tables
+        self.lock_timeout = float(lock_timeout)
+        self.lock_wait = float(
+            lock_wait if lock_wait is not None else lock_timeout + 10
+        )
+        self.row_locks = engine.dialect.name == "postgresql"
+        self._local_locks: dict[str, anyio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"SQLAlchemyTokenStore(table={self.tables.tokens.name!r}, "
+            f"dialect={self.engine.dialect.name!r}, cipher={self.cipher!r})"
+        )
+
+    # Encoding -------------------------------------------------------------------------
+    def _decode(self, key: str, row: Any) -> TokenRecord | None:
+        if row is None:
+            return None
+        record = record_from_bytes(self.cipher.decrypt(row.record, context=key))
+        if record.version != row.version:
+            raise StorageError(f"token record {key!r} has a mismatched version")
+        return record
+
+    def _values(self, key: str, record: TokenRecord) -> dict[str, Any]:
+        return {
+            "version": record.version,
+            "record": self.cipher.encrypt(record_to_bytes(record), context=key),
+            "org_id": record.token.org_id,
+            "user_id": record.token.user_id,
+            "status": record.status,
+            "updated_at": record.updated_at,
+        }
+
+    def _holding(self, key: str) -> _Held | None:
+        held = _HELD.get()
+        if held is not None and held.store is self and held.key == key:
+            return None if held.released else held
+        return None
+
+    async def _read(self, conn: AsyncConnection, key: str) -> Any:
+        t = self.tables.tokens
+        result = await conn.execute(
+            select(t.c.version, t.c.record).where(t.c.key == key)
+        )
+        return result.first()
+
+    # Reads ----------------------------------------------------------------------------
+    async def get(self, key: str) -> TokenRecord | None:
+        """The record under ``key``, decrypted, or ``None``."""
+        held = self._holding(key)
+        try:
+            if held is not None:
+                row = await self._read(held.conn, key)
+            else:
+                async with self.engine.connect() as conn:
+                    row = await self._read(conn, key)
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "reading a token") from exc
+        return self._decode(key, row)
+
+    # Writes ---------------------------------------------------------------------------
+    async def _write(
+        self, conn: AsyncConnection, key: str, nested: bool, **change: Any
+    ) -> TokenRecord:
+        t = self.tables.tokens
+        expected = change.get("expected_version")
+        row = await self._read(conn, key)
+        record = next_record(key, self._decode(key, row), **change)
+        values = self._values(key, record)
+        if row is None:
+            try:
+                if nested:
+                    async with conn.begin_nested():
+                        await conn.execute(insert(t).values(key=key, **values))
+                else:
+                    await conn.execute(insert(t).values(key=key, **values))
+            except IntegrityError:
+                if expected is not None:
+                    raise VersionConflictError(key, expected, None) from None
+                raise _Retry from None
+            return record
+        result = await conn.execute(
+            update(t).where(t.c.key == key, t.c.version == row.version).values(**values)
+        )
+        if result.rowcount != 1:
+            if expected is not None:
+                raise VersionConflictError(key, expected, None)
+            raise _Retry
+        return record
+
+    async def _apply(self, key: str, **change: Any) -> TokenRecord:
+        held = self._holding(key)
+        try:
+            if held is not None:
+                record = await self._write(held.conn, key, True, **change)
+                # Commit now: the new (possibly rotated) token is durable at the moment
+                # the row lock is released, and nothing after it needs the lock.
+                held.released = True
+                await held.tx.commit()
+                return record
+            for _ in range(_MAX_CAS_ATTEMPTS):
+                try:
+                    async with self.engine.begin() as conn:
+                        return await self._write(conn, key, False, **change)
+                except _Retry:
+                    continue
+                except IntegrityError:
+                    continue
+        except _Retry:
+            raise StorageError(
+                f"token record {key!r} changed during a locked write"
+            ) from None
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "writing a token") from exc
+        raise StorageError(f"token record {key!r} is changing too fast to write")
+
+    async def save(
+        self,
+        key: str,
+        token: Token,
+        *,
+        grant: str | None = None,
+        username: str | None = None,
+        expected_version: int | None = None,
+    ) -> TokenRecord:
+        """Encrypt and store ``token``; compare-and-swap on ``expected_version``."""
+        return await self._apply(
+            key,
+            token=token,
+            grant=grant,
+            username=username,
+            expected_version=expected_version,
+        )
+
+    async def mark_needs_reauth(
+        self, key: str, reason: str, *, expected_version: int | None = None
+    ) -> TokenRecord:
+        """Flag the connection as needing a new login, keeping its (encrypted) row."""
+        return await self._apply(key, reason=reason, expected_version=expected_version)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``'s row (missing keys are ignored)."""
+        t = self.tables.tokens
+        held = self._holding(key)
+        try:
+            if held is not None:
+                await held.conn.execute(delete(t).where(t.c.key == key))
+                held.released = True
+                await held.tx.commit()
+                return
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(t).where(t.c.key == key))
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "deleting a token") from exc
+
+    # Locking --------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[object]:
+        """Single flight for ``key``: a row lock on PostgreSQL, an in-process lock
+        elsewhere.
+
+        Raises:
+            StorageError: the lock was not free within ``lock_wait``, or the database
+                failed.
+        """
+        if not self.row_locks:
+            async with self._local_lock(key):
+                yield None
+            return
+        async with self._row_lock(key) as held:
+            yield held
+
+    @asynccontextmanager
+    async def _local_lock(self, key: str) -> AsyncIterator[None]:
+        lock = self._local_locks.setdefault(key, anyio.Lock())
+        with anyio.move_on_after(self.lock_wait) as scope:
+            await lock.acquire()
+        if scope.cancelled_caught:
+            raise StorageError(f"timed out waiting for the token lock of {key!r}")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @asynccontextmanager
+    async def _row_lock(self, key: str) -> AsyncIterator[_Held]:
+        t = self.tables.tokens
+        try:
+            conn = await self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "opening a connection for the lock") from exc
+        try:
+            try:
+                tx = await conn.begin()
+                wait_ms = max(1, int(self.lock_wait * 1000))
+                lease_ms = max(1, int(self.lock_timeout * 1000))
+                await conn.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
+                await conn.execute(
+                    text(f"SET LOCAL idle_in_transaction_session_timeout = {lease_ms}")
+                )
+                found = await conn.execute(
+                    select(t.c.version).where(t.c.key == key).with_for_update()
+                )
+                if found.first() is None:
+                    # No row to lock yet (a first mint): lock the key's name instead.
+                    name = literal(f"{t.name}:{key}")
+                    await conn.execute(
+                        select(
+                            func.pg_advisory_xact_lock(
+                                func.hashtextextended(name, literal(0))
+                            )
+                        )
+                    )
+            except SQLAlchemyError as exc:
+                raise StorageError(
+                    f"could not take the token lock of {key!r} ({type(exc).__name__})"
+                ) from exc
+            held = _Held(self, key, conn, tx)
+            reset = _HELD.set(held)
+            try:
+                yield held
+            except BaseException:
+                held.released = True
+                if tx.is_active:
+                    await tx.rollback()
+                raise
+            finally:
+                _HELD.reset(reset)
+            if tx.is_active:
+                try:
+                    await tx.commit()
+                except SQLAlchemyError as exc:
+                    raise _db_error(exc, "releasing the token lock") from exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+
+    # Maintenance ----------------------------------------------------------------------
+    async def reencrypt_all(self, *, batch_size: int = 500) -> int:
+        """Re-encrypt every row under the cipher's first key; return how many changed.
+
+        Idempotent and resumable: rows already under the first key are skipped; each
+        rewrite keeps the version and only applies if the row did not change meanwhile.
+        """
+        t = self.tables.tokens
+        changed = 0
+        last = ""
+        try:
+            while True:
+                async with self.engine.connect() as conn:
+                    rows = (
+                        await conn.execute(
+                            select(t.c.key, t.c.version, t.c.record)
+                            .where(t.c.key > last)
+                            .order_by(t.c.key)
+                            .limit(batch_size)
+                        )
+                    ).all()
+                if not rows:
+                    return changed
+                for row in rows:
+                    last = row.key
+                    if not self.cipher.needs_reencrypt(row.record):
+                        continue
+                    new = self.cipher.reencrypt(row.record, context=row.key)
+                    async with self.engine.begin() as conn:
+                        result = await conn.execute(
+                            update(t)
+                            .where(t.c.key == row.key, t.c.version == row.version)
+                            .values(record=new)
+                        )
+                    changed += int(result.rowcount == 1)
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "re-encrypting tokens") from exc
+
+    def pending_flows(
+        self, *, ttl: float = DEFAULT_FLOW_TTL
+    ) -> SQLAlchemyPendingFlowStore:
+        """A pending-flow store on the same engine, tables and cipher."""
+        return SQLAlchemyPendingFlowStore(
+            self.engine, self.cipher, tables=self.tables, ttl=ttl
+        )
+
+
+class SQLAlchemyPendingFlowStore:
+    """Pending login flows in the database, encrypted; ``take`` is ``DELETE ...
+    RETURNING`` (atomic: of two racing callbacks exactly one gets the flow).
+
+    Args:
+        engine: the ``AsyncEngine``.
+        cipher: encrypts each flow, bound to its id.
+        tables: from :func:`build_tables`.
+        ttl: seconds a flow is kept; expired rows are swept as new flows arrive.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        cipher: TokenCipher,
+        *,
+        tables: SFOAuthTables = tables,
+        ttl: float = DEFAULT_FLOW_TTL,
+    ) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.tables = tables
+        self.ttl = ttl
+        self._puts = 0
+
+    def __repr__(self) -> str:
+        return f"SQLAlchemyPendingFlowStore(table={self.tables.pending_flows.name!r})"
+
+    async def put(self, flow_id: str, flow: PendingFlow) -> None:
+        """Store the encrypted flow."""
+        t = self.tables.pending_flows
+        blob = self.cipher.encrypt(
+            flow.to_bytes(), context=flow_cipher_context(flow_id)
+        )
+        self._puts += 1
+        try:
+            async with self.engine.begin() as conn:
+                if self._puts % _SWEEP_EVERY == 1:
+                    await conn.execute(delete(t).where(t.c.expires_at < time.time()))
+                await conn.execute(
+                    insert(t).values(
+                        flow_id=flow_id, data=blob, expires_at=flow.expires_at
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "saving a pending login") from exc
+
+    async def take(self, flow_id: str) -> PendingFlow | None:
+        """Atomically delete and return the flow (``None`` if unknown or used)."""
+        t = self.tables.pending_flows
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    delete(t).where(t.c.flow_id == flow_id).returning(t.c.data)
+                )
+                row = result.first()
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "reading a pending login") from exc
+        if row is None:
+            return None
+        return PendingFlow.from_bytes(
+            self.cipher.decrypt(row.data, context=flow_cipher_context(flow_id))
+        )
