@@ -15,7 +15,9 @@ from ..exceptions import PKCEError
 
 __all__ = ["create_code_verifier", "create_s256_challenge", "validate_code_verifier"]
 
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_UNRESERVED = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+)
 
 
 def create_code_verifier(nbytes: int = 64) -> str:

@@ -27,8 +27,12 @@ def check_state(received: str | None, expected: str | None) -> None:
         StateMismatchError: either is missing or they differ (values never in the message).
     """
     if not expected:
-        raise StateMismatchError("no pending authorization: the expected state is missing")
+        raise StateMismatchError(
+            "no pending authorization: the expected state is missing"
+        )
     if not received:
         raise StateMismatchError("the callback carries no state")
     if not hmac.compare_digest(received.encode(), expected.encode()):
-        raise StateMismatchError("the callback's state does not match the pending request")
+        raise StateMismatchError(
+            "the callback's state does not match the pending request"
+        )
