@@ -1,6 +1,7 @@
 """The ``sfoauth`` command.
 
-``sfoauth emulator`` serves a fake Salesforce org on a loopback port; ``sfoauth login``
+``sfoauth demo django|fastapi`` starts the emulator and an example app; ``sfoauth emulator``
+serves a fake Salesforce org on a loopback port; ``sfoauth login``
 gets a token the way the Salesforce CLI does (web, jwt, device, client-credentials,
 password) and keeps it in an encrypted local file; ``sfoauth token`` introspects, revokes or
 reads userinfo with it; ``sfoauth advise`` says which OAuth flow fits an integration.
@@ -87,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer the advisor's questions one by one instead of passing flags",
     )
+    from ._cli_demo import add_demo_parser
     from ._cli_login import add_login_parsers
 
     add_login_parsers(commands)
+    add_demo_parser(commands)
     return parser
 
 
@@ -137,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
         return _run_emulator(args)
+    if args.command == "demo":
+        from ._cli_demo import run_demo
+
+        return run_demo(args)
     if args.command in ("login", "token") or getattr(args, "interactive", False):
         from ._cli_login import dispatch
 

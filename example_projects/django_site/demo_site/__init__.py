@@ -1,0 +1,1 @@
+"""The Django example of sfoauth (project package: settings, URLs, ASGI/WSGI)."""
