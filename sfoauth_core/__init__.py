@@ -14,6 +14,7 @@ from . import exceptions
 from .advisor import FlowName, FlowRecommendation, recommend_flow
 from .auth import SalesforceAuth
 from .config import ConnectedApp, Secret
+from .events import TokenEvents
 from .exceptions import (
     ConfigurationError,
     InsecureFlowWarning,
@@ -21,7 +22,6 @@ from .exceptions import (
     ReauthorizationRequired,
     SFOAuthError,
 )
-from .events import TokenEvents
 from .http import AsyncSalesforceOAuth, SalesforceOAuth
 from .manager import AsyncTokenManager, TokenManager
 from .storage import (
