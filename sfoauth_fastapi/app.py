@@ -271,9 +271,6 @@ class SFOAuth:
             "session_timeout": session_timeout,
             "cache_ttl": cache_ttl,
         }
-        # The ignores below: the core OAuthFlows protocol still declares
-        # `_client_credentials()` without the (scopes, use_basic_auth) parameters
-        # http/_base.py now takes; reported to the core owner.
         self.manager = AsyncTokenManager(
             self.oauth,
             store,

@@ -23,7 +23,7 @@ import hmac
 import logging
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -60,6 +60,24 @@ def _error(code: ErrorCode) -> JSONResponse:
 
 def _is_cross_site(request: Request) -> bool:
     return request.headers.get("sec-fetch-site", "").lower() == "cross-site"
+
+
+def _has_foreign_origin(request: Request) -> bool:
+    """True when ``Origin`` is present and names another host than this request's.
+
+    Hosts are compared (not schemes), so a TLS-terminating proxy does not cause false
+    refusals; ``Origin: null`` (sandboxed frames, some redirects) counts as foreign.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    if origin == "null":
+        return True
+    try:
+        origin_host = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return True
+    return origin_host != request.headers.get("host", "").lower()
 
 
 async def start_login(
@@ -240,8 +258,7 @@ async def disconnect(
     sf: SFOAuth, request: Request, key: str | None, *, next_url: str | None
 ) -> Response:
     """``POST /disconnect``: revoke at Salesforce (best effort), delete locally."""
-    origin = request.headers.get("origin")
-    if _is_cross_site(request) or origin == "null":
+    if _is_cross_site(request) or _has_foreign_origin(request):
         security_log.warning("sfoauth disconnect refused: cross-site request")
         return _error(ErrorCode.CROSS_SITE_REQUEST)
     if key is None:

@@ -410,6 +410,10 @@ async def test_disconnect_refuses_cross_site_and_anonymous(emu, browser_factory)
     assert r.status_code == 403 and detail(r) == ErrorCode.CROSS_SITE_REQUEST
     r = await browser.post("/salesforce/disconnect", headers={"origin": "null"})
     assert r.status_code == 403
+    r = await browser.post(
+        "/salesforce/disconnect", headers={"origin": "https://evil.example"}
+    )
+    assert r.status_code == 403 and detail(r) == ErrorCode.CROSS_SITE_REQUEST
     assert await sf.store.get("user:alice") is not None
     anon = browser_factory(make_api(sf))
     r = await anon.post("/salesforce/disconnect")
