@@ -5,7 +5,10 @@ Every fenced ``python`` block under ``docs/`` must be preceded by a marker comme
 - ``<!-- test -->``: run the block in a fresh namespace;
 - ``<!-- test: continue -->``: run it in the namespace of the previous block of the page;
 - ``warns`` (combinable, e.g. ``<!-- test: continue warns -->``): the block must emit
-  :class:`~sfoauth_core.InsecureFlowWarning` (``filterwarnings = error`` is on).
+  :class:`~sfoauth_core.InsecureFlowWarning` (``filterwarnings = error`` is on);
+- ``<!-- test: compile-only -->``: only compiled, never run (Django settings modules and
+  views, Redis or PostgreSQL set-ups); ``tests/docs/test_framework_names.py`` checks that
+  the ``sfoauth_*`` names such blocks use exist.
 
 JSON blocks marked ``<!-- test: emulator-config -->`` are loaded as emulator configuration
 files. The error table of ``docs/errors.md`` is checked against the exception tree, and the
@@ -120,9 +123,11 @@ def _pages_with_python() -> list[str]:
 def test_page_examples_run(page: str) -> None:
     namespace: dict[str, Any] = {}
     for block in (b for b in PYTHON_BLOCKS if b.page == page):
+        code = compile(block.code, f"docs/{block.id}", "exec")
+        if "compile-only" in block.flags:
+            continue
         if "continue" not in block.flags:
             namespace = {"__name__": f"docs_example_{block.line}"}
-        code = compile(block.code, f"docs/{block.id}", "exec")
         out = io.StringIO()
         warns = (
             pytest.warns(InsecureFlowWarning)
