@@ -66,13 +66,15 @@ def _has_foreign_origin(request: Request) -> bool:
     """True when ``Origin`` is present and names another host than this request's.
 
     Hosts are compared (not schemes), so a TLS-terminating proxy does not cause false
-    refusals; ``Origin: null`` (sandboxed frames, some redirects) counts as foreign.
+    refusals. ``Origin: null`` (sandboxed frames, pages with ``no-referrer``) counts as
+    foreign unless the browser itself vouches that the request is same-origin
+    (``Sec-Fetch-Site: same-origin``).
     """
     origin = request.headers.get("origin")
     if origin is None:
         return False
     if origin == "null":
-        return True
+        return request.headers.get("sec-fetch-site", "").lower() != "same-origin"
     try:
         origin_host = urlsplit(origin).netloc.lower()
     except ValueError:

@@ -411,6 +411,11 @@ async def test_disconnect_refuses_cross_site_and_anonymous(emu, browser_factory)
     r = await browser.post("/salesforce/disconnect", headers={"origin": "null"})
     assert r.status_code == 403
     r = await browser.post(
+        "/salesforce/disconnect",
+        headers={"origin": "null", "sec-fetch-site": "cross-site"},
+    )
+    assert r.status_code == 403
+    r = await browser.post(
         "/salesforce/disconnect", headers={"origin": "https://evil.example"}
     )
     assert r.status_code == 403 and detail(r) == ErrorCode.CROSS_SITE_REQUEST

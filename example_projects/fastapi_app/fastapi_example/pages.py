@@ -28,7 +28,7 @@ def layout(title: str, body: str) -> str:
     """A full page: navigation, then ``body`` (already escaped HTML)."""
     return f"""<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<head><meta charset="utf-8"><meta name="referrer" content="same-origin">
 <title>{escape(title)} · sfoauth FastAPI example</title><style>{STYLE}</style></head>
 <body>
 <nav id="nav">
