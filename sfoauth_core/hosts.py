@@ -9,6 +9,7 @@ section 1.1, and SECURITY.md item 9.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -51,6 +52,7 @@ _HOST_RE = re.compile(
 _NOT_MY_DOMAIN_SUFFIXES = (".salesforce-setup.com",)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
     host = host.strip("[]").lower()
@@ -68,6 +70,13 @@ def is_salesforce_host(host: str, *, extra_hosts: Iterable[str] = ()) -> bool:
     The comparison is on whole DNS labels: ``evilsalesforce.com`` and
     ``salesforce.com.evil.example`` are not Salesforce hosts.
     """
+    return _is_salesforce_host(host, tuple(extra_hosts))
+
+
+# Every token response is checked against these rules: cache the answers per host (a
+# process talks to a handful of hosts), they are pure functions of their arguments.
+@functools.lru_cache(maxsize=1024)
+def _is_salesforce_host(host: str, extra_hosts: tuple[str, ...]) -> bool:
     host = host.lower().rstrip(".")
     if not _HOST_RE.match(host):
         return False

@@ -42,10 +42,24 @@ def _to_response(response: httpx.Response, content: bytes) -> HttpResponse:
         )
     return HttpResponse(
         status_code=response.status_code,
-        headers={k.lower(): v for k, v in response.headers.items()},
+        headers=dict(response.headers.items()),  # httpx yields lower-case names
         content=content,
         url=str(response.request.url),
     )
+
+
+def _fits(raw: httpx.Response) -> bool:
+    """True when the body is declared small enough to read at once.
+
+    A declared length over the cap fails before anything is read; the transport
+    (h11) stops at the declared length, so the read cannot overrun it.
+    """
+    declared = raw.headers.get("content-length", "")
+    if not declared.isdigit() or "content-encoding" in raw.headers:
+        return False  # unknown length, or decoding may expand it: stream and count
+    if int(declared) > MAX_RESPONSE_BYTES:
+        raise _too_large()
+    return True
 
 
 def _too_large() -> TransportError:
@@ -71,12 +85,16 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                     _build(client, step), stream=True, follow_redirects=False
                 )
                 try:
-                    body = bytearray()
-                    for chunk in raw.iter_bytes():
-                        body += chunk
-                        if len(body) > MAX_RESPONSE_BYTES:
-                            raise _too_large()
-                    response = _to_response(raw, bytes(body))
+                    if _fits(raw):  # Content-Length known and small: one read
+                        content = raw.read()
+                    else:
+                        body = bytearray()
+                        for chunk in raw.iter_bytes():
+                            body += chunk
+                            if len(body) > MAX_RESPONSE_BYTES:
+                                raise _too_large()
+                        content = bytes(body)
+                    response = _to_response(raw, content)
                 finally:
                     raw.close()
             except httpx.HTTPError as exc:
@@ -105,15 +123,19 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 request = _build(client, step)
                 raw = await client.send(request, stream=True, follow_redirects=False)
                 try:
-                    body = bytearray()
-                    # aclosing: stopping early must close the byte stream at once (trio).
-                    chunks = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes())
-                    async with aclosing(chunks):
-                        async for chunk in chunks:
-                            body += chunk
-                            if len(body) > MAX_RESPONSE_BYTES:
-                                raise _too_large()
-                    response = _to_response(raw, bytes(body))
+                    if _fits(raw):  # Content-Length known and small: one read
+                        content = await raw.aread()
+                    else:
+                        body = bytearray()
+                        # aclosing: stopping early must close the stream at once (trio).
+                        chunks = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes())
+                        async with aclosing(chunks):
+                            async for chunk in chunks:
+                                body += chunk
+                                if len(body) > MAX_RESPONSE_BYTES:
+                                    raise _too_large()
+                        content = bytes(body)
+                    response = _to_response(raw, content)
                 finally:
                     await raw.aclose()
             except httpx.HTTPError as exc:
