@@ -635,3 +635,35 @@ def test_redaction_filter_masks_callback_query():
     RedactCallbackFilter().filter(record)
     assert "aPrx" not in record.getMessage() and "abc" not in record.getMessage()
     assert "code=[redacted]" in record.getMessage()
+
+
+async def test_works_alongside_session_middleware(emu, browser_factory):
+    # sfoauth needs no SessionMiddleware, but an app that has one must keep both working:
+    # its own session data survives the login, and no token lands in the session cookie.
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.requests import Request
+
+    sf = make_sf(emu)
+    api = make_api(sf)
+
+    @api.get("/visit")
+    async def visit(request: Request) -> dict[str, int]:
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return {"visits": request.session["visits"]}
+
+    api.add_middleware(
+        SessionMiddleware, secret_key="app-session-secret", https_only=False
+    )
+    browser = browser_factory(api)
+    assert (await browser.get("/visit")).json() == {"visits": 1}
+    r = await browser_login(emu, browser)
+    assert r.status_code == 303
+    assert (await browser.get("/me")).json()["status"] == 200
+    assert (await browser.get("/visit")).json() == {"visits": 2}
+    session_cookie = browser.cookies.get("session") or ""
+    assert session_cookie
+    issued = [*emu.state.access_tokens, *emu.state.refresh_tokens]
+    assert issued
+    for cookie in browser.cookies.jar:
+        for value in issued:
+            assert value not in (cookie.value or "")
