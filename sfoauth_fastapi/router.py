@@ -33,7 +33,7 @@ from sfoauth_core.exceptions import (
     SFOAuthError,
     StorageError,
 )
-from sfoauth_core.flows import web_server
+from sfoauth_core.flows import id_token, web_server
 from sfoauth_core.flows.endpoints import endpoints_for
 
 from ._urls import safe_next_path
@@ -209,6 +209,22 @@ async def finish_login(
         return _reject(sf, code_for(exc), f"code exchange failed: {type(exc).__name__}")
     if not token.org_id or not token.user_id:
         return _reject(sf, ErrorCode.SALESFORCE_ERROR, "token without identity")
+    if token.id_token and flow.nonce:
+        # OpenID Connect: the ID token must be signed by the issuer and carry this
+        # login's nonce (SECURITY.md item 14).
+        try:
+            await sf.oauth.run(
+                id_token.verify_id_token(
+                    sf.app,
+                    token,
+                    nonce=flow.nonce,
+                    issuer=flow.issuer,
+                    jwks_cache=sf.oauth._jwks_cache,
+                )
+            )
+        except SFOAuthError as exc:
+            await _revoke_quietly(sf, token.refresh_token or token.access_token)
+            return _reject(sf, code_for(exc), f"ID token refused: {type(exc).__name__}")
     store_key = sf.key_for_user(key)
     try:
         existing = await sf.manager.record(store_key)

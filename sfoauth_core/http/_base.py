@@ -20,6 +20,7 @@ from ..flows import (
     client_credentials,
     device,
     discovery,
+    id_token,
     identity,
     introspect,
     jwt_bearer,
@@ -218,6 +219,11 @@ class BaseSalesforceOAuth:
     def _verify_asset_token(self, jwt: str, audience: str) -> Flow[dict[str, Any]]:
         return asset_token.verify_asset_token(
             self.app, jwt, audience=audience, jwks_cache=self._jwks_cache
+        )
+
+    def _verify_id_token(self, token: Token, nonce: str | None) -> Flow[dict[str, Any]]:
+        return id_token.verify_id_token(
+            self.app, token, nonce=nonce, jwks_cache=self._jwks_cache
         )
 
     def _revoke(self, token: Token | str) -> Flow[None]:

@@ -154,6 +154,13 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """Verify an asset token's signature against the org's keys; return its claims."""
         return self.run(self._verify_asset_token(jwt, audience))
 
+    def verify_id_token(
+        self, token: Token, *, nonce: str | None = None
+    ) -> dict[str, Any]:
+        """Verify the OpenID Connect ID token (signature from the org's keys, ``iss``,
+        ``aud``, ``exp``, ``nonce``, ``sub``) and return its claims."""
+        return self.run(self._verify_id_token(token, nonce))
+
     def revoke(self, token: Token | str) -> None:
         """Revoke a token (a refresh token takes its access tokens with it)."""
         return self.run(self._revoke(token))

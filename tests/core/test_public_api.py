@@ -70,6 +70,7 @@ METHODS = [
     "userinfo",
     "identity",
     "verify_signature",
+    "verify_id_token",
 ]
 
 

@@ -537,3 +537,28 @@ def test_identity_with_version(sf, browser):
     token = web_login(client, browser)
     identity = client.identity(token, version="64.0")
     assert "{version}" not in identity.urls["rest"] and "64.0" in identity.urls["rest"]
+
+
+# -- ID token --------------------------------------------------------------------------------
+def test_verify_id_token(sf, browser):
+    from sfoauth_core.exceptions import FlowError
+
+    client = sf("web")
+    request = client.authorization_url()
+    assert request.nonce  # openid is among the app's scopes
+    code = client.parse_authorization_response(
+        login(browser, request.url), expected_state=request.state
+    )
+    token = client.exchange_code(code, code_verifier=request.code_verifier)
+    claims = client.verify_id_token(token, nonce=request.nonce)
+    assert claims["aud"] == client.app.client_id
+    assert claims["sub"] == token.id_url
+    with pytest.raises(SignatureError, match="nonce"):
+        client.verify_id_token(token, nonce="another-login")
+    import dataclasses
+
+    forged = dataclasses.replace(token, id_token=token.id_token[:-6] + "AAAAAA")
+    with pytest.raises(SignatureError):
+        client.verify_id_token(forged)
+    with pytest.raises(FlowError, match="openid"):
+        client.verify_id_token(dataclasses.replace(token, id_token=None))
