@@ -244,3 +244,23 @@ async def test_rest_stub(emu: SalesforceEmulator, client: httpx.AsyncClient) -> 
     assert (
         r.json()[0]["message"] == "This session is not valid for use with the REST API"
     )
+
+
+async def test_rest_bodies_are_compact_and_versions_are_public(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    # Salesforce's 401 body, byte for byte (reference 2.5).
+    tokens = emu.issue_tokens()
+    emu.expire_access_tokens()
+    r = await client.get(
+        MY_DOMAIN + "/services/data/v64.0/limits",
+        headers=bearer(tokens["access_token"]),
+    )
+    assert r.status_code == 401
+    assert r.text == (
+        '[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]'
+    )
+    # The version list needs no session.
+    r = await client.get(MY_DOMAIN + "/services/data/")
+    assert r.status_code == 200
+    assert {"label", "url", "version"} <= set(r.json()[0])

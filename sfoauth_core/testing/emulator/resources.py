@@ -319,7 +319,7 @@ async def identity(request: Request) -> Response:
     if _wants_xml(request):
         xml = '<?xml version="1.0" encoding="UTF-8"?>' + _xml(body, "user")
         return Response(xml, media_type="application/xml;charset=UTF-8")
-    return Response(json.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+    return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
 
 
 async def userinfo(request: Request) -> Response:
@@ -364,7 +364,7 @@ async def userinfo(request: Request) -> Response:
             "updated_at": "2025-01-01T00:00:00Z",
             "is_app_installed": True,
         }
-    return Response(json.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+    return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
 
 
 # ---------------------------------------------------------------------- discovery and
@@ -441,7 +441,7 @@ async def auth_configuration(request: Request) -> Response:
 # ---------------------------------------------------------------------- REST stub
 def _rest_error(body: list[dict[str, str]], status: int) -> Response:
     return Response(
-        json.dumps(body),
+        _dumps(body),
         status_code=status,
         headers={"Content-Type": JSON_CONTENT_TYPE},
     )
@@ -474,15 +474,25 @@ def _not_found() -> Response:
     return _rest_error(body, 404)
 
 
+def _dumps(body: Any) -> str:
+    # Salesforce writes compact JSON: [{"message":"...","errorCode":"..."}]
+    return json.dumps(body, separators=(",", ":"))
+
+
 def _json(body: Any) -> Response:
-    return Response(json.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+    return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
 
 
 async def rest_versions(request: Request) -> Response:
-    """``GET /services/data/``: available API versions."""
-    auth = await _rest_auth(request)
-    if isinstance(auth, Response):
-        return auth
+    """``GET /services/data/``: available API versions.
+
+    Salesforce serves the version list without authentication; a bearer token that is
+    presented is still checked (an expired one answers 401 ``INVALID_SESSION_ID``).
+    """
+    if "authorization" in request.headers or "oauth_token" in request.query_params:
+        auth = await _rest_auth(request)
+        if isinstance(auth, Response):
+            return auth
     return _json(
         [
             {"label": label, "url": f"/services/data/v{v}", "version": v}
