@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULTS",
     "IMPORT_STRINGS",
     "REMOVED_SETTINGS",
+    "SECRET_SETTINGS",
     "SFOAuthSettings",
     "sfoauth_settings",
 ]
@@ -91,6 +92,11 @@ CONNECTION_KEYS = frozenset(
         "EXTRA_HOSTS",
     }
 )
+#: Keys (top level or in a ``CONNECTIONS`` entry) whose values are secrets. Each name
+#: matches Django's ``SafeExceptionReporterFilter.hidden_settings`` (``SECRET``/``KEY``/
+#: ``TOKEN``), so debug pages hide the values even on Django 4.2, which recurses into the
+#: ``SFOAUTH`` dict instead of hiding it whole; keep it so when adding a secret setting.
+SECRET_SETTINGS = frozenset({"CLIENT_SECRET", "TOKEN_KEYS", "PRIVATE_KEY"})
 #: Server-to-server flows a named connection may use.
 CONNECTION_FLOWS = ("jwt_bearer", "client_credentials")
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import anyio
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import TokenCipher, TokenRecord, next_record
@@ -234,6 +235,26 @@ _lock_worker: contextvars.ContextVar[_Worker | None] = contextvars.ContextVar(
 )
 
 
+def _close_thread_connections() -> None:
+    """Close the calling thread's database connections (the thread is ending).
+
+    Django ignores ``close()`` on an in-memory SQLite database, as closing the only
+    connection would drop it. A worker thread's own connection to one (the shared-cache
+    test database) is safe to close, the database lives on in the other threads'
+    connections, and left to the garbage collector it raises ``ResourceWarning``
+    (Python 3.13+). Connections shared between threads get the ordinary ``close()``.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "sqlite" and not conn.allow_thread_sharing:
+            # Imported here: the backend module checks the SQLite version on import.
+            from django.db.backends.sqlite3.base import DatabaseWrapper
+
+            if isinstance(conn, DatabaseWrapper) and conn.is_in_memory_db():
+                BaseDatabaseWrapper.close(conn)
+                continue
+        conn.close()
+
+
 class _Worker:
     """One thread that runs every call of a critical section (one DB connection)."""
 
@@ -261,7 +282,7 @@ class _Worker:
                     except BaseException as exc:
                         future.set_exception(exc)
         finally:
-            connections.close_all()  # this thread's connections only
+            _close_thread_connections()
 
     async def run(self, fn: Callable[[], T]) -> T:
         future: Future[T] = Future()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -16,7 +17,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from sfoauth_core.storage import TokenCipher
-from sfoauth_core.testing import JWT_APP_CLIENT_ID
+from sfoauth_core.testing import DEFAULT_USERNAME, JWT_APP_CLIENT_ID
 from sfoauth_django.checks import check_settings
 from sfoauth_django.conf import sfoauth_settings
 from sfoauth_django.models import get_token_model
@@ -231,13 +232,95 @@ def test_admin_never_shows_tokens(admin_client, emu, browser, user_factory):
     assert any(e.path.endswith("/revoke") for e in emu.request_log)
 
 
-def test_debug_error_page_hides_settings(admin_client, settings):
+DEBUG_SECRETS = {
+    "client_secret": "debug-page-client-secret-1F2E3D4C",
+    "connection_secret": "debug-page-connection-secret-5B6A7980",
+    "token_key": TokenCipher.generate_key(),
+    "old_token_key": TokenCipher.generate_key(),
+}
+
+
+def _debug_settings(emu) -> dict[str, object]:
+    return {
+        **BASE,
+        "CLIENT_SECRET": DEBUG_SECRETS["client_secret"],
+        "TOKEN_KEYS": [DEBUG_SECRETS["token_key"], DEBUG_SECRETS["old_token_key"]],
+        "HTTP_CLIENT_FACTORY": "django_testkit.http_client",
+        "CONNECTIONS": {
+            "integration": {
+                "FLOW": "jwt_bearer",
+                "CLIENT_ID": JWT_APP_CLIENT_ID,
+                "CLIENT_SECRET": DEBUG_SECRETS["connection_secret"],
+                "PRIVATE_KEY": emu.apps["jwt"].private_key_pem,
+                "USERNAME": DEFAULT_USERNAME,
+            }
+        },
+    }
+
+
+def _assert_no_secret(page: str, emu) -> None:
+    pem_body = "".join(emu.apps["jwt"].private_key_pem.strip().splitlines()[1:-1])
+    flat = "".join(page.split())  # PEM lines may be re-wrapped or escaped
+    for name, value in DEBUG_SECRETS.items():
+        assert value not in page, name
+    assert pem_body[:64] not in flat and pem_body[-64:] not in flat, "private key"
+
+
+def test_debug_error_page_hides_settings(settings, emu, rf):
+    """SECURITY.md item 20 on every supported Django: the debug page lists ``SFOAUTH``
+    without any secret value. Django 5.2+ hides the whole dict ("AUTH" is a hidden
+    name); Django 4.2 recurses into it and hides every key naming a SECRET/KEY/TOKEN."""
+    from django.views.debug import SafeExceptionReporterFilter, technical_500_response
+
     settings.DEBUG = True
+    settings.SFOAUTH = _debug_settings(emu)
+    cleansed = SafeExceptionReporterFilter().get_safe_settings()["SFOAUTH"]
+    if isinstance(cleansed, dict):  # Django 4.2
+        assert cleansed["CLIENT_ID"] == BASE["CLIENT_ID"]
+        assert (
+            cleansed["CLIENT_SECRET"] == SafeExceptionReporterFilter.cleansed_substitute
+        )
+        assert cleansed["TOKEN_KEYS"] == SafeExceptionReporterFilter.cleansed_substitute
+        conn = cleansed["CONNECTIONS"]["integration"]
+        assert conn["CLIENT_SECRET"] == SafeExceptionReporterFilter.cleansed_substitute
+        assert conn["PRIVATE_KEY"] == SafeExceptionReporterFilter.cleansed_substitute
+    else:
+        assert cleansed == SafeExceptionReporterFilter.cleansed_substitute
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        page = technical_500_response(rf.get("/"), *sys.exc_info()).content.decode()
+    assert "SFOAUTH" in page and "boom" in page
+    _assert_no_secret(page, emu)
+
+
+def test_secret_setting_names_are_hidden_by_django():
+    """Every key holding a secret is named so that Django's default debug filter hides it
+    even when it recurses into ``SFOAUTH`` (Django 4.2)."""
     from django.views.debug import SafeExceptionReporterFilter
 
-    # The whole SFOAUTH dict is hidden on Django's debug page ("AUTH" is a hidden name).
-    cleansed = SafeExceptionReporterFilter().get_safe_settings()["SFOAUTH"]
-    assert cleansed == "********************"
+    from sfoauth_django.conf import CONNECTION_KEYS, DEFAULTS, SECRET_SETTINGS
+
+    hidden = SafeExceptionReporterFilter.hidden_settings
+    assert SECRET_SETTINGS == {"CLIENT_SECRET", "TOKEN_KEYS", "PRIVATE_KEY"}
+    assert SECRET_SETTINGS <= set(DEFAULTS) | CONNECTION_KEYS
+    assert all(hidden.search(key) for key in SECRET_SETTINGS)
+
+
+def test_debug_page_of_a_failing_connection_hides_secrets(settings, emu, db):
+    """A token request failing inside sfoauth, with the secrets in its frames."""
+    from sfoauth_core.testing.emulator.state import Fault
+
+    settings.DEBUG = True
+    settings.SFOAUTH = _debug_settings(emu)
+    emu.inject_fault(Fault(status=500, count=10))
+    client = Client(raise_request_exception=False)
+    response = client.get("/integration/")
+    page = response.content.decode()
+    assert response.status_code == 500, page[:500]
+    assert "Traceback" in page and "jwt_bearer.py" in page  # sfoauth's own frames
+    _assert_no_secret(page, emu)
+    assert not re.search(r"eyJ[\w-]{8,}\.eyJ", page)  # no signed JWT assertion
 
 
 # -- migrations -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import django
 import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -65,8 +66,11 @@ def pg(
             connections[ALIAS].settings_dict["TEST"]["NAME"] = (
                 f"test_sfoauth_{os.getpid()}"
             )
+            # No fixture serialization: Django < 6.0 serializes unless told not to;
+            # Django 6.0 deprecates the argument (and no longer serializes here).
+            no_serialize = {"serialize": False} if django.VERSION < (6, 0) else {}
             connections[ALIAS].creation.create_test_db(
-                verbosity=0, autoclobber=True, serialize=False
+                verbosity=0, autoclobber=True, **no_serialize
             )
             _STATE["created"] = True
         yield ALIAS

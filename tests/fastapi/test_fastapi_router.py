@@ -227,6 +227,7 @@ async def test_tampered_or_old_flow_cookie_is_refused(emu, browser_factory):
         sf.signer.sign("uid", flow_id),
         sf.signer.sign("flow", flow_id, now=time.time() - 3600),
     ):
+        browser.cookies.delete("sfoauth_flow")  # replace, not add a second one
         browser.cookies.set("sfoauth_flow", bad)
         r = await browser.get(callback)
         assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_STATE
