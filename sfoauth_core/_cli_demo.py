@@ -185,26 +185,17 @@ def _origin(host: str, port: int) -> str:
 
 def _demo_key(data_dir: Path) -> tuple[Path, str]:
     """The JWT key file of this run and its public key PEM."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from .testing import new_private_key_pem, public_key_pem
 
     path = data_dir / "jwt-demo-key.pem"
     if path.exists():
-        key: Any = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        pem = path.read_text(encoding="ascii")
     else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        pem = new_private_key_pem()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(pem)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, public.decode("ascii")
+    return path, public_key_pem(pem)
 
 
 def _child_env(

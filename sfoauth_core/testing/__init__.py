@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         LogEntry,
         SalesforceEmulator,
         build_app,
+        new_private_key_pem,
+        public_key_pem,
         run,
     )
 
@@ -72,6 +74,8 @@ __all__ = [
     "SalesforceEmulator",
     "WEB_APP_CLIENT_ID",
     "build_app",
+    "new_private_key_pem",
+    "public_key_pem",
     "run",
 ]
 

@@ -220,3 +220,30 @@ def test_connected_app_helper(emu: SalesforceEmulator) -> None:
     assert web.redirect_uri == "https://app.example.com/callback" and web.scopes == (
         "api",
     )
+
+
+def test_key_helpers_register_a_jwt_key(emu: SalesforceEmulator) -> None:
+    import jwt as pyjwt
+
+    from sfoauth_core.testing import new_private_key_pem, public_key_pem
+
+    pem = new_private_key_pem()
+    public = public_key_pem(pem)
+    assert public.startswith("-----BEGIN PUBLIC KEY-----")
+    assert pyjwt.decode(
+        pyjwt.encode({"x": 1}, pem, algorithm="RS256"), public, algorithms=["RS256"]
+    ) == {"x": 1}
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    with pytest.raises(ValueError):
+        public_key_pem(ec_pem)

@@ -48,27 +48,13 @@ def read_or_create(path: Path, make: Callable[[], str]) -> str:
 
 def make_rsa_key() -> str:
     """A new RSA 2048 private key, PKCS#8 PEM (the demo JWT key)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from sfoauth_core.testing import new_private_key_pem
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")
+    return new_private_key_pem()
 
 
 def public_pem(private_pem: str) -> str:
     """The SubjectPublicKeyInfo PEM of a private key PEM (what the emulator checks)."""
-    from cryptography.hazmat.primitives import serialization
+    from sfoauth_core.testing import public_key_pem
 
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    return (
-        key.public_key()
-        .public_bytes(
-            serialization.Encoding.PEM,
-            serialization.PublicFormat.SubjectPublicKeyInfo,
-        )
-        .decode("ascii")
-    )
+    return public_key_pem(private_pem)

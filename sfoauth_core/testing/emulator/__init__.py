@@ -22,6 +22,7 @@ from .constants import (
     PUBLIC_APP_CLIENT_ID,
     WEB_APP_CLIENT_ID,
 )
+from .crypto import new_private_key_pem, public_key_pem
 from .server import run
 from .state import (
     AssetTokenConfig,
@@ -60,5 +61,7 @@ __all__ = [
     "SalesforceEmulator",
     "WEB_APP_CLIENT_ID",
     "build_app",
+    "new_private_key_pem",
+    "public_key_pem",
     "run",
 ]

@@ -25,9 +25,11 @@ __all__ = [
     "jwk_of",
     "new_access_token",
     "new_auth_code",
+    "new_private_key_pem",
     "new_refresh_token",
     "new_user_code",
     "private_pem",
+    "public_key_pem",
     "public_pem",
     "s256_challenge",
     "sign_jwt",
@@ -67,6 +69,25 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
         )
         .decode("ascii")
     )
+
+
+def new_private_key_pem() -> str:
+    """A fresh RSA 2048 private key as unencrypted PKCS#8 PEM (a JWT bearer key).
+
+    Example:
+        >>> pem = new_private_key_pem()
+        >>> emu.apps["jwt"].certificate_pem = public_key_pem(pem)
+    """
+    return private_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def public_key_pem(private_key_pem: str) -> str:
+    """The SubjectPublicKeyInfo PEM of a private key PEM: what an emulated app's
+    ``certificate_pem`` checks JWT bearer assertions against."""
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    return public_pem(key)
 
 
 def jwk_of(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
