@@ -6,6 +6,7 @@ All are frozen dataclasses. Tokens never show their values in ``repr``/``str``
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Mapping
@@ -40,6 +41,12 @@ _KNOWN_FIELDS = frozenset(
         "expires_in",
     }
 )
+
+
+@functools.lru_cache(maxsize=256)
+def _ids_of(id_url: str) -> tuple[str, str]:
+    # Every refresh of a connection returns the same identity URL: parse it once.
+    return parse_identity_url(urlsplit(id_url).path)
 
 
 def mask(value: str | None) -> str:
@@ -129,7 +136,7 @@ class Token:
         org_id = user_id = None
         if id_url is not None:
             try:
-                org_id, user_id = parse_identity_url(urlsplit(id_url).path)
+                org_id, user_id = _ids_of(id_url)
             except ValueError:
                 raise MalformedResponseError(
                     "token response field 'id' is not an identity URL"

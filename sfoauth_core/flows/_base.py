@@ -10,6 +10,7 @@ sent ``None`` once the driver has slept. Transport failures are thrown into the 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -246,17 +247,21 @@ def verify_token_signature(app: ConnectedApp, payload: Mapping[str, Any]) -> Non
         )
 
 
+@functools.lru_cache(maxsize=256)
+def _url_parts(url: str) -> tuple[str, str, bool]:
+    # A connection's instance and identity URLs repeat on every refresh: split once.
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", "@" in parts.netloc
+
+
 def check_token_hosts(app: ConnectedApp, token: Token) -> None:
     """Every host a token response points to must be one the app trusts (SECURITY item 9)."""
     for name, url in (("instance_url", token.instance_url), ("id", token.id_url)):
         if url is None:
             continue
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        secure = parts.scheme == "https" or (
-            parts.scheme == "http" and app.allow_loopback
-        )
-        if not secure or not app.trusts_host(host) or "@" in parts.netloc:
+        scheme, host, userinfo = _url_parts(url)
+        secure = scheme == "https" or (scheme == "http" and app.allow_loopback)
+        if not secure or not app.trusts_host(host) or userinfo:
             raise UntrustedHostError(
                 f"token response field {name!r} points to an untrusted host {host!r}; "
                 "list it in ConnectedApp(extra_hosts=...) if it really is your org"
