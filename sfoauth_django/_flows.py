@@ -129,6 +129,7 @@ def start_login(request: HttpRequest, options: LoginOptions) -> str:
     state_hash = _digest(auth.state)
     payload = {
         "verifier": auth.code_verifier,
+        "nonce": auth.nonce,
         "next": options.next_url,
         "login_url": login_url,
         "issuer": auth.issuer,
@@ -232,6 +233,15 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     if not token.org_id or not token.user_id:
         _revoke_quietly(oauth, token)
         raise FlowFailure("exchange_failed", 502)
+    if token.id_token and pending.get("nonce"):
+        # OpenID Connect: the ID token must be the issuer's and carry this login's
+        # nonce (SECURITY.md item 14).
+        try:
+            oauth.verify_id_token(token, nonce=pending["nonce"])
+        except SFOAuthError as exc:
+            security_log.warning("callback rejected: ID token %s", type(exc).__name__)
+            _revoke_quietly(oauth, token)
+            raise FlowFailure("exchange_failed", 400, exc) from None
     user: Any = request.user
     if pending.get("user") is None:
         user = authenticate(request, salesforce_token=token)

@@ -275,6 +275,21 @@ def test_mix_up_iss_must_match(client, emu, browser):
     _nothing_happened(emu)
 
 
+def test_id_token_with_another_logins_nonce_is_refused(client, emu, browser):
+    # The authorize request is altered on its way to Salesforce: the ID token then
+    # carries a nonce this login never sent, and the callback must refuse it.
+    start = _start(client)
+    assert "nonce=" in start["Location"]
+    location = start["Location"].replace("nonce=", "nonce=forged", 1)
+    at_salesforce = browser.get(location)
+    query = urlsplit(at_salesforce.headers["location"]).query
+    response = client.get("/salesforce/callback/?" + query)
+    assert response.status_code == 400
+    assert get_token_model().objects.count() == 0
+    assert emu.calls("authorization_code") == 1  # exchanged, then refused and revoked
+    assert any(e.path.endswith("/services/oauth2/revoke") for e in emu.request_log)
+
+
 def test_token_endpoint_failure(client, emu, browser):
     query = authorize(browser, _start(client))
     emu.inject_fault(Fault(path="/services/oauth2/token", status=503, count=5))
