@@ -4,19 +4,15 @@ Every persistent store keeps only ciphertext (SECURITY.md item 17). :class:`Toke
 uses AES-256-GCM from ``cryptography``:
 
 * each key has a short **key id** derived from the key itself (a truncated SHA-256),
-    written
-  in clear in front of the ciphertext, so decryption picks the right key without trying
-  them
-  all and an unknown key id gives a clear error;
-* the **associated data** is the record's key (the connection's identity in the store),
-    so a
-  ciphertext copied onto another connection's record fails authentication instead of
-  silently handing one user's tokens to another;
-* **rotation** follows MultiFernet's rule: encrypt with the first key, decrypt with any
-  listed key; :meth:`TokenCipher.reencrypt` moves one value to the first key and is a
-  no-op
-  for a value already under it, so a sweep over every record is idempotent and can be
-  stopped and resumed at any point.
+  written in clear in front of the ciphertext, so decryption picks the right key
+  without trying them all and an unknown key id gives a clear error;
+* the **associated data** is the record's key (the connection's identity in the
+  store), so a ciphertext copied onto another connection's record fails
+  authentication instead of silently handing one user's tokens to another;
+* **rotation** follows MultiFernet's rule: encrypt with the first key, decrypt with
+  any listed key; :meth:`TokenCipher.reencrypt` moves one value to the first key and
+  is a no-op for a value already under it, so a sweep over every record is idempotent
+  and can be stopped and resumed at any point.
 
 Wire format (ASCII): ``sfo1.<key id>.<urlsafe base64 of nonce || ciphertext || tag>``.
 """
@@ -202,10 +198,10 @@ class TokenCipher:
         self, records: Iterable[tuple[str, str]]
     ) -> Iterator[tuple[str, str]]:
         """For ``(context, ciphertext)`` pairs, yield ``(context, new ciphertext)``
-        only for
-        the values that changed. Stores use it to re-encrypt every row; rows already
-        under
-        the first key are skipped, so re-running after an interruption resumes the work.
+        only for the values that changed.
+
+        Stores use it to re-encrypt every row; rows already under the first key are
+        skipped, so re-running after an interruption resumes the work.
         """
         for context, ciphertext in records:
             if self.needs_reencrypt(ciphertext):

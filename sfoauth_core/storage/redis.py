@@ -194,16 +194,16 @@ class RedisTokenStore(_RedisStoreBase):
         redis: a ``redis.Redis`` client.
         cipher: encrypts every record (required: Redis never sees a plaintext token).
         prefix: namespace for every Redis key this store touches.
-        lock_timeout: lease of the per-connection lock, in seconds; a crashed holder's
-            lock
-            frees itself after this long. Must outlast a whole refresh.
+        lock_timeout: lease of the per-connection lock, in seconds; a crashed
+            holder's lock frees itself after this long. Must outlast a whole refresh.
         lock_wait: how long to wait for the lock before :class:`StorageError`
             (default: ``lock_timeout`` + 10 s).
         lock_poll: seconds between lock attempts while waiting.
 
     Example:
-        >>> store = RedisTokenStore(redis.Redis(), TokenCipher([key]),
-        prefix="myapp:sf:")
+        >>> store = RedisTokenStore(
+        ...     redis.Redis(), TokenCipher([key]), prefix="myapp:sf:"
+        ... )
     """
 
     def __init__(
@@ -321,10 +321,9 @@ class RedisTokenStore(_RedisStoreBase):
         """Re-encrypt every record under the cipher's first key; return how many
         changed.
 
-        Idempotent and resumable: records already under the first key are skipped, and
-            each
-        rewrite is a compare-and-swap that keeps the version, so a concurrent refresh
-        wins.
+        Idempotent and resumable: records already under the first key are skipped,
+        and each rewrite is a compare-and-swap that keeps the version, so a
+        concurrent refresh wins.
         """
         changed = 0
         try:
