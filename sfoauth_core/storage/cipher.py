@@ -43,6 +43,15 @@ def _key_id(key: bytes) -> str:
     return base64.urlsafe_b64encode(digest[:6]).decode("ascii")
 
 
+def _text(value: str | bytes) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError:
+            raise StorageError("stored value is not a sfoauth ciphertext") from None
+    return value
+
+
 def _decode_key(value: str | bytes | Secret, setting: str) -> bytes:
     if isinstance(value, Secret):
         value = value.reveal()
@@ -70,7 +79,8 @@ class TokenCipher:
     """AES-256-GCM with key ids, record binding and MultiFernet-style rotation.
 
     Args:
-        keys: one or more urlsafe-base64 32-byte keys (strings or :class:`Secret`). The
+        keys: one or more urlsafe-base64 32-byte keys (strings, bytes or
+            :class:`Secret`; a key from ``Fernet.generate_key()`` works too). The
             first encrypts; all of them decrypt. Put a new key first to rotate, keep the
             old ones until :meth:`reencrypt` has run over every record, then drop them.
         setting: the name of the setting the keys came from, used in error messages
@@ -92,11 +102,11 @@ class TokenCipher:
 
     def __init__(
         self,
-        keys: str | Secret | Sequence[str | Secret],
+        keys: str | bytes | Secret | Sequence[str | bytes | Secret],
         *,
         setting: str = "token_keys",
     ) -> None:
-        if isinstance(keys, (str, Secret)):
+        if isinstance(keys, (str, bytes, Secret)):
             keys = [keys]
         if not keys:
             raise ConfigurationError(setting, "needs at least one key")
@@ -133,9 +143,15 @@ class TokenCipher:
     def _aad(kid: str, context: str) -> bytes:
         return f"{_PREFIX}\x00{kid}\x00{context}".encode()
 
-    def encrypt(self, plaintext: bytes, *, context: str) -> str:
-        """Encrypt ``plaintext`` bound to ``context`` (the record's key) with the first
-        key."""
+    def encrypt(self, plaintext: bytes | str, *, context: str = "") -> str:
+        """Encrypt ``plaintext`` (``str`` is encoded as UTF-8) bound to ``context``
+        with the first key.
+
+        Stores always pass the record's key as ``context``; a value encrypted for one
+        context only decrypts with the same one.
+        """
+        if isinstance(plaintext, str):
+            plaintext = plaintext.encode("utf-8")
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._keys[self._primary_id].encrypt(
             nonce, plaintext, self._aad(self._primary_id, context)
@@ -143,18 +159,18 @@ class TokenCipher:
         body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
         return f"{_PREFIX}.{self._primary_id}.{body}"
 
-    def key_id_of(self, ciphertext: str) -> str:
+    def key_id_of(self, ciphertext: str | bytes) -> str:
         """The key id a ciphertext was made with.
 
         Raises:
             StorageError: the value is not a ciphertext of this format.
         """
-        parts = ciphertext.split(".")
+        parts = _text(ciphertext).split(".")
         if len(parts) != 3 or parts[0] != _PREFIX or not parts[1]:
             raise StorageError("stored value is not a sfoauth ciphertext")
         return parts[1]
 
-    def decrypt(self, ciphertext: str, *, context: str) -> bytes:
+    def decrypt(self, ciphertext: str | bytes, *, context: str = "") -> bytes:
         """Decrypt a value made by :meth:`encrypt` with any configured key.
 
         Raises:
@@ -169,7 +185,7 @@ class TokenCipher:
                 f"{self.setting}; add that key back (after the new one) and re-encrypt"
             )
         try:
-            blob = base64.urlsafe_b64decode(ciphertext.split(".")[2])
+            blob = base64.urlsafe_b64decode(_text(ciphertext).split(".")[2])
         except (binascii.Error, ValueError):
             raise StorageError("stored ciphertext is not valid base64") from None
         nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
@@ -181,18 +197,24 @@ class TokenCipher:
                 "belongs to another record"
             ) from None
 
-    def needs_reencrypt(self, ciphertext: str) -> bool:
+    def needs_reencrypt(self, ciphertext: str | bytes) -> bool:
         """True when ``ciphertext`` is not under the first (current) key."""
         return self.key_id_of(ciphertext) != self._primary_id
 
-    def reencrypt(self, ciphertext: str, *, context: str) -> str:
+    def reencrypt(self, ciphertext: str | bytes, *, context: str = "") -> str:
         """Move one value to the first key; returns it unchanged if already there.
 
         Idempotent, so a sweep can be interrupted and run again.
+
+        Raises:
+            StorageError: as :meth:`decrypt`.
         """
         if not self.needs_reencrypt(ciphertext):
-            return ciphertext
+            return _text(ciphertext)
         return self.encrypt(self.decrypt(ciphertext, context=context), context=context)
+
+    # MultiFernet's name for the same operation.
+    rotate = reencrypt
 
     def reencrypt_all(
         self, records: Iterable[tuple[str, str]]

@@ -130,3 +130,35 @@ def test_custom_setting_name_and_secret_keys():
     cipher = TokenCipher(Secret(KEY_A))
     assert cipher.decrypt(cipher.encrypt(b"v", context="k"), context="k") == b"v"
     assert KEY_A not in repr(cipher)
+
+
+def test_fernet_style_use_bytes_keys_and_default_context():
+    from cryptography.fernet import Fernet
+
+    # A key made by Fernet.generate_key() (bytes, urlsafe-base64 of 32 bytes) works,
+    # alone or in a list, and ciphertexts made without a context round-trip.
+    single = TokenCipher(Fernet.generate_key())
+    fernet_key = Fernet.generate_key()
+    cipher = TokenCipher([fernet_key, KEY_A])
+    blob = cipher.encrypt("00Dxx!text-access-token")
+    assert "text-access-token" not in blob
+    assert cipher.decrypt(blob) == b"00Dxx!text-access-token"
+    assert cipher.decrypt(blob.encode("ascii")) == b"00Dxx!text-access-token"
+    assert single.decrypt(single.encrypt(b"x")) == b"x"
+    # No context is its own context: a record-bound value does not open without it.
+    bound = cipher.encrypt(b"bound", context="org:alice")
+    with pytest.raises(StorageError, match="another record"):
+        cipher.decrypt(bound)
+    # Non-ASCII bytes are not a ciphertext: a typed error, not a UnicodeDecodeError.
+    with pytest.raises(StorageError, match="not a sfoauth ciphertext"):
+        cipher.decrypt("sfo1.é.x".encode())
+
+
+def test_rotate_is_multifernet_rotate():
+    old = TokenCipher([KEY_A])
+    blob = old.encrypt(b"refresh", context="c")
+    both = TokenCipher([KEY_B, KEY_A])
+    rotated = both.rotate(blob, context="c")
+    assert both.key_id_of(rotated) == TokenCipher([KEY_B]).primary_key_id
+    assert both.rotate(rotated, context="c") == rotated  # idempotent
+    assert TokenCipher([KEY_B]).decrypt(rotated, context="c") == b"refresh"
