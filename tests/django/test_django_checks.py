@@ -10,11 +10,11 @@ import sys
 import warnings
 
 import pytest
-from conftest import connect
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import Client
+from django_flow import connect
 
 from sfoauth_core.storage import TokenCipher
 from sfoauth_core.testing import DEFAULT_USERNAME, JWT_APP_CLIENT_ID

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from conftest import assert_no_plaintext, connect
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
+from django_flow import assert_no_plaintext, connect
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import assert_no_plaintext, connect
 from django.test import Client
+from django_flow import assert_no_plaintext, connect
 
 import sfoauth_django
 from sfoauth_django import _runtime

@@ -7,10 +7,10 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import assert_no_plaintext, authorize, connect, query_of
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
+from django_flow import assert_no_plaintext, authorize, connect, query_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import time
 
 import anyio
 import pytest
-from conftest import call, hold, make_token
+from storage_helpers import call, hold, make_token
 
 from sfoauth_core.storage import (
     AsyncTokenStore,

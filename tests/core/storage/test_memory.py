@@ -6,7 +6,7 @@ import threading
 
 import anyio
 import pytest
-from conftest import make_token
+from storage_helpers import make_token
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import AsyncInMemoryTokenStore, InMemoryTokenStore

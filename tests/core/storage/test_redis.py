@@ -13,10 +13,10 @@ import time
 import pytest
 import redis
 import redis.asyncio
-from conftest import CIPHER_KEY, make_token
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from storage_helpers import CIPHER_KEY, make_token
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import (
