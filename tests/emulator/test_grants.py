@@ -298,6 +298,8 @@ async def test_device_denied_expired_slow_down_disabled(
     denied = await start()
     emu.deny_device(denied["user_code"])
     assert_error(await client.post(TOKEN, data=poll(denied)), "access_denied")
+    # Reference 13 item 21: expiry is off by default; ~10 minutes when configured.
+    app.device_code_lifetime = 600
     expired = await start()
     emu.advance_time(601)
     assert_error(await client.post(TOKEN, data=poll(expired)), "expired_token")

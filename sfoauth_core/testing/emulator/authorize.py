@@ -217,7 +217,7 @@ def decide_authorization(
     if response_type != "code" and org.user_agent_blocked:
         return fail(*org.user_agent_blocked_error)
     if action == "deny" or (forced_user is not None and not forced_consent):
-        return fail("access_denied", "end-user denied authorization")
+        return fail(*org.access_denied_error)
     approved = (
         user.username in app.admin_approved_users
         or (user.username, app.client_id) in state.approvals
@@ -226,7 +226,7 @@ def decide_authorization(
         state.approvals.add((user.username, app.client_id))
     elif scripted:
         if state.auto_consent == "deny":
-            return fail("access_denied", "end-user denied authorization")
+            return fail(*org.access_denied_error)
         state.approvals.add((user.username, app.client_id))
     elif not approved or "consent" in prompts:
         if immediate:
@@ -438,8 +438,8 @@ def set_device_status(
     for record in state.devices.values():
         if record.user_code == wanted and record.status == "pending":
             app = state.app_by_client_id(record.client_id)
-            lifetime = app.device_code_lifetime if app else 600.0
-            if state.now() > record.created + lifetime:
+            lifetime = app.device_code_lifetime if app else None
+            if lifetime is not None and state.now() > record.created + lifetime:
                 break
             if approve:
                 user = state.user(username)

@@ -62,6 +62,7 @@ Params = Mapping[str, str]
 Body = dict[str, Any]
 
 _EXPIRED_TOKEN = ("invalid_grant", "expired access/refresh token")
+_ACCESS_DENIED = ("access_denied", "end-user denied authorization")
 
 
 class _Call:
@@ -229,7 +230,11 @@ def _refresh(call: _Call, grant_type: str) -> Body:
 # ---------------------------------------------------------------------- password
 def _password(call: _Call, grant_type: str) -> Body:
     state = call.state
-    app = call.client(secret_required=True)
+    # Reference 4.9: the secret is required unless the app makes it optional; a
+    # secret that is sent is always checked (reference 13 item 5).
+    app, verified = identify_client(state, call.params, call.authorization)
+    if not verified and not app.is_consumer_secret_optional:
+        raise OAuthError("invalid_client", "invalid client credentials")
     if call.ctx.kind == "site":
         # Reference 4.9: the flow is not supported for Experience Cloud sites.
         raise OAuthError("invalid_grant", "authentication failure")
@@ -345,6 +350,15 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
     app = state.app_by_client_id(str(unverified.get("iss") or ""))
     if app is None:
         raise OAuthError("invalid_client_id", "client identifier invalid")
+    if call.params.get("client_secret") or call.authorization:
+        # No client authentication is needed (the assertion identifies the app),
+        # but jsforce sends client_id/client_secret with every grant: a secret that
+        # is sent is checked (reference 13 item 5).
+        sender, verified = identify_client(
+            state, call.params, call.authorization, client_id=app.client_id
+        )
+        if verified and sender is not app:
+            raise OAuthError("invalid_client", "invalid client credentials")
     if not app.installed:
         raise OAuthError(
             "invalid_grant", "External client app is not installed in this org"
@@ -499,10 +513,14 @@ def _device(call: _Call, grant_type: str) -> Body:
     if record is None or record.client_id != app.client_id or record.status == "used":
         raise OAuthError("invalid_grant", "invalid device code")
     now = state.now()
-    if now > record.created + app.device_code_lifetime:
+    lifetime = app.device_code_lifetime
+    if lifetime is not None and now > record.created + lifetime:
         raise OAuthError("expired_token", "device code expired")
     if record.status == "denied":
-        raise OAuthError("access_denied", "end-user denied authorization")
+        owner = state.user(record.username) if record.username else None
+        org = state.org_of(owner) if owner else state.orgs.get(state.default_org)
+        denied = org.access_denied_error if org else _ACCESS_DENIED
+        raise OAuthError(*denied)
     if record.status == "pending":
         too_fast = (
             app.device_slow_down
@@ -519,8 +537,11 @@ def _device(call: _Call, grant_type: str) -> Body:
     org = state.org_of(user)
     check_user(org, user)
     record.status = "used"
+    # instance_url is the approving user's org (on a loopback host: the base URL).
+    loopback = record.instance_url == record.issuer
+    instance_url = record.instance_url if loopback else org.my_domain_url
     grant = Grant(
-        app, user, org, record.scopes, record.issuer, record.instance_url, grant_type
+        app, user, org, record.scopes, record.issuer, instance_url, grant_type
     )
     return issue_token_response(state, grant, refresh=wants_refresh(record.scopes))
 

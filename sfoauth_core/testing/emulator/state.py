@@ -59,6 +59,9 @@ class EmulatedOrg:
         user_agent_blocked: block the user-agent (and hybrid token) flow.
         user_agent_blocked_error: ``(error, error_description)`` redirected when
             blocked.
+        access_denied_error: ``(error, error_description)`` redirected when the user
+            clicks Deny (and answered to a denied device poll). Reference 2.7: the
+            docs word it "user denied authorization"; the live string was not seen.
         active: ``False`` answers ``inactive_org``.
         jwt_my_domain_audience: accept the org's My Domain URL (and the loopback base
             URL) as JWT ``aud`` in addition to the login/test/site URLs.
@@ -79,6 +82,10 @@ class EmulatedOrg:
     user_agent_blocked_error: tuple[str, str] = (
         "unsupported_response_type",
         "response type not supported",
+    )
+    access_denied_error: tuple[str, str] = (
+        "access_denied",
+        "end-user denied authorization",
     )
     active: bool = True
     jwt_my_domain_audience: bool = True
@@ -222,9 +229,13 @@ class EmulatedApp:
             (custom-scheme callbacks or ``/services/oauth2/success``), ``"always"``,
             ``"never"``.
         code_lifetime: authorization-code lifetime in seconds.
-        device_code_lifetime: seconds a device code may wait for approval.
+        device_code_lifetime: seconds a device code may wait for approval (``None``,
+            the default: no expiry; reference 13 item 21 keeps expiry off by default
+            because it is not evidenced; ``600`` models sfdx-core's "within 10
+            minutes", after which polls answer ``expired_token``).
         device_interval: polling ``interval`` announced to device clients.
-        device_slow_down: answer ``slow_down`` to polls faster than the interval.
+        device_slow_down: answer ``slow_down`` to polls faster than the interval (off
+            by default, not evidenced).
     """
 
     name: str
@@ -253,7 +264,7 @@ class EmulatedApp:
     jwt_include_issued_at: bool = True
     user_agent_refresh: Literal["safe", "always", "never"] = "safe"
     code_lifetime: float = 900.0
-    device_code_lifetime: float = 600.0
+    device_code_lifetime: float | None = None
     device_interval: int = 5
     device_slow_down: bool = False
 
