@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -28,6 +29,7 @@ from .wire import (
     oauth_error_response,
     oauth_response,
     read_params,
+    response_format,
 )
 
 __all__ = [
@@ -54,6 +56,8 @@ _NOT_API = [
     }
 ]
 _API_SCOPES = {"api", "full"}
+_REVOCABLE_HINTS = {"access_token", "refresh_token"}
+_JSONP_CALLBACK = re.compile(r"[A-Za-z_$][\w$.]*")
 
 
 def _state(request: Request) -> EmulatorState:
@@ -96,6 +100,15 @@ async def revoke(request: Request) -> Response:
         params.update(await read_params(request))
     token = params.get("token") or ""
     callback = params.get("callback")
+    fmt = response_format(params, request.headers.get("accept"))
+    hint = params.get("token_type_hint")
+    if (hint and hint not in _REVOCABLE_HINTS) or _looks_like_jwt(token):
+        # Reference 5: only access and refresh tokens can be revoked (an ID token or
+        # an asset token cannot).
+        error = OAuthError("unsupported_token_type", "unsupported token type")
+        if callback and _JSONP_CALLBACK.fullmatch(callback):
+            return _jsonp(callback, '{"error":"unsupported_token_type"}')
+        return oauth_error_response(error, fmt)
     with state.lock:
         found = False
         access = state.access_tokens.get(token)
@@ -109,16 +122,31 @@ async def revoke(request: Request) -> Response:
                 if record.refresh_token == token:
                     record.revoked = True
             found = True
-    if callback and re.fullmatch(r"[A-Za-z_$][\w$.]*", callback):
-        payload = "{}" if found else '{"error":"invalid_token"}'
-        return Response(
-            f"{callback}({payload});",
-            media_type="application/javascript",
-            status_code=200,
-        )
+    if callback and _JSONP_CALLBACK.fullmatch(callback):
+        return _jsonp(callback, "{}" if found else '{"error":"invalid_token"}')
     if found:
         return Response(b"", status_code=200, headers=dict(NO_CACHE_HEADERS))
-    return oauth_error_response(OAuthError("invalid_token", "invalid token"))
+    return oauth_error_response(OAuthError("invalid_token", "invalid token"), fmt)
+
+
+def _jsonp(callback: str, payload: str) -> Response:
+    return Response(
+        f"{callback}({payload});",
+        media_type="application/javascript",
+        status_code=200,
+        headers=dict(NO_CACHE_HEADERS),
+    )
+
+
+def _looks_like_jwt(token: str) -> bool:
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        return False
+    try:
+        jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------- introspect
@@ -316,8 +344,13 @@ async def identity(request: Request) -> Response:
         if not own and not (set(record.scopes) & _API_SCOPES):
             return _bad_token()
         body = _identity_body(state, record, subject, version)
+    return _identity_response(request, body, "user")
+
+
+def _identity_response(request: Request, body: dict[str, Any], root: str) -> Response:
+    """JSON, or XML on ``format=xml`` / ``Accept: application/xml`` (reference 8)."""
     if _wants_xml(request):
-        xml = '<?xml version="1.0" encoding="UTF-8"?>' + _xml(body, "user")
+        xml = '<?xml version="1.0" encoding="UTF-8"?>' + _xml(body, root)
         return Response(xml, media_type="application/xml;charset=UTF-8")
     return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
 
@@ -327,6 +360,7 @@ async def userinfo(request: Request) -> Response:
     7)."""
     state = _state(request)
     token = await _bearer(request)
+    version = _version_param(request.query_params.get("version"))
     with state.lock:
         record = _active_access(state, token)
         user = state.user(record.username) if record else None
@@ -355,7 +389,7 @@ async def userinfo(request: Request) -> Response:
             "picture": _photos(base, user)["picture"],
             "address": {"country": "US"},
             "is_salesforce_integration_user": user.is_integration_user,
-            "urls": _urls(base, org.org_id, user.user_id, "{version}"),
+            "urls": _urls(base, org.org_id, user.user_id, version),
             "active": user.active,
             "user_type": user.user_type,
             "language": user.language,
@@ -364,7 +398,7 @@ async def userinfo(request: Request) -> Response:
             "updated_at": "2025-01-01T00:00:00Z",
             "is_app_installed": True,
         }
-    return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+    return _identity_response(request, body, "user")
 
 
 # ---------------------------------------------------------------------- discovery and
