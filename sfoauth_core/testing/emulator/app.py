@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from . import authorize as authorize_module
-from . import resources
+from . import extras, resources
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
 from .control import control_routes
 from .crypto import cached_private_key, private_pem, public_pem
@@ -50,6 +50,10 @@ def build_app(state: EmulatorState) -> Starlette:
         Route("/services/oauth2/revoke", resources.revoke, methods=any_method),
         Route("/services/oauth2/introspect", resources.introspect, methods=["POST"]),
         Route("/services/oauth2/userinfo", resources.userinfo, methods=any_method),
+        Route("/services/oauth2/register", extras.register, methods=["POST"]),
+        Route("/services/oauth2/success", extras.oauth_page, methods=["GET"]),
+        Route("/services/oauth2/echo", extras.oauth_page, methods=["GET"]),
+        Route("/services/Soap/u/{version}", extras.soap_login, methods=["POST"]),
         Route("/id/keys", resources.jwks, methods=["GET"]),
         Route("/id/{org_id}/{user_id}", resources.identity, methods=any_method),
         Route(
