@@ -1196,3 +1196,21 @@ def test_device_instance_url_is_the_approving_users_org(
     body = http.post(test_host + TOKEN, data=poll).json()
     assert body["instance_url"] == "https://beta--dev.sandbox.my.salesforce.com"
     assert body["id"].startswith(test_host + "/id/")
+
+
+# ref §13.19, §2.5: the org's session timeout applies when the app sets none; the
+# app's own timeout wins; neither is reported to the client.
+def test_session_timeout_per_org_and_per_app(
+    emu: SalesforceEmulator, http: httpx.Client
+) -> None:
+    emu.org.session_timeout = 300
+    org_bound = emu.issue_tokens()
+    emu.apps["web"].session_timeout = 900
+    app_bound = emu.issue_tokens()
+    assert "expires_in" not in org_bound
+    emu.advance_time(301)
+    url = MY_DOMAIN + "/services/data/v64.0/"
+    assert http.get(url, headers=bearer(org_bound["access_token"])).status_code == 401
+    assert http.get(url, headers=bearer(app_bound["access_token"])).status_code == 200
+    emu.advance_time(600)
+    assert http.get(url, headers=bearer(app_bound["access_token"])).status_code == 401

@@ -209,7 +209,7 @@ async def soap_login(request: Request) -> Response:
         now = state.now()
         instance_url = ctx.instance_url(org)
         session_id = new_access_token(org.org_id)
-        timeout = 7200
+        timeout = int(org.session_timeout)
         state.access_tokens[session_id] = AccessTokenRecord(
             value=session_id,
             client_id="",

@@ -65,6 +65,8 @@ class EmulatedOrg:
         active: ``False`` answers ``inactive_org``.
         jwt_my_domain_audience: accept the org's My Domain URL (and the loopback base
             URL) as JWT ``aud`` in addition to the login/test/site URLs.
+        session_timeout: the org's Session Settings timeout in seconds: the lifetime
+            of access tokens of apps that set no ``session_timeout`` (reference 2.5).
     """
 
     name: str
@@ -89,6 +91,7 @@ class EmulatedOrg:
     )
     active: bool = True
     jwt_my_domain_audience: bool = True
+    session_timeout: float = 7200.0
 
     @property
     def is_sandbox(self) -> bool:
@@ -215,7 +218,8 @@ class EmulatedApp:
         refresh_token_policy: ``"infinite"``, ``"zero"``, ``"lifetime:<seconds>"``,
             ``"inactivity:<seconds>"`` or Salesforce's
             ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
-        session_timeout: access-token lifetime in seconds (never reported to clients).
+        session_timeout: access-token lifetime in seconds (never reported to clients);
+            ``None`` (default): the org's :attr:`EmulatedOrg.session_timeout`.
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
         installed: ``False`` models an uninstalled External Client App.
@@ -253,7 +257,7 @@ class EmulatedApp:
     permitted_users: Literal["all", "admin_approved"] = "all"
     is_device_flow_enabled: bool = False
     refresh_token_policy: str = "infinite"
-    session_timeout: float = 7200.0
+    session_timeout: float | None = None
     id_token_validity: int = 120
     is_introspect_all_tokens: bool = False
     installed: bool = True

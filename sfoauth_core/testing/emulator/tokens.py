@@ -215,7 +215,12 @@ def issue_token_response(
         id_url=id_url,
         instance_url=grant.instance_url,
         issued_at=now,
-        expires_at=now + float(app.session_timeout),
+        expires_at=now
+        + float(
+            app.session_timeout
+            if app.session_timeout is not None
+            else org.session_timeout
+        ),
         grant=grant.grant,
         refresh_token=refresh_record.value if refresh_record else None,
         code=code,
