@@ -39,10 +39,12 @@ django.setup()
 import django_testkit  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
+from django.db import connections  # noqa: E402
 
 from sfoauth_core.testing import DEFAULT_USERNAME, SalesforceEmulator  # noqa: E402
 from sfoauth_django import _runtime  # noqa: E402
 from sfoauth_django.conf import sfoauth_settings  # noqa: E402
+from sfoauth_django.models import get_token_model  # noqa: E402
 
 
 @pytest.fixture
@@ -77,3 +79,47 @@ def user_factory(db: None) -> Callable[..., Any]:
         )
 
     return make
+
+
+# PostgreSQL (the ``postgres`` alias) for the row-lock tests -------------------------
+PG_ALIAS = "postgres"
+_STATE: dict[str, Any] = {"created": False, "name": None}
+
+
+@pytest.fixture(scope="session")
+def _pg_session(django_db_blocker: Any) -> Iterator[dict[str, Any]]:
+    yield _STATE
+    if _STATE["created"]:
+        with django_db_blocker.unblock():
+            # Threads of asgiref/anyio pools may still hold a connection: end them first.
+            with connections[PG_ALIAS].cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connections[PG_ALIAS].close()
+            connections[PG_ALIAS].creation.destroy_test_db(_STATE["name"], verbosity=0)
+
+
+@pytest.fixture
+def pg(
+    postgres_dsn: str, _pg_session: dict[str, Any], django_db_blocker: Any
+) -> Iterator[str]:
+    """The ``postgres`` alias on a fresh test database (created once per session)."""
+    with django_db_blocker.unblock():
+        if not _STATE["created"]:
+            _STATE["name"] = django_settings.DATABASES[PG_ALIAS]["NAME"]
+            # One database per test process: several suites may run at once on one server.
+            connections[PG_ALIAS].settings_dict["TEST"]["NAME"] = (
+                f"test_sfoauth_{os.getpid()}"
+            )
+            # No fixture serialization: Django < 6.0 serializes unless told not to;
+            # Django 6.0 deprecates the argument (and no longer serializes here).
+            no_serialize = {"serialize": False} if django.VERSION < (6, 0) else {}
+            connections[PG_ALIAS].creation.create_test_db(
+                verbosity=0, autoclobber=True, **no_serialize
+            )
+            _STATE["created"] = True
+        yield PG_ALIAS
+        get_token_model().objects.using(PG_ALIAS).all().delete()
+        connections[PG_ALIAS].close()

@@ -13,11 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import django
 import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -29,53 +27,12 @@ from sfoauth_core.exceptions import ReauthorizationRequired
 from sfoauth_core.manager import AsyncTokenManager, TokenManager
 from sfoauth_core.testing import SalesforceEmulator
 from sfoauth_core.tokens import Token
-from sfoauth_django.models import get_token_model
 from sfoauth_django.storage import AsyncDjangoTokenStore, DjangoTokenStore
 
 pytestmark = pytest.mark.postgres
 
 ALIAS = "postgres"
 WORKERS = 8
-_STATE: dict[str, Any] = {"created": False, "name": None}
-
-
-@pytest.fixture(scope="session")
-def _pg_session(django_db_blocker: Any) -> Iterator[dict[str, Any]]:
-    yield _STATE
-    if _STATE["created"]:
-        with django_db_blocker.unblock():
-            # Threads of asgiref/anyio pools may still hold a connection: end them first.
-            with connections[ALIAS].cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            connections[ALIAS].close()
-            connections[ALIAS].creation.destroy_test_db(_STATE["name"], verbosity=0)
-
-
-@pytest.fixture
-def pg(
-    postgres_dsn: str, _pg_session: dict[str, Any], django_db_blocker: Any
-) -> Iterator[str]:
-    """The ``postgres`` alias on a fresh test database (created once per session)."""
-    with django_db_blocker.unblock():
-        if not _STATE["created"]:
-            _STATE["name"] = settings.DATABASES[ALIAS]["NAME"]
-            # One database per test process: several suites may run at once on one server.
-            connections[ALIAS].settings_dict["TEST"]["NAME"] = (
-                f"test_sfoauth_{os.getpid()}"
-            )
-            # No fixture serialization: Django < 6.0 serializes unless told not to;
-            # Django 6.0 deprecates the argument (and no longer serializes here).
-            no_serialize = {"serialize": False} if django.VERSION < (6, 0) else {}
-            connections[ALIAS].creation.create_test_db(
-                verbosity=0, autoclobber=True, **no_serialize
-            )
-            _STATE["created"] = True
-        yield ALIAS
-        get_token_model().objects.using(ALIAS).all().delete()
-        connections[ALIAS].close()
 
 
 @pytest.fixture
