@@ -37,7 +37,7 @@ from .tokens import (
     resolve_scopes,
     wants_refresh,
 )
-from .vhosts import HostContext
+from .vhosts import HostContext, emulator_state, host_context
 from .wire import OAuthError, read_params
 
 __all__ = [
@@ -388,8 +388,8 @@ def _start_session(state: EmulatorState, response: Response, username: str) -> N
 async def authorize_endpoint(request: Request) -> Response:
     """``/services/oauth2/authorize`` (GET from the browser; POST from our own
     forms)."""
-    state: EmulatorState = request.app.state.emulator_state
-    ctx: HostContext = request.scope["state"]["ctx"]
+    state = emulator_state(request)
+    ctx = host_context(request)
     params = dict(request.query_params)
     form: dict[str, str] = {}
     if request.method == "POST":
@@ -475,8 +475,8 @@ def _device_form(
 
 async def device_verification_endpoint(request: Request) -> Response:
     """``/setup/connect``: where the person types the device flow's user code."""
-    state: EmulatorState = request.app.state.emulator_state
-    ctx: HostContext = request.scope["state"]["ctx"]
+    state = emulator_state(request)
+    ctx = host_context(request)
     params = await read_params(request)
     with state.lock:
         session_user = _session_user(state, request)

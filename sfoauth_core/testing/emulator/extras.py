@@ -19,6 +19,7 @@ import json
 import re
 import secrets
 import string
+from collections.abc import Mapping
 from html import unescape
 from typing import Any
 from xml.sax.saxutils import escape
@@ -27,32 +28,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from .crypto import new_access_token
-from .state import AccessTokenRecord, EmulatedApp, EmulatorState
+from .state import AccessTokenRecord, EmulatedApp
 from .tokens import id_url_for
-from .vhosts import HostContext
-from .wire import JSON_CONTENT_TYPE, NO_CACHE_HEADERS
+from .vhosts import emulator_state, host_context
+from .wire import NO_CACHE_HEADERS, oauth_response
 
 __all__ = ["oauth_page", "register", "soap_login"]
 
 _DEFAULT_REGISTERED_SCOPES = ["api", "refresh_token", "openid", "id"]
 
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator_state
-    return state
-
-
-def _ctx(request: Request) -> HostContext:
-    ctx: HostContext = request.scope["state"]["ctx"]
-    return ctx
-
-
-def _json_response(body: Any, status: int) -> Response:
-    headers = dict(NO_CACHE_HEADERS)
-    headers["Content-Type"] = JSON_CONTENT_TYPE
-    return Response(
-        json.dumps(body, separators=(",", ":")), status_code=status, headers=headers
-    )
+def _json_response(body: Mapping[str, object], status: int) -> Response:
+    return oauth_response(body, "json", status)
 
 
 def _registration_error(error: str, description: str, status: int = 400) -> Response:
@@ -69,7 +56,7 @@ def _string_list(value: object) -> list[str] | None:
 
 async def register(request: Request) -> Response:
     """``POST /services/oauth2/register`` (RFC 7591)."""
-    state = _state(request)
+    state = emulator_state(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     with state.lock:
@@ -186,8 +173,8 @@ def _soap_fault(code: str, message: str) -> Response:
 
 async def soap_login(request: Request) -> Response:
     """``POST /services/Soap/u/<version>``: the partner ``login()`` call."""
-    state = _state(request)
-    ctx = _ctx(request)
+    state = emulator_state(request)
+    ctx = host_context(request)
     version = request.path_params["version"]
     envelope = (await request.body()).decode("utf-8", "replace")
     username = _soap_value(envelope, "username")

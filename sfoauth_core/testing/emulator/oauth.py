@@ -46,7 +46,7 @@ from .tokens import (
     resolve_scopes,
     wants_refresh,
 )
-from .vhosts import HostContext
+from .vhosts import HostContext, emulator_state, host_context
 from .wire import (
     OAuthError,
     identify_client,
@@ -584,8 +584,8 @@ def handle_token_request(
 
 async def token_endpoint(request: Request) -> Response:
     """``/services/oauth2/token``."""
-    state: EmulatorState = request.app.state.emulator_state
-    ctx: HostContext = request.scope["state"]["ctx"]
+    state = emulator_state(request)
+    ctx = host_context(request)
     params = await read_params(request)
     fmt = response_format(params, request.headers.get("accept"))
     if request.method != "POST":

@@ -20,7 +20,7 @@ from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPP
 from .crypto import cached_private_key, jwk_of
 from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
 from .tokens import ID_TOKEN_KEY
-from .vhosts import HostContext
+from .vhosts import emulator_state, host_context
 from .wire import (
     JSON_CONTENT_TYPE,
     NO_CACHE_HEADERS,
@@ -60,16 +60,6 @@ _REVOCABLE_HINTS = {"access_token", "refresh_token"}
 _JSONP_CALLBACK = re.compile(r"[A-Za-z_$][\w$.]*")
 
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator_state
-    return state
-
-
-def _ctx(request: Request) -> HostContext:
-    ctx: HostContext = request.scope["state"]["ctx"]
-    return ctx
-
-
 def _active_access(state: EmulatorState, token: str | None) -> AccessTokenRecord | None:
     record = state.access_tokens.get(token or "")
     if record is None or record.revoked or record.expires_at <= state.now():
@@ -94,7 +84,7 @@ async def _bearer(request: Request) -> str | None:
 async def revoke(request: Request) -> Response:
     """``/services/oauth2/revoke``: POST form or GET ``?token=``, optional JSONP
     ``callback``."""
-    state = _state(request)
+    state = emulator_state(request)
     params = dict(request.query_params)
     if request.method == "POST":
         params.update(await read_params(request))
@@ -153,7 +143,7 @@ def _looks_like_jwt(token: str) -> bool:
 async def introspect(request: Request) -> Response:
     """``/services/oauth2/introspect``: client auth required; own tokens unless
     introspect-all."""
-    state = _state(request)
+    state = emulator_state(request)
     params = await read_params(request)
     token = params.get("token") or ""
     with state.lock:
@@ -317,7 +307,7 @@ def _bad_token() -> Response:
 async def identity(request: Request) -> Response:
     """``/id/<org>/<user>``: Bearer or ``oauth_token``; ``403 Bad_OAuth_Token``
     otherwise."""
-    state = _state(request)
+    state = emulator_state(request)
     token = await _bearer(request)
     try:
         org_id = to_18(request.path_params["org_id"])
@@ -358,7 +348,7 @@ def _identity_response(request: Request, body: dict[str, Any], root: str) -> Res
 async def userinfo(request: Request) -> Response:
     """``/services/oauth2/userinfo``: OIDC claims plus Salesforce extras (reference
     7)."""
-    state = _state(request)
+    state = emulator_state(request)
     token = await _bearer(request)
     version = _version_param(request.query_params.get("version"))
     with state.lock:
@@ -405,7 +395,7 @@ async def userinfo(request: Request) -> Response:
 # keys
 async def discovery(request: Request) -> Response:
     """``/.well-known/openid-configuration`` relative to the host (and site path)."""
-    base = _ctx(request).base_url
+    base = host_context(request).base_url
     body = {
         "issuer": base,
         "authorization_endpoint": f"{base}/services/oauth2/authorize",
@@ -432,7 +422,7 @@ async def discovery(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     """``/id/keys``: the ID-token key and every app's asset-token key."""
-    state = _state(request)
+    state = emulator_state(request)
     keys = [jwk_of(cached_private_key(ID_TOKEN_KEY), ID_TOKEN_KID)]
     with state.lock:
         kids = sorted(
@@ -444,8 +434,8 @@ async def jwks(request: Request) -> Response:
 
 async def auth_configuration(request: Request) -> Response:
     """``/.well-known/auth-configuration`` (reference 9)."""
-    ctx = _ctx(request)
-    state = _state(request)
+    ctx = host_context(request)
+    state = emulator_state(request)
     with state.lock:
         org = ctx.org or state.orgs.get(state.default_org)
         org_id = org.org_id[:15] if org else None
@@ -482,8 +472,8 @@ def _rest_error(body: list[dict[str, str]], status: int) -> Response:
 
 
 async def _rest_auth(request: Request) -> AccessTokenRecord | Response:
-    state = _state(request)
-    ctx = _ctx(request)
+    state = emulator_state(request)
+    ctx = host_context(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "oauth") or not token.strip():

@@ -10,11 +10,14 @@ org's My Domain and login host at once (or only a login host, with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...hosts import is_loopback_host
 from .constants import LOGIN_HOST, SANDBOX_LOGIN_HOST
 from .state import EmulatedOrg, EmulatorState
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 __all__ = ["HostContext", "HostKind", "resolve_host"]
 
@@ -120,3 +123,15 @@ def resolve_host(
                 ] or "/"
             return HostContext("site", origin, org), path
     return None
+
+
+def emulator_state(request: Request) -> EmulatorState:
+    """The emulator's state, from inside one of its endpoints."""
+    state: EmulatorState = request.app.state.emulator_state
+    return state
+
+
+def host_context(request: Request) -> HostContext:
+    """The virtual host a request reached, as the host middleware resolved it."""
+    ctx: HostContext = request.scope["state"]["ctx"]
+    return ctx
