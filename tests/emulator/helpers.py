@@ -7,7 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sfoauth_core.testing import SalesforceEmulator
+from sfoauth_core.testing import (
+    DEFAULT_PASSWORD,
+    DEFAULT_SECURITY_TOKEN,
+    DEFAULT_USERNAME,
+    SalesforceEmulator,
+)
 
 LOGIN = "https://login.salesforce.com"
 MY_DOMAIN = "https://acme.my.salesforce.com"
@@ -41,3 +46,13 @@ def assert_error(
     assert body["error"] == error, body
     if description is not None:
         assert body["error_description"] == description, body
+
+
+def password_form(**extra: str) -> dict[str, str]:
+    """A username-password grant for the default user (password + security token)."""
+    return {
+        "grant_type": "password",
+        "username": DEFAULT_USERNAME,
+        "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN,
+        **extra,
+    }

@@ -17,7 +17,7 @@ from sfoauth_core.testing import (
     SalesforceEmulator,
 )
 
-from .helpers import MY_DOMAIN, TOKEN, assert_error
+from .helpers import MY_DOMAIN, TOKEN, assert_error, password_form
 
 pytestmark = pytest.mark.anyio
 
@@ -33,12 +33,7 @@ def creds(emu: SalesforceEmulator, name: str) -> dict[str, str]:
 async def test_password_blocked_by_default(
     emu: SalesforceEmulator, client: httpx.AsyncClient
 ) -> None:
-    data = {
-        "grant_type": "password",
-        "username": DEFAULT_USERNAME,
-        "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN,
-        **creds(emu, "web"),
-    }
+    data = password_form(**creds(emu, "web"))
     assert_error(
         await client.post(TOKEN, data=data), "invalid_grant", "authentication failure"
     )

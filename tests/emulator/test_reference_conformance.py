@@ -30,7 +30,15 @@ from sfoauth_core.testing import (
     SalesforceEmulator,
 )
 
-from .helpers import LOGIN, MY_DOMAIN, TOKEN, assert_error, fragment_of, query_of
+from .helpers import (
+    LOGIN,
+    MY_DOMAIN,
+    TOKEN,
+    assert_error,
+    fragment_of,
+    password_form,
+    query_of,
+)
 
 AUTHORIZE = "/services/oauth2/authorize"
 REVOKE = "/services/oauth2/revoke"
@@ -97,12 +105,22 @@ def exchange(
     return http.post(host + TOKEN, data=data)
 
 
+def refresh_form(
+    emu: SalesforceEmulator | None, token: str, **extra: str
+) -> dict[str, str]:
+    """A refresh grant, with the web app's credentials in the body unless ``emu`` is
+    ``None``."""
+    data = {"grant_type": "refresh_token", "refresh_token": token}
+    if emu is not None:
+        data.update(creds(emu))
+    data.update(extra)
+    return data
+
+
 def refresh(
     http: httpx.Client, emu: SalesforceEmulator, token: str, **extra: str
 ) -> httpx.Response:
-    data = {"grant_type": "refresh_token", "refresh_token": token, **creds(emu)}
-    data.update(extra)
-    return http.post(TOKEN, data=data)
+    return http.post(TOKEN, data=refresh_form(emu, token, **extra))
 
 
 def verify_id_token(
@@ -200,12 +218,7 @@ def test_test_host_refuses_production_users(
     emu: SalesforceEmulator, http: httpx.Client
 ) -> None:
     emu.org.username_password_blocked = False
-    data = {
-        "grant_type": "password",
-        "username": DEFAULT_USERNAME,
-        "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN,
-        **creds(emu),
-    }
+    data = password_form(**creds(emu))
     r = http.post("https://test.salesforce.com" + TOKEN, data=data)
     assert_error(r, "invalid_grant", "authentication failure")
     assert http.post(TOKEN, data=data).status_code == 200
@@ -359,12 +372,7 @@ def test_device_id_in_token_url_query_is_ignored(
     emu: SalesforceEmulator, http: httpx.Client
 ) -> None:
     tokens = emu.issue_tokens()
-    data = {
-        "grant_type": "refresh_token",
-        "refresh_token": tokens["refresh_token"],
-        "format": "json",
-        **creds(emu),
-    }
+    data = refresh_form(emu, tokens["refresh_token"], format="json")
     r = http.post(TOKEN, params={"device_id": "android-1"}, data=data)
     assert r.status_code == 200, r.text
 
@@ -372,11 +380,7 @@ def test_device_id_in_token_url_query_is_ignored(
 # ref §13.4, §2.1: multipart/form-data bodies work for any grant (refresh here).
 def test_multipart_refresh(emu: SalesforceEmulator, http: httpx.Client) -> None:
     tokens = emu.issue_tokens()
-    fields = {
-        "grant_type": "refresh_token",
-        "refresh_token": tokens["refresh_token"],
-        **creds(emu),
-    }
+    fields = refresh_form(emu, tokens["refresh_token"])
     r = http.post(TOKEN, files={k: (None, v) for k, v in fields.items()})
     assert r.status_code == 200, r.text
     assert r.json()["access_token"].startswith(DEFAULT_ORG_ID[:15] + "!")
@@ -397,7 +401,7 @@ def test_basic_auth_on_refresh(emu: SalesforceEmulator, http: httpx.Client) -> N
     app = emu.apps["web"]
     assert app.client_secret
     tokens = emu.issue_tokens()
-    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    data = refresh_form(None, tokens["refresh_token"])
     ok = http.post(TOKEN, data=data, auth=(app.client_id, app.client_secret))
     assert ok.status_code == 200
     bad = http.post(TOKEN, data=data, auth=(app.client_id, "wrong"))
@@ -473,11 +477,7 @@ def test_password_flow_secret_optional_app(
     emu: SalesforceEmulator, http: httpx.Client
 ) -> None:
     emu.org.username_password_blocked = False
-    data = {
-        "grant_type": "password",
-        "username": DEFAULT_USERNAME,
-        "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN,
-    }
+    data = password_form()
     web = {"client_id": emu.apps["web"].client_id}
     assert_error(http.post(TOKEN, data={**data, **web}), "invalid_client")
     public = {"client_id": emu.apps["public"].client_id}
@@ -508,10 +508,9 @@ def test_format_xml_parameter(emu: SalesforceEmulator, http: httpx.Client) -> No
 # ref §13.6, §2.1: Accept: application/x-www-form-urlencoded.
 def test_accept_urlencoded_header(emu: SalesforceEmulator, http: httpx.Client) -> None:
     tokens = emu.issue_tokens()
-    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     r = http.post(
         TOKEN,
-        data={**data, **creds(emu)},
+        data=refresh_form(emu, tokens["refresh_token"]),
         headers={"Accept": "application/x-www-form-urlencoded"},
     )
     assert r.headers["content-type"].startswith("application/x-www-form-urlencoded")
@@ -535,11 +534,7 @@ def test_json_is_the_default_format(
     emu: SalesforceEmulator, http: httpx.Client
 ) -> None:
     tokens = emu.issue_tokens()
-    data = {
-        "grant_type": "refresh_token",
-        "refresh_token": tokens["refresh_token"],
-        **creds(emu),
-    }
+    data = refresh_form(emu, tokens["refresh_token"])
     r = http.post(TOKEN, data=data, headers={"Accept": "*/*"})
     assert r.headers["content-type"] == JSON_TYPE
     assert r.json()["token_type"] == "Bearer"
@@ -558,12 +553,7 @@ def test_no_expires_in_in_user_token_responses(
     start = start_device(http, emu, "api refresh_token")
     emu.approve_device(start["user_code"])
     bodies.append(poll_device(http, emu, start["device_code"]).json())
-    password = {
-        "grant_type": "password",
-        "username": DEFAULT_USERNAME,
-        "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN,
-        **creds(emu),
-    }
+    password = password_form(**creds(emu))
     bodies.append(http.post(TOKEN, data=password).json())
     for body in bodies:
         assert "access_token" in body, body
