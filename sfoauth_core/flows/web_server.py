@@ -57,11 +57,21 @@ def prepare_authorization_url(
     Per-request options never change ``app`` (SECURITY.md item 28).
 
     Raises:
-        ConfigurationError: the app has no ``redirect_uri``, or an option is not one
-            Salesforce knows.
+        ConfigurationError: the app has no ``redirect_uri``, an option is not one
+            Salesforce knows, or PKCE is turned off or asked for as ``plain`` in a
+            code flow (SECURITY.md item 2).
     """
     if not app.redirect_uri:
         raise ConfigurationError("redirect_uri", "is required for browser flows")
+    if response_type == "code" and not pkce:
+        raise ConfigurationError(
+            "pkce", "cannot be turned off for the authorization code flow (S256 always)"
+        )
+    method = (extra_params or {}).get("code_challenge_method")
+    if method is not None and method != "S256":
+        raise ConfigurationError(
+            "code_challenge_method", "must be S256; plain is never used"
+        )
     if prompt is not None and not set(prompt.split()) <= _PROMPTS:
         raise ConfigurationError(
             "prompt", "must be login, consent and/or select_account"
