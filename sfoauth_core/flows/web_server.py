@@ -136,7 +136,9 @@ def parse_authorization_response(
         raise_for_oauth_error(params)
     issuer = params.get("iss")
     if issuer is not None and expected_issuer is not None:
-        if issuer.rstrip("/") != expected_issuer.rstrip("/"):
+        # RFC 9207 §2.4: simple string comparison. Only our own configured value is
+        # normalised (a login URL written with a trailing slash).
+        if issuer != expected_issuer.rstrip("/"):
             raise FlowError(
                 "the callback's iss does not match the authorization server"
             )
