@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 import httpx
@@ -41,7 +42,9 @@ class CountingStore(AsyncInMemoryTokenStore):
         return await super().get(key)
 
 
-async def build() -> tuple[FastAPI, SFOAuth, str]:
+async def build() -> tuple[dict[str, FastAPI], SFOAuth, str]:
+    """One app per variant, each with sfoauth's router first and the measured route at
+    the same place, so that Starlette's route matching costs the same in all three."""
     emu = SalesforceEmulator()
     sf = SFOAuth(
         emu.connected_app(
@@ -52,22 +55,27 @@ async def build() -> tuple[FastAPI, SFOAuth, str]:
         transport=emu.async_transport(),
         cookie_secure=False,
     )
-    api = FastAPI()
-    api.include_router(sf.router, prefix="/salesforce")
 
-    @api.get("/plain")
+    def app() -> FastAPI:
+        api = FastAPI()
+        api.include_router(sf.router, prefix="/salesforce")
+        return api
+
+    plain_api, noop_api, session_api = app(), app(), app()
+
+    @plain_api.get("/route")
     async def plain() -> dict[str, str]:
         return {"instance": "https://acme.my.salesforce.com"}
 
     async def noop(request: Request) -> int:
         return 1
 
-    @api.get("/with-noop")
+    @noop_api.get("/route")
     async def with_noop(value: Annotated[int, Depends(noop)]) -> dict[str, str]:
         # FastAPI's own price for any request-reading dependency, for scale.
         return {"instance": "https://acme.my.salesforce.com"}
 
-    @api.get("/with-session")
+    @session_api.get("/route")
     async def with_session(
         session: Annotated[SalesforceSession, Depends(sf.session)],
     ) -> dict[str, str]:
@@ -77,18 +85,19 @@ async def build() -> tuple[FastAPI, SFOAuth, str]:
     token = Token.from_response(emu.issue_tokens("web"))
     await sf.manager.save(sf.key_for_user(uid), token, revoke_superseded=False)
     assert sf.identity is not None
-    return api, sf, sf.signer.sign("uid", uid)
+    apps = {"plain": plain_api, "noop": noop_api, "session": session_api}
+    return apps, sf, sf.signer.sign("uid", uid)
 
 
-ROUTES = ("/plain", "/with-noop", "/with-session")
-Timer = Callable[[str, int], Awaitable[float]]
+VARIANTS = ("plain", "noop", "session")
+Timer = Callable[[int], Awaitable[float]]
 
 
 def httpx_timer(client: httpx.AsyncClient) -> Timer:
-    async def timed(path: str, n: int) -> float:
+    async def timed(n: int) -> float:
         start = time.perf_counter()
         for _ in range(n):
-            r = await client.get(path)
+            r = await client.get("/route")
             assert r.status_code == 200, r.text
         return (time.perf_counter() - start) / n
 
@@ -99,30 +108,31 @@ def asgi_timer(api: FastAPI, cookie: str) -> Timer:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def timed(path: str, n: int) -> float:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/route",
+        "raw_path": b"/route",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"localhost:8000"),
+            (b"cookie", b"sfoauth_uid=" + cookie.encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 8000),
+    }
+
+    async def timed(n: int) -> float:
         statuses: list[int] = []
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 statuses.append(message["status"])
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"localhost:8000"),
-                (b"cookie", b"sfoauth_uid=" + cookie.encode()),
-            ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("localhost", 8000),
-        }
         start = time.perf_counter()
         for _ in range(n):
             await api(dict(scope), receive, send)
@@ -133,18 +143,18 @@ def asgi_timer(api: FastAPI, cookie: str) -> Timer:
     return timed
 
 
-async def measure(timed: Timer, n: int) -> dict[str, float]:
-    for path in ROUTES:  # warm up (the first sf.session call fills the token cache)
-        await timed(path, 200)
-    rounds: dict[str, list[float]] = {path: [] for path in ROUTES}
+async def measure(timers: dict[str, Timer], n: int) -> dict[str, float]:
+    for timed in timers.values():  # warm up (sf.session's first call fills the cache)
+        await timed(200)
+    rounds: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(7):  # interleaved rounds, median of each
-        for path in ROUTES:
-            rounds[path].append(await timed(path, n))
-    return {path: statistics.median(times) for path, times in rounds.items()}
+        for name in VARIANTS:
+            rounds[name].append(await timers[name](n))
+    return {name: statistics.median(times) for name, times in rounds.items()}
 
 
 def report(title: str, t: dict[str, float]) -> float:
-    p, e, s = (t[path] for path in ROUTES)
+    p, e, s = (t[name] for name in VARIANTS)
     print(title)
     print(f"  route without a dependency: {p * 1e6:7.1f} us/request")
     print(f"  with a no-op Depends:       {e * 1e6:7.1f} us/request ({e / p:.3f}x)")
@@ -157,15 +167,25 @@ def report(title: str, t: dict[str, float]) -> float:
 
 
 async def main(n: int) -> None:
-    api, sf, cookie = await build()
+    apps, sf, cookie = await build()
     reads_before = CountingStore.reads
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=api),
-        base_url="http://localhost:8000",
-        cookies={"sfoauth_uid": cookie},
-    ) as client:
-        via_httpx = await measure(httpx_timer(client), n)
-    via_asgi = await measure(asgi_timer(api, cookie), n)
+    async with AsyncExitStack() as stack:
+        clients = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=api),
+                    base_url="http://localhost:8000",
+                    cookies={"sfoauth_uid": cookie},
+                )
+            )
+            for name, api in apps.items()
+        }
+        via_httpx = await measure(
+            {name: httpx_timer(client) for name, client in clients.items()}, n
+        )
+    via_asgi = await measure(
+        {name: asgi_timer(api, cookie) for name, api in apps.items()}, n
+    )
     store_reads = CountingStore.reads - reads_before
     print(f"requests per round: {n} x 7 rounds, interleaved (median)")
     ratio = report("httpx.AsyncClient + ASGITransport:", via_httpx)

@@ -99,3 +99,33 @@ def test_next_is_same_origin_or_default(candidate):
     assert result.startswith("/") and not result.startswith("//") and "\\" not in result
     for origin in ("https://app.example.com/a/b", "http://localhost:8000/"):
         assert urlsplit(urljoin(origin, result)).netloc == urlsplit(origin).netloc
+
+
+cookie_names = st.sampled_from(["sfoauth_uid", "__Host-sfoauth_uid", "other", "a"])
+cookie_values = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(
+        st.lists(st.tuples(cookie_names, cookie_values), max_size=4).map(
+            lambda pairs: "; ".join(f"{k}={v}" for k, v in pairs)
+        ),
+        max_size=3,
+    ),
+    name=cookie_names,
+)
+def test_identity_cookie_reads_like_request_cookies(headers, name):
+    # sf.session reads its cookie from the raw ASGI headers (the hot path); it must
+    # agree with Starlette's request.cookies for any header, repeated headers included.
+    from starlette.requests import Request
+
+    from sfoauth_fastapi.dependencies import _cookie
+
+    scope = {
+        "type": "http",
+        "headers": [(b"cookie", h.encode("latin-1")) for h in headers],
+    }
+    assert _cookie(Request(scope), name) == Request(scope).cookies.get(name)

@@ -22,6 +22,7 @@ from fastapi_helpers import (
     make_sf,
     query,
 )
+from starlette.requests import Request
 
 from sfoauth_core.storage import AsyncInMemoryTokenStore
 from sfoauth_core.testing import Fault
@@ -203,7 +204,10 @@ async def test_expired_flow_is_refused(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
     await browser.get("/salesforce/login")
-    uid = await sf.identity(type("R", (), {"cookies": browser.cookies})())  # type: ignore[arg-type]
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    uid = await sf.identity(
+        Request({"type": "http", "headers": [(b"cookie", cookie.encode())]})
+    )
     flow = PendingFlow(
         state="s" * 43, code_verifier="v" * 64, user_key=uid, expires_at=time.time() - 1
     )
