@@ -628,6 +628,19 @@ def test_redirect_uri_must_match_exactly(
     assert "error=redirect_uri_mismatch" in r.text
 
 
+# ref §2.7: the out-of-band redirect is refused on a page (nowhere to redirect to).
+@pytest.mark.parametrize("uri", ["oob", "urn:ietf:wg:oauth:2.0:oob"])
+def test_out_of_band_redirect_is_not_supported(
+    emu: SalesforceEmulator, http: httpx.Client, uri: str
+) -> None:
+    r = http.get(AUTHORIZE, params=authorize_params(emu, redirect_uri=uri))
+    assert r.status_code == 400 and "location" not in r.headers
+    assert (
+        "error=invalid_request&error_description=out-of-band%20not%20supported"
+        in r.text
+    )
+
+
 # ref §13.11: any registered callback URL (not just the first) is accepted.
 def test_every_registered_callback_url_is_accepted(
     emu: SalesforceEmulator, http: httpx.Client

@@ -62,6 +62,11 @@ _RESPONSE_TYPES = {
     "hybrid_token": "hybrid_token",
 }
 _HIDDEN_SKIP = {"_action", "username", "password"}
+# The installed-app "out-of-band" redirect (no callback, the code is shown to the user):
+# Salesforce refuses it with invalid_request (reference 2.7).
+_OUT_OF_BAND = frozenset(
+    {"oob", "urn:ietf:wg:oauth:2.0:oob", "urn:ietf:wg:oauth:2.0:oob:auto"}
+)
 
 
 class PageError(Exception):
@@ -136,6 +141,8 @@ def decide_authorization(
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri:
         raise PageError("redirect_uri_missing", "redirect_uri not provided")
+    if redirect_uri in _OUT_OF_BAND:
+        raise PageError("invalid_request", "out-of-band not supported")
     if redirect_uri not in app.callback_urls:
         raise PageError(
             "redirect_uri_mismatch", "redirect_uri must match configuration"
