@@ -1,0 +1,285 @@
+"""The Django store's row locks on PostgreSQL under real processes and threads
+(SECURITY.md items 1 and 23).
+
+* A worker process takes a connection's row lock (``DjangoTokenStore.lock``, the lock
+  the token manager refreshes under) and is killed with SIGKILL while holding it: the
+  waiting worker gets the lock as soon as PostgreSQL sees the dead connection and makes
+  exactly one refresh; the stored token is the new one and decrypts.
+* Two browser tabs send the callback of one login at the same moment (threads, each
+  with its own database connection, everything routed to PostgreSQL): exactly one code
+  exchange, one connection stored, the other tab gets the 400 page. One variant makes
+  PostgreSQL itself force the bad interleaving (both callbacks have read the pending
+  login before either consumes it).
+
+A cancelled holder on PostgreSQL is covered by the lifecycle matrix
+(``test_django_lifecycle_matrix.py``, ``cancelled_holder_...``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connections, transaction
+from django.test import Client, override_settings
+from django_flow import assert_no_plaintext, authorize
+
+from sfoauth_core import SalesforceOAuth
+from sfoauth_core.manager import TokenManager
+from sfoauth_core.testing import Fault, SalesforceEmulator
+from sfoauth_core.tokens import Token
+from sfoauth_django.models import PendingAuthorization, get_token_model
+from sfoauth_django.storage import DjangoTokenStore
+
+pytestmark = pytest.mark.postgres
+
+ALIAS = "postgres"
+KEY = "00DXX0000001abcEAA:005XX000001xyzQAA"
+BOUND = 3.0  # seconds the survivor may wait once the holder is dead
+
+HOLDER_SCRIPT = """
+import sys, time
+import django
+django.setup()
+from sfoauth_django.storage import DjangoTokenStore
+
+with DjangoTokenStore(using="postgres").lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def _lock_waiters() -> int:
+    """Backends of the test database waiting for a lock (row locks included)."""
+    with connections[ALIAS].cursor() as cursor:
+        # Inside a transaction the statistics are a snapshot: take a fresh one.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
+def _wait_for_lock_waiters(count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _lock_waiters() < count:
+        assert time.monotonic() < deadline, f"{count} lock waiter(s) never appeared"
+        time.sleep(0.02)
+
+
+def _child_env() -> dict[str, str]:
+    db = settings.DATABASES[ALIAS]  # NAME is the test database by now
+    here = os.path.dirname(os.path.abspath(__file__))
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([here, os.getcwd()]),
+        "DJANGO_SETTINGS_MODULE": "settings",
+        "SFOAUTH_TEST_POSTGRES_DSN": (
+            f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        ),
+    }
+
+
+@contextmanager
+def _holding_process(tmp_path: Any) -> Iterator[subprocess.Popen[str]]:
+    """A worker process that holds KEY's row lock until it is killed."""
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER_SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, str(script), KEY],
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline() if ready else ""  # type: ignore[union-attr]
+        if line.strip() != "locked":
+            process.kill()
+            _, err = process.communicate(timeout=10)
+            pytest.fail(f"the holder process did not take the lock: {err[-2000:]}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_killed_lock_holder_frees_the_row_for_exactly_one_refresh(
+    pg, salesforce_emulator, tmp_path
+):
+    emu: SalesforceEmulator = salesforce_emulator
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    first = Token.from_response(emu.issue_tokens("web"))
+    emu.expire_access_tokens()
+    # The row exists before the holder locks it (an earlier login saved it).
+    DjangoTokenStore(using=ALIAS).save(KEY, first.with_expiry(time.time() - 30))
+    oauth = SalesforceOAuth(
+        emu.connected_app("web"), http_client=httpx.Client(transport=emu.transport())
+    )
+    manager = TokenManager(oauth, DjangoTokenStore(using=ALIAS))
+    outcome: dict[str, Any] = {}
+
+    def survivor() -> None:
+        try:
+            outcome["token"] = manager.valid_token(KEY)
+        except BaseException as exc:  # reported by the assertions below
+            outcome["error"] = exc
+        finally:
+            outcome["done"] = time.monotonic()
+            connections.close_all()
+
+    thread = threading.Thread(target=survivor)
+    try:
+        with _holding_process(tmp_path) as holder:
+            thread.start()
+            _wait_for_lock_waiters(1)  # the survivor is queued behind the holder
+            time.sleep(0.3)
+            assert thread.is_alive() and emu.calls("refresh_token") == 0
+            killed = time.monotonic()
+            os.kill(holder.pid, signal.SIGKILL)
+            thread.join(BOUND + 10)
+            assert holder.wait(5) == -signal.SIGKILL
+    finally:
+        thread.join(30)
+        oauth.close()
+    assert "error" not in outcome, outcome.get("error")
+    waited = outcome["done"] - killed
+    print(f"survivor done {waited:.3f} s after the kill")
+    assert waited < BOUND, f"the survivor waited {waited:.2f} s after the kill"
+
+    renewed: Token = outcome["token"]
+    assert emu.calls("refresh_token") == 1
+    assert emu.reuse_detected == 0
+    with emu.state.lock:
+        last_refresh_token = list(emu.state.refresh_tokens)[-1]
+    record = DjangoTokenStore(using=ALIAS).get(KEY)  # decrypts with the app's keys
+    assert record is not None and record.version == 2
+    assert record.token.access_token == renewed.access_token != first.access_token
+    assert record.token.refresh_token == last_refresh_token != first.refresh_token
+    assert_no_plaintext(emu, ALIAS)
+
+
+# Item 1: racing callbacks ----------------------------------------------------------
+class EverythingOnPostgres:
+    """Router: users, sessions, pending logins and connections all on PostgreSQL."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return ALIAS
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        return ALIAS
+
+    def allow_relation(self, *objs: Any, **hints: Any) -> bool:
+        return True
+
+
+@pytest.fixture
+def on_postgres(pg: str, emu: SalesforceEmulator) -> Iterator[SalesforceEmulator]:
+    with override_settings(DATABASE_ROUTERS=[EverythingOnPostgres()]):
+        yield emu
+        connections.close_all()
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    for model in (get_user_model(), Session, PendingAuthorization):
+        model.objects.using(ALIAS).all().delete()
+
+
+def _race(tabs: list[Client], query: str) -> list[tuple[Any, float, float]]:
+    """Both tabs send the callback at the same moment, each on its own thread (and
+    its own database connection); (response, started, ended) per tab."""
+    barrier = threading.Barrier(len(tabs))
+    results: list[Any] = [None] * len(tabs)
+
+    def send(i: int) -> None:
+        try:
+            barrier.wait(10)
+            started = time.monotonic()
+            response = tabs[i].get("/salesforce/callback/?" + query)
+            results[i] = (response, started, time.monotonic())
+        except BaseException as exc:  # reported by the assertion below
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(tabs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(r, tuple) for r in results), results
+    return results
+
+
+def _second_tab(client: Client) -> Client:
+    tab = Client()
+    tab.cookies = copy.deepcopy(client.cookies)  # the same browser session
+    return tab
+
+
+def _assert_one_exchange(emu: SalesforceEmulator, responses: list[Any]) -> None:
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [302, 400], [r.content[:300] for r in responses]
+    loser = next(r for r in responses if r.status_code == 400)
+    assert b"invalid, expired or was already used" in loser.content
+    assert emu.calls("authorization_code") == 1
+    assert get_token_model().objects.using(ALIAS).count() == 1
+    assert not PendingAuthorization.objects.using(ALIAS).exists()
+    assert_no_plaintext(emu, ALIAS)
+
+
+def test_two_racing_callbacks_on_postgres_make_exactly_one_exchange(
+    on_postgres, browser
+):
+    emu = on_postgres
+    client = Client()
+    query = authorize(browser, client.post("/salesforce/login/", {"next": "/"}))
+    assert PendingAuthorization.objects.using(ALIAS).count() == 1
+    # The winner's exchange takes 0.5 s: both requests are in flight together.
+    emu.inject_fault(
+        Fault(kind="latency", seconds=0.5, count=2, grant_type="authorization_code")
+    )
+    results = _race([client, _second_tab(client)], query)
+    assert max(s for _, s, _ in results) < min(e for _, _, e in results)
+    _assert_one_exchange(emu, [r for r, _, _ in results])
+
+
+def test_callbacks_that_both_read_the_pending_login_make_one_exchange(
+    on_postgres, browser
+):
+    """PostgreSQL forces the interleaving: the test holds the pending row's lock, so
+    both callbacks have read the row and wait to consume it; then it lets go."""
+    emu = on_postgres
+    client = Client()
+    query = authorize(browser, client.post("/salesforce/login/", {"next": "/"}))
+    tabs = [client, _second_tab(client)]
+    outcome: list[Any] = []
+    racer = threading.Thread(target=lambda: outcome.append(_race(tabs, query)))
+    try:
+        with transaction.atomic(using=ALIAS):
+            gate = PendingAuthorization.objects.using(ALIAS).select_for_update()
+            assert len(list(gate)) == 1
+            racer.start()
+            _wait_for_lock_waiters(2)  # both callbacks have read it, now wait
+            assert emu.calls("authorization_code") == 0
+    finally:
+        if racer.is_alive():
+            racer.join(30)
+    assert outcome, "the callbacks did not finish"
+    _assert_one_exchange(emu, [r for r, _, _ in outcome[0]])
