@@ -2,7 +2,8 @@
 
 Nothing is read until an attribute is used. With a valid token in the in-process cache,
 ``request.salesforce.token`` costs no database query and no HTTP call. The object is
-falsy when the user has no connection.
+falsy when the user has no connection (the middleware turns that into
+``request.salesforce is None``; see :mod:`sfoauth_django.middleware`).
 
 Sync views use the properties (``.token``, ``.client``, ``.identity``); async views
 await the ``a``-prefixed twins (``await request.salesforce.atoken()``).

@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.http import JsonResponse
 from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 from django_flow import assert_no_plaintext, connect
@@ -90,6 +91,58 @@ def test_middleware_attaches_a_lazy_falsy_session(client, emu):
 
 def test_middleware_session_when_connected(connected, emu):
     assert connected.get("/optional/").json() == {"connected": True}
+
+
+# ARCHITECTURE.md: request.salesforce is lazy and None when the user has no connection.
+NONE = {"none": True, "type": "NoneType"}
+SESSION = {"none": False, "type": "SalesforceSession"}
+
+
+def test_request_salesforce_is_none_without_a_connection(client, emu, db):
+    assert client.get("/optional-none/").json() == NONE  # logged in, never connected
+    assert Client().get("/optional-none/").json() == NONE  # anonymous
+
+
+def test_request_salesforce_is_the_session_when_connected(connected, emu):
+    assert connected.get("/optional-none/").json() == SESSION
+
+
+def test_request_salesforce_is_none_after_disconnect(connected, emu):
+    assert connected.get("/optional-none/").json() == SESSION
+    assert connected.post("/salesforce/disconnect/").status_code == 302
+    assert connected.get("/optional-none/").json() == NONE
+
+
+def test_request_salesforce_under_asgi(alice, client, emu, browser):
+    anonymous = AsyncClient()
+    assert aget(anonymous, "/aoptional-none/").json() == NONE
+    logged_in = AsyncClient()
+    logged_in.force_login(alice)
+    assert aget(logged_in, "/aoptional-none/").json() == NONE
+    assert connect(client, browser).status_code == 302
+    assert aget(logged_in, "/aoptional-none/").json() == SESSION
+
+
+def test_lazy_attribute_keeps_the_request_class_and_can_be_replaced(rf, alice, emu):
+    from django.core.handlers.wsgi import WSGIRequest
+
+    from sfoauth_django.middleware import SalesforceMiddleware
+
+    seen: dict[str, object] = {}
+
+    def view(request):
+        seen["is_wsgi"] = isinstance(request, WSGIRequest)
+        seen["name"] = type(request).__name__
+        request.salesforce = "replaced"  # a decorator's own session wins
+        seen["after"] = request.salesforce
+        return JsonResponse({})
+
+    request = rf.get("/")
+    request.user = alice
+    SalesforceMiddleware(view)(request)
+    assert seen == {"is_wsgi": True, "name": "WSGIRequest", "after": "replaced"}
+    bare = rf.get("/")  # a request the middleware never saw has no attribute
+    assert not hasattr(bare, "salesforce")
 
 
 # -- connected users --------------------------------------------------------------------------

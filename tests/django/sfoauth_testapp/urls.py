@@ -18,4 +18,6 @@ urlpatterns = [
     path("plain/", views.plain, name="plain"),
     path("decorated/", views.decorated, name="decorated"),
     path("optional/", views.optional, name="optional"),
+    path("optional-none/", views.optional_none, name="optional-none"),
+    path("aoptional-none/", views.aoptional_none, name="aoptional-none"),
 ]

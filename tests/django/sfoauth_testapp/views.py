@@ -67,3 +67,17 @@ def optional(request: HttpRequest) -> JsonResponse:
     """Uses the middleware's lazy ``request.salesforce`` without requiring it."""
     sf = request.salesforce  # type: ignore[attr-defined]
     return JsonResponse({"connected": bool(sf)})
+
+
+def _describe(sf: object) -> dict[str, object]:
+    return {"none": sf is None, "type": type(sf).__name__}
+
+
+def optional_none(request: HttpRequest) -> JsonResponse:
+    """``request.salesforce is None`` without a connection (sync: lazy attribute)."""
+    return JsonResponse(_describe(request.salesforce))  # type: ignore[attr-defined]
+
+
+async def aoptional_none(request: HttpRequest) -> JsonResponse:
+    """The same from an async view (under ASGI the middleware resolved it before)."""
+    return JsonResponse(_describe(request.salesforce))  # type: ignore[attr-defined]
