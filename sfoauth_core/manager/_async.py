@@ -210,11 +210,19 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
                 return sibling
-            # Shielded: a caller cancelled after Salesforce rotated the refresh token
+            # Waiting for the store's lock can be cancelled (nothing has happened yet);
+            # from the moment it is held, the refresh and the lock's release are
+            # shielded: a caller cancelled after Salesforce rotated the refresh token
             # must not lose the new one before it is saved (SECURITY.md items 23, 26).
+            held = self.store.lock(key)
+            await held.__aenter__()
             with anyio.CancelScope(shield=True):
-                async with self.store.lock(key):
+                try:
                     token = await self._drive(self._refresh_plan(key, stale_access))
+                except BaseException as exc:
+                    await held.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+                await held.__aexit__(None, None, None)
             return token
         finally:
             lock.release()

@@ -163,6 +163,39 @@ async def test_100_coroutines_one_expired_token_make_one_refresh(emu):
     assert recorder.names() == ["token_obtained", "token_refreshed"]
 
 
+@pytest.mark.anyio
+async def test_a_caller_cancelled_while_waiting_for_the_lock_leaves_at_once(emu):
+    # Waiting for the store's lock is cancellable; only the refresh itself (once the
+    # lock is held) is shielded. Another holder keeps the lock for the whole test.
+    store = AsyncInMemoryTokenStore(lock_wait=60)
+    manager, _ = make_async_manager(emu, store)
+    first = issue(emu)
+    await manager.save("u1", first, revoke_superseded=False)
+    emu.expire_access_tokens()
+    locked, release = anyio.Event(), anyio.Event()
+
+    async def holder() -> None:
+        async with store.lock("u1"):
+            locked.set()
+            await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(holder)
+        await locked.wait()
+        started = time.monotonic()
+        with anyio.move_on_after(0.2) as scope:
+            await manager.refresh("u1", stale=first)
+        waited = time.monotonic() - started
+        release.set()
+    assert scope.cancelled_caught
+    assert waited < 2, f"cancellation took {waited:.2f} s (the lock wait is 60 s)"
+    assert emu.calls("refresh_token") == 0
+    # The manager is usable afterwards: its own per-key lock was released.
+    renewed = await manager.refresh("u1", stale=first)
+    assert renewed.access_token != first.access_token
+    assert emu.calls("refresh_token") == 1
+
+
 def test_rotated_token_is_used_for_the_next_refresh(emu):
     manager, _ = make_manager(emu)
     first = connect(manager, emu)
