@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import authenticate, login
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -282,7 +282,10 @@ def _claim_row(
         _revoke_quietly(oauth, token)
         raise FlowFailure("different_account", 409)
     try:
-        with transaction.atomic():
+        # The savepoint must be on the database the row is written to (a router may
+        # send connections elsewhere); on the default alias an IntegrityError would
+        # leave an outer ATOMIC_REQUESTS transaction on that database unusable.
+        with transaction.atomic(using=router.db_for_write(model)):
             created: Any = rows.create(
                 key=key,
                 user=user,

@@ -3,7 +3,11 @@
 Single flight across processes comes from the database: :meth:`DjangoTokenStore.lock`
 opens a transaction and takes the connection's row with ``SELECT ... FOR UPDATE``, so a
 second worker holding the same expired token waits, then re-reads the refreshed row and
-makes no call. Writes are compare-and-swap on ``version`` (:func:`~sfoauth_core.storage.next_record`).
+makes no call. On PostgreSQL the lock has a lease: ``idle_in_transaction_session_timeout``
+cuts off a holder that hangs (a frozen worker, a host gone from the network) so that its
+row frees and its late writes fail, ``lock_timeout`` bounds how long a waiter waits, and a
+key with no row yet (a first mint) is locked by name with a transaction-scoped advisory
+lock. Writes are compare-and-swap on ``version`` (:func:`~sfoauth_core.storage.next_record`).
 On SQLite, which has no row locks, the lock is only as good as SQLite's database lock; use
 PostgreSQL (or MySQL/Oracle) when several workers share tokens.
 
@@ -38,6 +42,9 @@ __all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
 
 T = TypeVar("T")
 
+#: Lease of a row lock on PostgreSQL, as the Redis and SQLAlchemy stores use.
+DEFAULT_LOCK_TIMEOUT = 180.0
+
 
 class DjangoTokenStore:
     """A :class:`~sfoauth_core.storage.TokenStore` over the connection model.
@@ -51,19 +58,28 @@ class DjangoTokenStore:
         >>> manager = TokenManager(SalesforceOAuth(app), DjangoTokenStore())
     """
 
-    #: Row locks live as long as their transaction: there is no lease to outlast.
-    lock_timeout: float | None = None
-
     def __init__(
         self,
         *,
         model: type[AbstractSalesforceConnection] | None = None,
         cipher: TokenCipher | None = None,
         using: str | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_wait: float | None = None,
     ) -> None:
+        if lock_timeout <= 0:
+            raise ValueError("lock_timeout must be positive")
         self._model = model
         self._cipher = cipher
         self._using = using
+        #: Lease of a row lock in seconds (PostgreSQL): a holder idle in its
+        #: transaction for longer is disconnected by the server. The token manager
+        #: checks that a whole refresh fits in it.
+        self.lock_timeout = float(lock_timeout)
+        #: How long a waiter waits for the lock (PostgreSQL; default lease + 10 s).
+        self.lock_wait = float(
+            lock_wait if lock_wait is not None else lock_timeout + 10
+        )
 
     def __repr__(self) -> str:
         return (
@@ -93,6 +109,33 @@ class DjangoTokenStore:
             self._rows().select_for_update().filter(key=key).first()
         )
         return row
+
+    def _take_lock(self, key: str) -> None:
+        """Inside the lock's transaction: lease, bounded wait, then the row (or the
+        key's name when there is no row yet)."""
+        db = connections[self.using]
+        postgres = db.vendor == "postgresql"
+        try:
+            if postgres:
+                with db.cursor() as cursor:
+                    # SET does not take bind parameters; both values are integers.
+                    cursor.execute(
+                        f"SET LOCAL lock_timeout = {max(1, int(self.lock_wait * 1000))}"
+                    )
+                    cursor.execute(
+                        "SET LOCAL idle_in_transaction_session_timeout = "
+                        f"{max(1, int(self.lock_timeout * 1000))}"
+                    )
+            if self._locked_row(key) is None and postgres:
+                with db.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                        [f"{self.model._meta.db_table}:{key}"],
+                    )
+        except DatabaseError as exc:
+            raise StorageError(
+                f"could not take the token lock of {key!r} ({type(exc).__name__})"
+            ) from exc
 
     # The TokenStore protocol ------------------------------------------------------------
     def get(self, key: str) -> TokenRecord | None:
@@ -182,16 +225,27 @@ class DjangoTokenStore:
 
         The block's writes commit even when it raises one of our errors (a connection
         flagged for re-authorization must stay flagged); a database error rolls back.
+
+        Raises:
+            StorageError: the lock was not free within ``lock_wait``, the lease ran out
+                (PostgreSQL), or the database failed.
         """
         error: BaseException | None = None
-        with transaction.atomic(using=self.using):
-            self._locked_row(key)
-            try:
-                yield key
-            except DatabaseError:
-                raise
-            except BaseException as exc:  # committed below, then re-raised
-                error = exc
+        try:
+            with transaction.atomic(using=self.using):
+                self._take_lock(key)
+                try:
+                    yield key
+                except DatabaseError:
+                    raise
+                except BaseException as exc:  # committed below, then re-raised
+                    error = exc
+        except DatabaseError as exc:
+            # Among others: the server ended a holder that outlived its lease; its
+            # writes are gone with the transaction.
+            raise StorageError(
+                f"the token lock of {key!r} was lost ({type(exc).__name__})"
+            ) from exc
         if error is not None:
             raise error
 
@@ -304,10 +358,13 @@ class AsyncDjangoTokenStore:
         store: the sync store to run (default: a new :class:`DjangoTokenStore`).
     """
 
-    lock_timeout: float | None = None
-
     def __init__(self, store: DjangoTokenStore | None = None) -> None:
         self.sync = store or DjangoTokenStore()
+
+    @property
+    def lock_timeout(self) -> float:
+        """The sync store's lease (seconds)."""
+        return self.sync.lock_timeout
 
     def __repr__(self) -> str:
         return f"AsyncDjangoTokenStore({self.sync!r})"
