@@ -109,11 +109,8 @@ class SalesforceSession:
         manager = _runtime.manager(self.connection)
         if self.connection is None:
             return manager.valid_token(key)
-        try:
-            return manager.valid_token(key)
-        except TokenNotFoundError:
-            flow, _app = sfoauth_settings.connection_config(self.connection)
-            return manager.mint(key, grant=flow)
+        flow, _app = sfoauth_settings.connection_config(self.connection)
+        return manager.obtain(key, grant=flow)
 
     async def atoken(self) -> Token:
         """Async twin of :attr:`token`."""
@@ -121,11 +118,8 @@ class SalesforceSession:
         manager = _runtime.async_manager(self.connection)
         if self.connection is None:
             return await manager.valid_token(key)
-        try:
-            return await manager.valid_token(key)
-        except TokenNotFoundError:
-            flow, _app = sfoauth_settings.connection_config(self.connection)
-            return await manager.mint(key, grant=flow)
+        flow, _app = sfoauth_settings.connection_config(self.connection)
+        return await manager.obtain(key, grant=flow)
 
     @property
     def instance_url(self) -> str:

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import httpx
 from cachetools import TTLCache
 from fastapi import Query, Request, Response
@@ -32,9 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import cookie_parser
 
 from sfoauth_core.exceptions import (
-    ReauthorizationRequired,
     SFOAuthError,
-    TokenNotFoundError,
 )
 from sfoauth_core.manager import AsyncTokenManager
 from sfoauth_core.tokens import Identity, Token
@@ -321,32 +318,21 @@ class ConnectionDependency:
         self.username = username
         self._transport = transport
         self._identities = identities
-        self._minting: anyio.Lock | None = None
 
     def __repr__(self) -> str:
         return f"ConnectionDependency(name={self.name!r}, grant={self.grant!r})"
 
-    async def _mint(self) -> Token:
-        if self._minting is None:
-            self._minting = anyio.Lock()
-        async with self._minting, self.manager.store.lock(self.key):
-            record = await self.manager.record(self.key)
-            if record is not None and not record.needs_reauth:
-                return record.token
-            return await self.manager.mint(
-                self.key, grant=self.grant, username=self.username
-            )
-
     async def token(self) -> Token:
-        """A valid token for the connection, minting it if needed.
+        """A valid token for the connection, minted on first use (once, under the
+        store's lock, however many requests arrive together) and re-minted when it
+        expires.
 
         Raises:
             SFOAuthError: Salesforce or the store failed.
         """
-        try:
-            return await self.manager.valid_token(self.key)
-        except (TokenNotFoundError, ReauthorizationRequired):
-            return await self._mint()
+        return await self.manager.obtain(
+            self.key, grant=self.grant, username=self.username
+        )
 
     async def __call__(self) -> SalesforceSession:
         try:

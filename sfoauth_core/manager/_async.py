@@ -10,7 +10,7 @@ import httpx
 
 from ..auth import SalesforceAuth
 from ..events import TokenEvents
-from ..exceptions import StorageError, TokenNotFoundError
+from ..exceptions import ReauthorizationRequired, StorageError, TokenNotFoundError
 from ..flows._base import Flow, RetryPolicy
 from ..storage.base import AsyncTokenStore, TokenRecord
 from ..tokens import Token
@@ -168,6 +168,27 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
         """Obtain and store a server-to-server token (``jwt_bearer`` or
         ``client_credentials``); it will be re-minted when it expires."""
         return await self._drive(self._mint_plan(key, grant, username))
+
+    async def obtain(
+        self, key: str, *, grant: str, username: str | None = None
+    ) -> Token:
+        """Async twin of :meth:`TokenManager.obtain
+        <sfoauth_core.manager.TokenManager.obtain>`: a valid server-to-server token,
+        minted once under the store's lock when nothing usable is stored."""
+        try:
+            return await self.valid_token(key)
+        except (TokenNotFoundError, ReauthorizationRequired):
+            pass
+        lock = self._local_lock(key, anyio.Lock)
+        with anyio.move_on_after(self.lock_wait) as waiting:
+            await lock.acquire()
+        if waiting.cancelled_caught:
+            raise StorageError(f"timed out waiting for the token of {key!r}")
+        try:
+            async with self.store.lock(key):
+                return await self._drive(self._obtain_plan(key, grant, username))
+        finally:
+            lock.release()
 
     async def valid_token(self, key: str) -> Token:
         """A token believed valid: from memory (no I/O) unless expiry is known to be

@@ -495,6 +495,14 @@ class BaseTokenManager(Generic[L]):
         yield _Emit(TokenEvent("token_obtained", key, record.token, record.grant))
         return record.token
 
+    def _obtain_plan(self, key: str, grant: str, username: str | None) -> Plan[Token]:
+        # Under the store's lock: a sibling may have minted while this caller waited.
+        record: TokenRecord | None = yield _Read(key)
+        if record is not None and not record.needs_reauth:
+            self._remember(key, record.token)
+            return record.token
+        return (yield from self._mint_plan(key, grant, username))
+
     def _revoke_plan(self, key: str) -> Plan[bool]:
         record = yield _Read(key)
         self._forget(key)

@@ -10,7 +10,7 @@ import httpx
 
 from ..auth import SalesforceAuth
 from ..events import TokenEvents
-from ..exceptions import StorageError, TokenNotFoundError
+from ..exceptions import ReauthorizationRequired, StorageError, TokenNotFoundError
 from ..flows._base import Flow, RetryPolicy
 from ..storage.base import TokenRecord, TokenStore
 from ..tokens import Token
@@ -169,6 +169,32 @@ class TokenManager(BaseTokenManager[threading.Lock]):
         """Obtain and store a server-to-server token (``jwt_bearer`` or
         ``client_credentials``); it will be re-minted when it expires."""
         return self._drive(self._mint_plan(key, grant, username))
+
+    def obtain(self, key: str, *, grant: str, username: str | None = None) -> Token:
+        """A valid token of a server-to-server connection, minted on first use.
+
+        Like :meth:`valid_token`, but when nothing usable is stored (never minted, or
+        flagged) it mints under the store's lock, after re-reading: concurrent first
+        callers, in this process or sharing the store, mint once.
+
+        Raises:
+            OAuthProtocolError: Salesforce refused the grant (e.g. the user is not
+                pre-authorized for JWT bearer).
+            SalesforceUnavailableError: 5xx/429/timeouts after retries.
+            StorageError: the store or its lock failed.
+        """
+        try:
+            return self.valid_token(key)
+        except (TokenNotFoundError, ReauthorizationRequired):
+            pass
+        lock = self._local_lock(key, threading.Lock)
+        if not lock.acquire(timeout=self.lock_wait):
+            raise StorageError(f"timed out waiting for the token of {key!r}")
+        try:
+            with self.store.lock(key):
+                return self._drive(self._obtain_plan(key, grant, username))
+        finally:
+            lock.release()
 
     def valid_token(self, key: str) -> Token:
         """A token believed valid: from memory (no I/O) unless expiry is known to be

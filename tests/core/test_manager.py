@@ -447,6 +447,57 @@ def test_server_to_server_connections_are_reminted(emu, app, grant, wire):
         manager.mint("svc", grant="authorization_code")
 
 
+JWT_WIRE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def test_obtain_mints_once_for_50_threads_sharing_a_store(emu):
+    # 50 threads, each with its own manager (so only the store's lock is shared),
+    # ask for a server-to-server token that was never minted.
+    store = InMemoryTokenStore()
+    managers = [make_manager(emu, store, app="jwt")[0] for _ in range(50)]
+    barrier = threading.Barrier(50)
+    tokens: list[Token] = []
+
+    def first_request(manager: TokenManager) -> None:
+        barrier.wait()
+        tokens.append(manager.obtain("svc", grant="jwt_bearer"))
+
+    threads = [threading.Thread(target=first_request, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert emu.calls(JWT_WIRE) == 1
+    assert len({t.access_token for t in tokens}) == 1 and len(tokens) == 50
+    assert store.get("svc").grant == "jwt_bearer"
+
+
+@pytest.mark.anyio
+async def test_obtain_mints_once_for_50_coroutines(emu):
+    manager, recorder = make_async_manager(emu, app="cc")
+    tokens: list[Token] = []
+
+    async def first_request() -> None:
+        tokens.append(await manager.obtain("svc", grant="client_credentials"))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(first_request)
+    assert emu.calls("client_credentials") == 1
+    assert len({t.access_token for t in tokens}) == 1
+    assert recorder.names() == ["token_obtained"]
+    # Served from memory afterwards; a flagged connection is minted again, not refused.
+    assert (await manager.obtain("svc", grant="client_credentials")) == tokens[0]
+    record = await manager.record("svc")
+    await manager.store.mark_needs_reauth(
+        "svc", "test", expected_version=record.version
+    )
+    other_worker, _ = make_async_manager(emu, manager.store, app="cc")
+    again = await other_worker.obtain("svc", grant="client_credentials")
+    assert again.access_token != tokens[0].access_token
+    assert emu.calls("client_credentials") == 2
+
+
 # Save / revoke ------------------------------------------------------------------------
 def test_reconnecting_revokes_the_superseded_refresh_token(emu):
     manager, _ = make_manager(emu)
