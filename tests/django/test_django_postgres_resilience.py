@@ -37,6 +37,7 @@ from django.test import Client, override_settings
 from django_flow import assert_no_plaintext, authorize
 
 from sfoauth_core import SalesforceOAuth
+from sfoauth_core.exceptions import StorageError
 from sfoauth_core.manager import TokenManager
 from sfoauth_core.testing import Fault, SalesforceEmulator
 from sfoauth_core.tokens import Token
@@ -283,3 +284,130 @@ def test_callbacks_that_both_read_the_pending_login_make_one_exchange(
             racer.join(30)
     assert outcome, "the callbacks did not finish"
     _assert_one_exchange(emu, [r for r, _, _ in outcome[0]])
+
+
+# Item 23: a lease, a bounded wait, and a first mint locked by name ---------------------
+FROZEN_HOLDER_SCRIPT = """
+import sys, time
+import django
+django.setup()
+from sfoauth_core.exceptions import StorageError
+from sfoauth_django.storage import DjangoTokenStore
+
+store = DjangoTokenStore(using="postgres", lock_timeout=float(sys.argv[2]))
+try:
+    with store.lock(sys.argv[1]):
+        print("locked", flush=True)
+        time.sleep(float(sys.argv[3]))  # frozen (SIGSTOP) for part of it
+        record = store.get(sys.argv[1])
+        store.save(sys.argv[1], record.token, expected_version=record.version)
+    print("wrote", flush=True)
+except StorageError as exc:
+    print("refused", type(exc).__name__, flush=True)
+"""
+
+
+def test_frozen_lock_holder_loses_its_lease_and_cannot_write(
+    pg, salesforce_emulator, tmp_path
+):
+    lease = 1.0
+    emu: SalesforceEmulator = salesforce_emulator
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    first = Token.from_response(emu.issue_tokens("web"))
+    emu.expire_access_tokens()
+    DjangoTokenStore(using=ALIAS).save(KEY, first.with_expiry(time.time() - 30))
+    oauth = SalesforceOAuth(
+        emu.connected_app("web"), http_client=httpx.Client(transport=emu.transport())
+    )
+    # A bounded wait, so that a store without a lease fails here instead of hanging.
+    manager = TokenManager(oauth, DjangoTokenStore(using=ALIAS, lock_wait=10))
+    script = tmp_path / "frozen_holder.py"
+    script.write_text(FROZEN_HOLDER_SCRIPT)
+    holder = subprocess.Popen(
+        [sys.executable, str(script), KEY, str(lease), "3"],
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        ready, _, _ = select.select([holder.stdout], [], [], 30)
+        assert ready and holder.stdout.readline().strip() == "locked", holder.stderr
+        locked = time.monotonic()
+        os.kill(holder.pid, signal.SIGSTOP)  # a worker that hangs with the lock
+        renewed = manager.valid_token(KEY)  # waits for the lease to run out
+        waited = time.monotonic() - locked
+        os.kill(holder.pid, signal.SIGCONT)  # it wakes up and tries to write
+        said, err = holder.communicate(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate(timeout=10)
+        oauth.close()
+        connections.close_all()
+    print(f"survivor done {waited:.3f} s after the holder locked (lease {lease} s)")
+    assert lease * 0.9 < waited < lease + BOUND, waited
+    assert said.strip() == "refused StorageError", (said, err[-2000:])
+    assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0
+    record = DjangoTokenStore(using=ALIAS).get(KEY)
+    assert record is not None and record.version == 2
+    assert record.token.access_token == renewed.access_token != first.access_token
+
+
+def test_a_waiter_gives_up_after_lock_wait(pg, tmp_path):
+    store = DjangoTokenStore(using=ALIAS)
+    store.save(KEY, Token.from_response(SalesforceEmulator().issue_tokens("web")))
+    impatient = DjangoTokenStore(using=ALIAS, lock_wait=0.5)
+    with _holding_process(tmp_path):
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="could not take the token lock"):
+            with impatient.lock(KEY):
+                pytest.fail("the lock was held by another process")
+        waited = time.monotonic() - started
+    connections.close_all()
+    assert 0.4 < waited < 3, waited
+
+
+def test_first_mint_without_a_row_is_single_flight_across_workers(
+    pg, salesforce_emulator
+):
+    # Ten workers (threads with their own manager, database connection and in-process
+    # locks) ask for a server-to-server token never minted: no row to lock yet, so
+    # the key is locked by name.
+    emu: SalesforceEmulator = salesforce_emulator
+    key = "connection:integration"
+    clients = [httpx.Client(transport=emu.transport()) for _ in range(10)]
+    managers = [
+        TokenManager(
+            SalesforceOAuth(emu.connected_app("cc"), http_client=c),
+            DjangoTokenStore(using=ALIAS),
+        )
+        for c in clients
+    ]
+    emu.inject_fault(  # the first mint is slow: the others arrive while it runs
+        Fault(kind="latency", seconds=0.5, count=1, grant_type="client_credentials")
+    )
+    barrier = threading.Barrier(len(managers))
+    tokens: list[Any] = []
+
+    def worker(manager: TokenManager) -> None:
+        try:
+            barrier.wait(10)
+            tokens.append(manager.obtain(key, grant="client_credentials"))
+        except BaseException as exc:  # reported by the assertions below
+            tokens.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for c in clients:
+        c.close()
+    assert all(isinstance(t, Token) for t in tokens), tokens
+    assert emu.calls("client_credentials") == 1
+    assert len({t.access_token for t in tokens}) == 1
+    assert get_token_model().objects.using(ALIAS).filter(key=key).count() == 1
