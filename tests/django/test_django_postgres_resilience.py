@@ -121,19 +121,32 @@ def _holding_process(tmp_path: Any) -> Iterator[subprocess.Popen[str]]:
         process.communicate(timeout=10)
 
 
-def test_killed_lock_holder_frees_the_row_for_exactly_one_refresh(
-    pg, salesforce_emulator, tmp_path
-):
-    emu: SalesforceEmulator = salesforce_emulator
+def _expired_connection(
+    emu: SalesforceEmulator,
+) -> tuple[Token, SalesforceOAuth, TokenManager]:
+    """A stored connection whose access token expired (rotation on), and a worker's
+    manager on PostgreSQL. The row exists before any holder locks it (an earlier login
+    saved it). The worker's wait is bounded, so that a broken lock fails the test
+    instead of hanging it."""
     emu.apps["web"].is_refresh_token_rotation_enabled = True
     first = Token.from_response(emu.issue_tokens("web"))
     emu.expire_access_tokens()
-    # The row exists before the holder locks it (an earlier login saved it).
     DjangoTokenStore(using=ALIAS).save(KEY, first.with_expiry(time.time() - 30))
     oauth = SalesforceOAuth(
         emu.connected_app("web"), http_client=httpx.Client(transport=emu.transport())
     )
-    manager = TokenManager(oauth, DjangoTokenStore(using=ALIAS))
+    return (
+        first,
+        oauth,
+        TokenManager(oauth, DjangoTokenStore(using=ALIAS, lock_wait=10)),
+    )
+
+
+def test_killed_lock_holder_frees_the_row_for_exactly_one_refresh(
+    pg, salesforce_emulator, tmp_path
+):
+    emu: SalesforceEmulator = salesforce_emulator
+    first, oauth, manager = _expired_connection(emu)
     outcome: dict[str, Any] = {}
 
     def survivor() -> None:
@@ -312,15 +325,7 @@ def test_frozen_lock_holder_loses_its_lease_and_cannot_write(
 ):
     lease = 1.0
     emu: SalesforceEmulator = salesforce_emulator
-    emu.apps["web"].is_refresh_token_rotation_enabled = True
-    first = Token.from_response(emu.issue_tokens("web"))
-    emu.expire_access_tokens()
-    DjangoTokenStore(using=ALIAS).save(KEY, first.with_expiry(time.time() - 30))
-    oauth = SalesforceOAuth(
-        emu.connected_app("web"), http_client=httpx.Client(transport=emu.transport())
-    )
-    # A bounded wait, so that a store without a lease fails here instead of hanging.
-    manager = TokenManager(oauth, DjangoTokenStore(using=ALIAS, lock_wait=10))
+    first, oauth, manager = _expired_connection(emu)
     script = tmp_path / "frozen_holder.py"
     script.write_text(FROZEN_HOLDER_SCRIPT)
     holder = subprocess.Popen(
