@@ -63,6 +63,7 @@ from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage.base import (
     TokenRecord,
     VersionConflictError,
+    aholding,
     next_record,
     record_from_bytes,
     record_to_bytes,
@@ -391,14 +392,8 @@ class SQLAlchemyTokenStore:
     @asynccontextmanager
     async def _local_lock(self, key: str) -> AsyncIterator[None]:
         lock = self._local_locks.setdefault(key, anyio.Lock())
-        with anyio.move_on_after(self.lock_wait) as scope:
-            await lock.acquire()
-        if scope.cancelled_caught:
-            raise StorageError(f"timed out waiting for the token lock of {key!r}")
-        try:
+        async with aholding(lock, wait=self.lock_wait, what=f"token lock of {key!r}"):
             yield
-        finally:
-            lock.release()
 
     @asynccontextmanager
     async def _row_lock(self, key: str) -> AsyncIterator[_Held]:

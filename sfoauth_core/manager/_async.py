@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -10,9 +12,9 @@ import httpx
 
 from ..auth import SalesforceAuth
 from ..events import TokenEvents
-from ..exceptions import ReauthorizationRequired, StorageError, TokenNotFoundError
+from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow, RetryPolicy
-from ..storage.base import AsyncTokenStore, TokenRecord
+from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Token
 from ._base import (
     DEFAULT_CACHE_TTL,
@@ -97,6 +99,14 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
         self.oauth: AsyncOAuth = oauth
         self.store = store
 
+    @asynccontextmanager
+    async def _in_process(self, key: str, what: str) -> AsyncIterator[None]:
+        # This process's per-key lock, taken before the store's: one caller per key
+        # at a time goes to the store (and its database or Redis connection).
+        lock = self._local_lock(key, anyio.Lock)
+        async with aholding(lock, wait=self.lock_wait, what=f"{what} of {key!r}"):
+            yield
+
     # Running plans --------------------------------------------------------------------
     async def _perform(self, op: _Op) -> Any:
         if isinstance(op, _Read):
@@ -179,16 +189,8 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
             return await self.valid_token(key)
         except (TokenNotFoundError, ReauthorizationRequired):
             pass
-        lock = self._local_lock(key, anyio.Lock)
-        with anyio.move_on_after(self.lock_wait) as waiting:
-            await lock.acquire()
-        if waiting.cancelled_caught:
-            raise StorageError(f"timed out waiting for the token of {key!r}")
-        try:
-            async with self.store.lock(key):
-                return await self._drive(self._obtain_plan(key, grant, username))
-        finally:
-            lock.release()
+        async with self._in_process(key, "token"), self.store.lock(key):
+            return await self._drive(self._obtain_plan(key, grant, username))
 
     async def valid_token(self, key: str) -> Token:
         """A token believed valid: from memory (no I/O) unless expiry is known to be
@@ -222,12 +224,7 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
             StorageError: the store or its lock failed (no call was made).
         """
         stale_access = _access_token_of(stale)
-        lock = self._local_lock(key, anyio.Lock)
-        with anyio.move_on_after(self.lock_wait) as waiting:
-            await lock.acquire()
-        if waiting.cancelled_caught:
-            raise StorageError(f"timed out waiting for the refresh of {key!r}")
-        try:
+        async with self._in_process(key, "refresh"):
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
                 return sibling
@@ -245,8 +242,6 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
                     raise
                 await held.__aexit__(None, None, None)
             return token
-        finally:
-            lock.release()
 
     async def revoke(self, key: str) -> bool:
         """Disconnect: revoke at Salesforce (best effort), then delete the local token.

@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from ..auth import SalesforceAuth
 from ..events import TokenEvents
-from ..exceptions import ReauthorizationRequired, StorageError, TokenNotFoundError
+from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow, RetryPolicy
-from ..storage.base import TokenRecord, TokenStore
+from ..storage.base import TokenRecord, TokenStore, holding
 from ..tokens import Token
 from ._base import (
     DEFAULT_CACHE_TTL,
@@ -97,6 +99,14 @@ class TokenManager(BaseTokenManager[threading.Lock]):
         )
         self.oauth: SyncOAuth = oauth
         self.store = store
+
+    @contextmanager
+    def _in_process(self, key: str, what: str) -> Iterator[None]:
+        # This process's per-key lock, taken before the store's: one thread per key at
+        # a time goes to the store (and its database or Redis connection).
+        lock = self._local_lock(key, threading.Lock)
+        with holding(lock, wait=self.lock_wait, what=f"{what} of {key!r}"):
+            yield
 
     # Running plans --------------------------------------------------------------------
     def _perform(self, op: _Op) -> Any:
@@ -187,14 +197,8 @@ class TokenManager(BaseTokenManager[threading.Lock]):
             return self.valid_token(key)
         except (TokenNotFoundError, ReauthorizationRequired):
             pass
-        lock = self._local_lock(key, threading.Lock)
-        if not lock.acquire(timeout=self.lock_wait):
-            raise StorageError(f"timed out waiting for the token of {key!r}")
-        try:
-            with self.store.lock(key):
-                return self._drive(self._obtain_plan(key, grant, username))
-        finally:
-            lock.release()
+        with self._in_process(key, "token"), self.store.lock(key):
+            return self._drive(self._obtain_plan(key, grant, username))
 
     def valid_token(self, key: str) -> Token:
         """A token believed valid: from memory (no I/O) unless expiry is known to be
@@ -228,17 +232,12 @@ class TokenManager(BaseTokenManager[threading.Lock]):
             StorageError: the store or its lock failed (no call was made).
         """
         stale_access = _access_token_of(stale)
-        lock = self._local_lock(key, threading.Lock)
-        if not lock.acquire(timeout=self.lock_wait):
-            raise StorageError(f"timed out waiting for the refresh of {key!r}")
-        try:
+        with self._in_process(key, "refresh"):
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
                 return sibling
             with self.store.lock(key):
                 return self._drive(self._refresh_plan(key, stale_access))
-        finally:
-            lock.release()
 
     def revoke(self, key: str) -> bool:
         """Disconnect: revoke at Salesforce (best effort), then delete the local token.

@@ -28,11 +28,19 @@ encrypted.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
+
+import anyio
 
 from ..exceptions import MalformedResponseError, StorageError
 from ..tokens import Token
@@ -46,6 +54,8 @@ __all__ = [
     "TokenRecord",
     "TokenStore",
     "VersionConflictError",
+    "aholding",
+    "holding",
     "next_record",
     "record_from_bytes",
     "record_to_bytes",
@@ -291,3 +301,31 @@ class AsyncTokenStore(Protocol):
     def lock(self, key: str) -> AbstractAsyncContextManager[object]:
         """Single flight for ``key`` across everyone sharing this store."""
         ...
+
+
+@contextmanager
+def holding(lock: threading.Lock, *, wait: float, what: str) -> Iterator[None]:
+    """Hold an in-process ``lock`` for the block, waiting at most ``wait`` seconds.
+
+    Raises:
+        StorageError: ``timed out waiting for the <what>`` when the wait ran out.
+    """
+    if not lock.acquire(timeout=wait):
+        raise StorageError(f"timed out waiting for the {what}")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@asynccontextmanager
+async def aholding(lock: anyio.Lock, *, wait: float, what: str) -> AsyncIterator[None]:
+    """Async twin of :func:`holding` (the wait can be cancelled)."""
+    with anyio.move_on_after(wait) as waiting:
+        await lock.acquire()
+    if waiting.cancelled_caught:
+        raise StorageError(f"timed out waiting for the {what}")
+    try:
+        yield
+    finally:
+        lock.release()

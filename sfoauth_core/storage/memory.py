@@ -17,9 +17,8 @@ from contextlib import asynccontextmanager, contextmanager
 import anyio
 from cachetools import LRUCache
 
-from ..exceptions import StorageError
 from ..tokens import Token
-from .base import TokenRecord, next_record
+from .base import TokenRecord, aholding, holding, next_record
 
 __all__ = ["AsyncInMemoryTokenStore", "InMemoryTokenStore"]
 
@@ -124,12 +123,8 @@ class InMemoryTokenStore(_Records):
         if lock is None:
             with self._guard:
                 lock = self._locks.setdefault(key, threading.Lock())
-        if not lock.acquire(timeout=self.lock_wait):
-            raise StorageError(f"timed out waiting for the token lock of {key!r}")
-        try:
+        with holding(lock, wait=self.lock_wait, what=f"token lock of {key!r}"):
             yield lock
-        finally:
-            lock.release()
 
 
 class AsyncInMemoryTokenStore(_Records):
@@ -176,11 +171,5 @@ class AsyncInMemoryTokenStore(_Records):
         if lock is None:
             with self._guard:
                 lock = self._locks.setdefault(key, anyio.Lock())
-        with anyio.move_on_after(self.lock_wait) as scope:
-            await lock.acquire()
-        if scope.cancelled_caught:
-            raise StorageError(f"timed out waiting for the token lock of {key!r}")
-        try:
+        async with aholding(lock, wait=self.lock_wait, what=f"token lock of {key!r}"):
             yield lock
-        finally:
-            lock.release()
