@@ -11,14 +11,11 @@ import anyio
 import httpx
 
 from ..auth import SalesforceAuth
-from ..events import TokenEvents
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
-from ..flows._base import Flow, RetryPolicy
+from ..flows._base import Flow
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Token
 from ._base import (
-    DEFAULT_CACHE_TTL,
-    DEFAULT_LEEWAY,
     BaseTokenManager,
     OAuthFlows,
     Plan,
@@ -42,7 +39,7 @@ class AsyncOAuth(OAuthFlows, Protocol):
     async def run(self, flow: Flow[T]) -> T: ...
 
 
-class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
+class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore]):
     """The asynchronous twin of :class:`~sfoauth_core.manager.TokenManager` (asyncio or
     trio); same arguments, awaitable methods.
 
@@ -69,35 +66,6 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock]):
         >>> async with await manager.client(user_key) as sf:
         ...     await sf.get("/services/data/v62.0/limits")
     """
-
-    def __init__(
-        self,
-        oauth: AsyncOAuth,
-        store: AsyncTokenStore,
-        *,
-        events: TokenEvents | None = None,
-        retry: RetryPolicy | None = None,
-        leeway: float = DEFAULT_LEEWAY,
-        session_timeout: float | None = None,
-        introspect_expiry: bool = False,
-        cache_ttl: float = DEFAULT_CACHE_TTL,
-        cache_size: int = 10_000,
-        lock_wait: float = 300.0,
-    ) -> None:
-        super().__init__(
-            oauth,
-            events=events,
-            retry=retry,
-            leeway=leeway,
-            session_timeout=session_timeout,
-            introspect_expiry=introspect_expiry,
-            cache_ttl=cache_ttl,
-            cache_size=cache_size,
-            lock_wait=lock_wait,
-            lock_timeout=getattr(store, "lock_timeout", None),
-        )
-        self.oauth: AsyncOAuth = oauth
-        self.store = store
 
     @asynccontextmanager
     async def _in_process(self, key: str, what: str) -> AsyncIterator[None]:

@@ -58,6 +58,8 @@ logger = logging.getLogger("sfoauth.manager")
 
 T = TypeVar("T")
 L = TypeVar("L")
+O = TypeVar("O", bound="OAuthFlows")  # noqa: E741 - the oauth client's type
+S = TypeVar("S")  # the store's type
 
 #: Seconds before a known expiry at which the token is refreshed.
 DEFAULT_LEEWAY = 60.0
@@ -168,26 +170,28 @@ def _watch(flow: Flow[T], notes: list[str]) -> Flow[T]:
         flow.close()
 
 
-class BaseTokenManager(Generic[L]):
+class BaseTokenManager(Generic[L, O, S]):
     """Configuration, the in-process cache and the lifecycle plans; no I/O.
 
     ``L`` is the type of the per-key in-process lock (``threading.Lock`` for the sync
-    manager, ``anyio.Lock`` for the async one).
+    manager, ``anyio.Lock`` for the async one), ``O`` the OAuth client's and ``S`` the
+    store's. The constructor is shared by both managers (their docstrings list the
+    arguments); the store's ``lock_timeout`` (its lease) is checked against a refresh.
     """
 
     def __init__(
         self,
-        oauth: OAuthFlows,
+        oauth: O,
+        store: S,
         *,
-        events: TokenEvents | None,
-        retry: RetryPolicy | None,
-        leeway: float,
-        session_timeout: float | None,
-        introspect_expiry: bool,
-        cache_ttl: float,
-        cache_size: int,
-        lock_wait: float,
-        lock_timeout: float | None,
+        events: TokenEvents | None = None,
+        retry: RetryPolicy | None = None,
+        leeway: float = DEFAULT_LEEWAY,
+        session_timeout: float | None = None,
+        introspect_expiry: bool = False,
+        cache_ttl: float = DEFAULT_CACHE_TTL,
+        cache_size: int = 10_000,
+        lock_wait: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if session_timeout is not None and session_timeout <= 0:
@@ -198,7 +202,8 @@ class BaseTokenManager(Generic[L]):
             raise ConfigurationError("leeway", "must not be negative")
         if session_timeout is not None and leeway >= session_timeout:
             raise ConfigurationError("leeway", "must be shorter than session_timeout")
-        self.oauth = oauth
+        self.oauth: O = oauth
+        self.store: S = store
         self.events = events if events is not None else TokenEvents()
         self.retry = retry if retry is not None else DEFAULT_REFRESH_RETRY
         self.leeway = float(leeway)
@@ -212,7 +217,7 @@ class BaseTokenManager(Generic[L]):
         self._guard = threading.Lock()
         self._locks: dict[str, L] = {}
         self._pending: dict[str, _Pending] = {}
-        self._check_lease(lock_timeout)
+        self._check_lease(getattr(store, "lock_timeout", None))
 
     # Configuration checks -------------------------------------------------------------
     def worst_case_refresh_seconds(self) -> float:

@@ -11,14 +11,11 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from ..auth import SalesforceAuth
-from ..events import TokenEvents
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
-from ..flows._base import Flow, RetryPolicy
+from ..flows._base import Flow
 from ..storage.base import TokenRecord, TokenStore, holding
 from ..tokens import Token
 from ._base import (
-    DEFAULT_CACHE_TTL,
-    DEFAULT_LEEWAY,
     BaseTokenManager,
     OAuthFlows,
     Plan,
@@ -42,7 +39,7 @@ class SyncOAuth(OAuthFlows, Protocol):
     def run(self, flow: Flow[T]) -> T: ...
 
 
-class TokenManager(BaseTokenManager[threading.Lock]):
+class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
     """Keeps one store's tokens valid: cached reads, single-flight rotation-safe
     refresh.
 
@@ -70,35 +67,6 @@ class TokenManager(BaseTokenManager[threading.Lock]):
         >>> with manager.client(user_key) as sf:
         ...     sf.get("/services/data/v62.0/limits")
     """
-
-    def __init__(
-        self,
-        oauth: SyncOAuth,
-        store: TokenStore,
-        *,
-        events: TokenEvents | None = None,
-        retry: RetryPolicy | None = None,
-        leeway: float = DEFAULT_LEEWAY,
-        session_timeout: float | None = None,
-        introspect_expiry: bool = False,
-        cache_ttl: float = DEFAULT_CACHE_TTL,
-        cache_size: int = 10_000,
-        lock_wait: float = 300.0,
-    ) -> None:
-        super().__init__(
-            oauth,
-            events=events,
-            retry=retry,
-            leeway=leeway,
-            session_timeout=session_timeout,
-            introspect_expiry=introspect_expiry,
-            cache_ttl=cache_ttl,
-            cache_size=cache_size,
-            lock_wait=lock_wait,
-            lock_timeout=getattr(store, "lock_timeout", None),
-        )
-        self.oauth: SyncOAuth = oauth
-        self.store = store
 
     @contextmanager
     def _in_process(self, key: str, what: str) -> Iterator[None]:
