@@ -27,7 +27,7 @@ import logging
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -88,17 +88,22 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _RedisStoreBase:
-    """Naming, encryption and the compare-and-swap plan; no I/O."""
+_Client = TypeVar("_Client", "Redis[Any]", "AsyncRedis[Any]")
+
+
+class _RedisStoreBase(Generic[_Client]):
+    """Naming, encryption and the compare-and-swap plan; no I/O. The constructor is
+    shared by the sync and async stores (same arguments, same key layout)."""
 
     def __init__(
         self,
+        redis: _Client,
         cipher: TokenCipher,
         *,
-        prefix: str,
-        lock_timeout: float,
-        lock_wait: float | None,
-        lock_poll: float,
+        prefix: str = DEFAULT_PREFIX,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_wait: float | None = None,
+        lock_poll: float = 0.01,
     ) -> None:
         if not isinstance(cipher, TokenCipher):
             raise TypeError(
@@ -113,6 +118,8 @@ class _RedisStoreBase:
             lock_wait if lock_wait is not None else lock_timeout + 10
         )
         self.lock_poll = lock_poll
+        self.redis: _Client = redis
+        self._cas: Any = redis.register_script(_CAS_SCRIPT)  # Script or AsyncScript
 
     def record_name(self, key: str) -> str:
         """The Redis key of ``key``'s record."""
@@ -187,7 +194,7 @@ def _storage_error(exc: Exception) -> StorageError:
     return StorageError(f"Redis is unavailable or failed: {type(exc).__name__}: {exc}")
 
 
-class RedisTokenStore(_RedisStoreBase):
+class RedisTokenStore(_RedisStoreBase["Redis[Any]"]):
     """A :class:`~.base.TokenStore` on Redis, shared across processes and machines.
 
     Args:
@@ -205,26 +212,6 @@ class RedisTokenStore(_RedisStoreBase):
         ...     redis.Redis(), TokenCipher([key]), prefix="myapp:sf:"
         ... )
     """
-
-    def __init__(
-        self,
-        redis: Redis[Any],
-        cipher: TokenCipher,
-        *,
-        prefix: str = DEFAULT_PREFIX,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        lock_wait: float | None = None,
-        lock_poll: float = 0.01,
-    ) -> None:
-        super().__init__(
-            cipher,
-            prefix=prefix,
-            lock_timeout=lock_timeout,
-            lock_wait=lock_wait,
-            lock_poll=lock_poll,
-        )
-        self.redis = redis
-        self._cas = redis.register_script(_CAS_SCRIPT)
 
     def _run(self, plan: _Plan) -> TokenRecord:
         result: Any = None
@@ -343,31 +330,11 @@ class RedisTokenStore(_RedisStoreBase):
         return changed
 
 
-class AsyncRedisTokenStore(_RedisStoreBase):
+class AsyncRedisTokenStore(_RedisStoreBase["AsyncRedis[Any]"]):
     """The asynchronous twin of :class:`RedisTokenStore` over ``redis.asyncio.Redis``.
 
     Same arguments, same key layout: sync and async processes can share one Redis.
     """
-
-    def __init__(
-        self,
-        redis: AsyncRedis[Any],
-        cipher: TokenCipher,
-        *,
-        prefix: str = DEFAULT_PREFIX,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        lock_wait: float | None = None,
-        lock_poll: float = 0.01,
-    ) -> None:
-        super().__init__(
-            cipher,
-            prefix=prefix,
-            lock_timeout=lock_timeout,
-            lock_wait=lock_wait,
-            lock_poll=lock_poll,
-        )
-        self.redis = redis
-        self._cas = redis.register_script(_CAS_SCRIPT)
 
     async def _run(self, plan: _Plan) -> TokenRecord:
         result: Any = None
