@@ -48,7 +48,7 @@ def missing_reason() -> str | None:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         return (
             f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; "
-            "see .ci/run)"
+            "scripts/test does it when run as root)"
         )
     return None
 

@@ -1,6 +1,6 @@
 """Real-browser tests: headless Chromium driven by Playwright's sync API.
 
-The browser is the Debian package's ``/usr/bin/chromium`` (``.ci/run`` installs it);
+The browser is the Debian package's ``/usr/bin/chromium`` (``scripts/test`` installs it);
 Playwright's own browser downloads are never used. Override the path with
 ``SFOAUTH_TEST_CHROMIUM``. When Chromium or the ``playwright`` package is missing the
 tests skip with a loud reason, except under CI (``SFOAUTH_REQUIRE_SERVICES=1``) where
