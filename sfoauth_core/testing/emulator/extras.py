@@ -19,7 +19,6 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Mapping
 from html import unescape
 from typing import Any
 from xml.sax.saxutils import escape
@@ -38,12 +37,9 @@ __all__ = ["oauth_page", "register", "soap_login"]
 _DEFAULT_REGISTERED_SCOPES = ["api", "refresh_token", "openid", "id"]
 
 
-def _json_response(body: Mapping[str, object], status: int) -> Response:
-    return oauth_response(body, "json", status)
-
-
 def _registration_error(error: str, description: str, status: int = 400) -> Response:
-    return _json_response({"error": error, "error_description": description}, status)
+    body = {"error": error, "error_description": description}
+    return oauth_response(body, "json", status)
 
 
 def _string_list(value: object) -> list[str] | None:
@@ -119,7 +115,7 @@ async def register(request: Request) -> Response:
             body[key] = metadata[key]
     if contacts:
         body["contacts"] = contacts
-    return _json_response(body, 201)
+    return oauth_response(body, "json", 201)
 
 
 async def oauth_page(request: Request) -> Response:

@@ -35,6 +35,7 @@ from .crypto import cached_private_key, new_user_code, s256_challenge, sign_jwt
 from .state import (
     DeviceRecord,
     EmulatedApp,
+    EmulatedOrg,
     EmulatorState,
     RefreshTokenRecord,
     parse_refresh_policy,
@@ -62,7 +63,6 @@ Params = Mapping[str, str]
 Body = dict[str, Any]
 
 _EXPIRED_TOKEN = ("invalid_grant", "expired access/refresh token")
-_ACCESS_DENIED = ("access_denied", "end-user denied authorization")
 
 
 class _Call:
@@ -519,7 +519,7 @@ def _device(call: _Call, grant_type: str) -> Body:
     if record.status == "denied":
         owner = state.user(record.username) if record.username else None
         org = state.org_of(owner) if owner else state.orgs.get(state.default_org)
-        denied = org.access_denied_error if org else _ACCESS_DENIED
+        denied = org.access_denied_error if org else EmulatedOrg.access_denied_error
         raise OAuthError(*denied)
     if record.status == "pending":
         too_fast = (
