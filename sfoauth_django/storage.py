@@ -33,6 +33,11 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import TokenCipher, TokenRecord, next_record
+from sfoauth_core.storage.base import (
+    DEFAULT_LOCK_TIMEOUT,
+    lock_bounds,
+    postgres_lock_settings,
+)
 from sfoauth_core.tokens import Token
 
 from .conf import sfoauth_settings
@@ -41,9 +46,6 @@ from .models import NAMED_PREFIX, AbstractSalesforceConnection, get_token_model
 __all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
 
 T = TypeVar("T")
-
-#: Lease of a row lock on PostgreSQL, as the Redis and SQLAlchemy stores use.
-DEFAULT_LOCK_TIMEOUT = 180.0
 
 
 class DjangoTokenStore:
@@ -67,19 +69,12 @@ class DjangoTokenStore:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         lock_wait: float | None = None,
     ) -> None:
-        if lock_timeout <= 0:
-            raise ValueError("lock_timeout must be positive")
         self._model = model
         self._cipher = cipher
         self._using = using
-        #: Lease of a row lock in seconds (PostgreSQL): a holder idle in its
-        #: transaction for longer is disconnected by the server. The token manager
-        #: checks that a whole refresh fits in it.
-        self.lock_timeout = float(lock_timeout)
-        #: How long a waiter waits for the lock (PostgreSQL; default lease + 10 s).
-        self.lock_wait = float(
-            lock_wait if lock_wait is not None else lock_timeout + 10
-        )
+        # The lease (a holder idle in its transaction longer is disconnected by the
+        # server; the token manager checks that a refresh fits) and the wait.
+        self.lock_timeout, self.lock_wait = lock_bounds(lock_timeout, lock_wait)
 
     def __repr__(self) -> str:
         return (
@@ -118,14 +113,10 @@ class DjangoTokenStore:
         try:
             if postgres:
                 with db.cursor() as cursor:
-                    # SET does not take bind parameters; both values are integers.
-                    cursor.execute(
-                        f"SET LOCAL lock_timeout = {max(1, int(self.lock_wait * 1000))}"
-                    )
-                    cursor.execute(
-                        "SET LOCAL idle_in_transaction_session_timeout = "
-                        f"{max(1, int(self.lock_timeout * 1000))}"
-                    )
+                    for statement in postgres_lock_settings(
+                        self.lock_timeout, self.lock_wait
+                    ):
+                        cursor.execute(statement)
             if self._locked_row(key) is None and postgres:
                 with db.cursor() as cursor:
                     cursor.execute(

@@ -61,10 +61,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage.base import (
+    DEFAULT_LOCK_TIMEOUT,
     TokenRecord,
     VersionConflictError,
     aholding,
+    lock_bounds,
     next_record,
+    postgres_lock_settings,
     record_from_bytes,
     record_to_bytes,
 )
@@ -85,8 +88,6 @@ __all__ = [
     "tables",
 ]
 
-#: Lease of a row lock (seconds); must outlast a whole refresh (the manager checks).
-DEFAULT_LOCK_TIMEOUT = 180.0
 _MAX_CAS_ATTEMPTS = 16
 _SWEEP_EVERY = 32
 
@@ -213,15 +214,10 @@ class SQLAlchemyTokenStore:
     ) -> None:
         if not isinstance(cipher, TokenCipher):
             raise TypeError("cipher must be a TokenCipher (the table keeps ciphertext)")
-        if lock_timeout <= 0:
-            raise ValueError("lock_timeout must be positive")
         self.engine = engine
         self.cipher = cipher
         self.tables = tables
-        self.lock_timeout = float(lock_timeout)
-        self.lock_wait = float(
-            lock_wait if lock_wait is not None else lock_timeout + 10
-        )
+        self.lock_timeout, self.lock_wait = lock_bounds(lock_timeout, lock_wait)
         self.row_locks = engine.dialect.name == "postgresql"
         self._local_locks: dict[str, anyio.Lock] = {}
 
@@ -405,12 +401,10 @@ class SQLAlchemyTokenStore:
         try:
             try:
                 tx = await conn.begin()
-                wait_ms = max(1, int(self.lock_wait * 1000))
-                lease_ms = max(1, int(self.lock_timeout * 1000))
-                await conn.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
-                await conn.execute(
-                    text(f"SET LOCAL idle_in_transaction_session_timeout = {lease_ms}")
-                )
+                for statement in postgres_lock_settings(
+                    self.lock_timeout, self.lock_wait
+                ):
+                    await conn.execute(text(statement))
                 found = await conn.execute(
                     select(t.c.version).where(t.c.key == key).with_for_update()
                 )

@@ -53,10 +53,13 @@ __all__ = [
     "ConnectionStatus",
     "TokenRecord",
     "TokenStore",
+    "DEFAULT_LOCK_TIMEOUT",
     "VersionConflictError",
     "aholding",
     "holding",
+    "lock_bounds",
     "next_record",
+    "postgres_lock_settings",
     "record_from_bytes",
     "record_to_bytes",
 ]
@@ -329,3 +332,34 @@ async def aholding(lock: anyio.Lock, *, wait: float, what: str) -> AsyncIterator
         yield
     finally:
         lock.release()
+
+
+#: Lease of a store's per-connection lock in seconds (Redis, and row locks on
+#: PostgreSQL): it must outlast a whole refresh, which the token manager checks.
+DEFAULT_LOCK_TIMEOUT = 180.0
+
+
+def lock_bounds(lock_timeout: float, lock_wait: float | None) -> tuple[float, float]:
+    """A shared store lock's validated ``(lease, wait)`` in seconds.
+
+    The lease is how long a holder may keep the lock (a hung worker cannot block
+    everyone, and its late writes are refused); the wait is how long a waiter waits
+    before :class:`StorageError` (default: the lease + 10 s).
+
+    Raises:
+        ValueError: ``lock_timeout`` is not positive.
+    """
+    if lock_timeout <= 0:
+        raise ValueError("lock_timeout must be positive")
+    lease = float(lock_timeout)
+    return lease, float(lock_wait if lock_wait is not None else lease + 10)
+
+
+def postgres_lock_settings(lease: float, wait: float) -> tuple[str, str]:
+    """``SET LOCAL`` statements bounding a row lock's transaction on PostgreSQL:
+    ``lock_timeout`` (the wait) and ``idle_in_transaction_session_timeout`` (the
+    lease), in whole milliseconds (``SET`` takes no bind parameters)."""
+    return (
+        f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}",
+        f"SET LOCAL idle_in_transaction_session_timeout = {max(1, int(lease * 1000))}",
+    )

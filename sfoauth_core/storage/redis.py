@@ -36,8 +36,10 @@ from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from ..exceptions import StorageError
 from ..tokens import Token
 from .base import (
+    DEFAULT_LOCK_TIMEOUT,
     TokenRecord,
     VersionConflictError,
+    lock_bounds,
     next_record,
     record_from_bytes,
     record_to_bytes,
@@ -51,7 +53,6 @@ logger = logging.getLogger("sfoauth.storage")
 DEFAULT_PREFIX = "sfoauth:"
 #: Default lock lease. It must exceed the worst-case refresh (attempts × HTTP timeout +
 #: back-off); with the defaults (3 × 30 s + 2 × 30 s Retry-After cap) that is 150 s.
-DEFAULT_LOCK_TIMEOUT = 180.0
 
 # KEYS[1] = record hash; ARGV = expected version, new version, ciphertext.
 # Returns {1, new} on success, {0, actual} on a version mismatch (0 = no record).
@@ -109,14 +110,9 @@ class _RedisStoreBase(Generic[_Client]):
             raise TypeError(
                 "cipher must be a TokenCipher (the Redis store keeps ciphertext)"
             )
-        if lock_timeout <= 0:
-            raise ValueError("lock_timeout must be positive")
         self.cipher = cipher
         self.prefix = prefix
-        self.lock_timeout = float(lock_timeout)
-        self.lock_wait = float(
-            lock_wait if lock_wait is not None else lock_timeout + 10
-        )
+        self.lock_timeout, self.lock_wait = lock_bounds(lock_timeout, lock_wait)
         self.lock_poll = lock_poll
         self.redis: _Client = redis
         self._cas: Any = redis.register_script(_CAS_SCRIPT)  # Script or AsyncScript
