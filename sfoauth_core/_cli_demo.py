@@ -153,8 +153,9 @@ def _check_requirements(example: _Example) -> Path:
     missing = [m for m in example.modules if importlib.util.find_spec(m) is None]
     if missing:
         raise DemoError(
-            f"the {example.name} demo needs {', '.join(missing)}: "
-            f"pip install 'sfoauth[{example.extras}]'"
+            f"the {example.name} demo needs {', '.join(missing)}. From the checkout, "
+            f'run: pip install -e ".[{example.extras}]" (or ./scripts/demo '
+            f"{example.name}, which installs it)"
         )
     return project
 
