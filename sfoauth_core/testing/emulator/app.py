@@ -287,6 +287,7 @@ class SalesforceEmulator:
         }
         if app.private_key_pem:
             kwargs["private_key"] = app.private_key_pem
+        if app.certificate_pem:  # a JWT bearer app: sign as the default user
             kwargs["username"] = DEFAULT_USERNAME
         kwargs.update(overrides)
         return ConnectedApp(**kwargs)
