@@ -132,13 +132,23 @@ def apply_config(
 
 def emulator_from_config(config_file: str | Path | None = None) -> SalesforceEmulator:
     """A :class:`SalesforceEmulator` built from a JSON configuration file (or
-    defaults)."""
+    defaults).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not a JSON object, or not a valid configuration.
+    """
     from .app import SalesforceEmulator
 
     config: dict[str, Any] = {}
     base_dir = Path(".")
     if config_file is not None:
-        config = json.loads(Path(config_file).read_text(encoding="utf-8"))
+        try:
+            config = json.loads(Path(config_file).read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_file}: expected a JSON object")
         base_dir = Path(config_file).parent
     emu = SalesforceEmulator(defaults=bool(config.get("defaults", True)))
     apply_config(emu, config, base_dir)
@@ -151,9 +161,12 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "pick another port (0: any free port)"
+        ) from None
     return sock
 
 
