@@ -28,6 +28,7 @@ from cachetools import TTLCache
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.dependencies.models import Dependant
 from fastapi.params import Depends as DependsParam
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from sfoauth_core.config import ConnectedApp, Secret
@@ -494,22 +495,29 @@ class SFOAuth:
         )
 
     # Dependencies ---------------------------------------------------------------------
+    def redirect_for(self, request: Request, code: ErrorCode) -> str | None:
+        """Where a browser without a usable connection is sent (``None``: answer
+        ``code`` instead), per :attr:`unauthenticated`: the login page with
+        ``next``, or ``app_login_url`` when the app has not identified the user."""
+        mode = self.unauthenticated
+        if mode == "auto":
+            wants_html = "text/html" in request.headers.get("accept", "")
+            mode = "redirect" if wants_html and request.method == "GET" else "401"
+        if mode != "redirect":
+            return None
+        if code is not ErrorCode.NOT_AUTHENTICATED:
+            return login_redirect_path(self, request)
+        if self.app_login_url:
+            # Salesforce's login needs an app user first: the app's own login.
+            return with_next(self.app_login_url, here_path(request, self))
+        return None  # a redirect to the Salesforce login would be a dead end
+
     def _unconnected(
         self, request: Request, code: ErrorCode, optional: bool
     ) -> SalesforceSession | None:
         if optional:
             return None
-        mode = self.unauthenticated
-        if mode == "auto":
-            wants_html = "text/html" in request.headers.get("accept", "")
-            mode = "redirect" if wants_html and request.method == "GET" else "401"
-        location: str | None = None
-        if mode == "redirect":
-            if code is not ErrorCode.NOT_AUTHENTICATED:
-                location = login_redirect_path(self, request)
-            elif self.app_login_url:
-                # Salesforce's login needs an app user first: the app's own login.
-                location = with_next(self.app_login_url, here_path(request, self))
+        location = self.redirect_for(request, code)
         if location is not None:
             raise HTTPException(
                 status_code=status.HTTP_303_SEE_OTHER,
@@ -633,6 +641,16 @@ class SFOAuth:
                 raise exc
             code = code_for(exc)
             log_failure(exc, code)
+            if code in (ErrorCode.NOT_CONNECTED, ErrorCode.REAUTHORIZATION_REQUIRED):
+                # Refused while the route ran: a browser goes to reconnect, as the
+                # dependency would have sent it.
+                location = self.redirect_for(request, code)
+                if location is not None:
+                    return RedirectResponse(
+                        location,
+                        status_code=status.HTTP_303_SEE_OTHER,
+                        headers={"Cache-Control": "no-store"},
+                    )
             return error_response(self, request, code)
 
         async def sfoauth_http(request: Request, exc: Exception) -> Response:

@@ -215,18 +215,29 @@ def login_base(sf: SFOAuth, request: Request) -> str:
         return sf.login_path
 
 
-def error_page(sf: SFOAuth, request: Request, code: ErrorCode) -> str:
-    """The HTML page of ``code``: its title, one sentence, fitting links."""
+def error_page(
+    sf: SFOAuth, request: Request, code: ErrorCode, next_path: str | None = None
+) -> str:
+    """The HTML page of ``code``: its title, one sentence, fitting links.
+
+    ``next_path``: where a new login should return to, for errors of sfoauth's own
+    routes (a callback's URL is single use and carries a code: never linked to).
+    Otherwise the links return to the request's own page.
+    """
     from .router import here_path, with_next
 
     copy = _COPY[code]
     home = sf.default_next
-    if copy.link == "login":
-        target = with_next(login_base(sf, request), here_path(request, sf))
-    elif copy.link == "app-login" and sf.app_login_url:
-        target = with_next(sf.app_login_url, here_path(request, sf))
-    elif copy.link == "retry" and request.method == "GET":
-        target = here_path(request, sf)
+    back_to = next_path if next_path is not None else here_path(request, sf)
+    link = copy.link
+    if link == "retry" and (next_path is not None or request.method != "GET"):
+        link = "login" if next_path is not None else "back"
+    if link == "login":
+        target = with_next(login_base(sf, request), back_to)
+    elif link == "app-login" and sf.app_login_url:
+        target = with_next(sf.app_login_url, back_to)
+    elif link == "retry":
+        target = back_to
     else:
         target = home
     links = (
@@ -246,8 +257,11 @@ def error_response(
     request: Request,
     code: ErrorCode,
     headers: Mapping[str, str] | None = None,
+    *,
+    next_path: str | None = None,
 ) -> Response:
-    """``code`` as an HTML page for browsers, ``{"detail": code}`` otherwise."""
+    """``code`` as an HTML page for browsers, ``{"detail": code}`` otherwise
+    (``next_path``: see :func:`error_page`)."""
     merged = dict(NO_STORE_HEADERS)
     if code is ErrorCode.SALESFORCE_UNAVAILABLE:
         merged["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -256,7 +270,9 @@ def error_response(
     if wants_html(request):
         merged.update(PAGE_HEADERS)
         return HTMLResponse(
-            error_page(sf, request, code), status_code=status_for(code), headers=merged
+            error_page(sf, request, code, next_path),
+            status_code=status_for(code),
+            headers=merged,
         )
     return JSONResponse(
         {"detail": code.value}, status_code=status_for(code), headers=merged

@@ -66,8 +66,14 @@ _MAX_PARAM = 2048
 _DISCONNECTED_MAX_AGE = 30 * 24 * 3600
 
 
-def _error(sf: SFOAuth, request: Request, code: ErrorCode) -> Response:
-    return error_response(sf, request, code)
+def _error(
+    sf: SFOAuth, request: Request, code: ErrorCode, next_path: str | None = None
+) -> Response:
+    """An error of sfoauth's own routes: its page links back into the app, to
+    ``next_path`` (default: ``default_next``), never to the route itself."""
+    return error_response(
+        sf, request, code, next_path=next_path if next_path else sf.default_next
+    )
 
 
 def here_path(request: Request, sf: SFOAuth) -> str:
@@ -213,6 +219,7 @@ class _Callback:
         self.request = request
         self.pending = _pending_ids(sf, request)
         self.used: str | None = None
+        self.next_path: str | None = None
 
     def finish(self, response: Response) -> Response:
         if self.used is not None:
@@ -224,7 +231,7 @@ class _Callback:
     def reject(self, code: ErrorCode, why: str) -> Response:
         # A security event: the reason, never the values (SECURITY.md item 1).
         security_log.warning("sfoauth callback rejected: %s (%s)", code.value, why)
-        return self.finish(_error(self.sf, self.request, code))
+        return self.finish(_error(self.sf, self.request, code, self.next_path))
 
 
 async def finish_login(
@@ -250,9 +257,10 @@ async def finish_login(
         return answer.reject(ErrorCode.STORAGE_UNAVAILABLE, "pending login unreadable")
     if flow is None:
         return answer.reject(ErrorCode.INVALID_STATE, "unknown, used or expired login")
+    answer.next_path = flow.next_url
     if flow.is_expired():
         return answer.reject(ErrorCode.INVALID_STATE, "expired login")
-    if key is None or not hmac.compare_digest(key.encode(), flow.user_key.encode()):
+    if key is None or not _same_user(sf, key, flow.user_key):
         return answer.reject(ErrorCode.INVALID_STATE, "login started by another user")
     if any(len(v) > _MAX_PARAM for v in params.as_dict().values()):
         return answer.reject(ErrorCode.INVALID_CALLBACK, "oversized parameter")
@@ -345,6 +353,23 @@ async def finish_login(
     if rotated is not None and sf.identity is not None:
         sf.identity.set_cookie(response, rotated)
     return answer.finish(response)
+
+
+def _same_user(sf: SFOAuth, key: str, started_by: str) -> bool:
+    """Whether the user finishing a login is the one who started it.
+
+    With the app's own ``user_key``: the same id. With the default identity the
+    visitor id *is* the browser, and a finished login rotates it; the signed flow
+    cookie already proves the login was started in this browser, so a second tab's
+    login still completes after the first one rotated the id.
+    """
+    if hmac.compare_digest(key.encode(), started_by.encode()):
+        return True
+    return (
+        sf.identity is not None
+        and key.startswith("anon:")
+        and started_by.startswith("anon:")
+    )
 
 
 async def _revoke_quietly(sf: SFOAuth, value: str) -> None:

@@ -41,11 +41,11 @@ async def header_user(x_user: Annotated[str | None, Header()] = None) -> str | N
 def make_sf(emu: SalesforceEmulator, store: Any = None, **kwargs: Any) -> SFOAuth:
     config = emu.connected_app("web", redirect_uri=CALLBACK)
     kwargs.setdefault("cookie_secure", False)
+    kwargs.setdefault("transport", emu.async_transport())
     return SFOAuth(
         config,
         store=store if store is not None else AsyncInMemoryTokenStore(),
         secret_key=SECRET_KEY,
-        transport=emu.async_transport(),
         **kwargs,
     )
 

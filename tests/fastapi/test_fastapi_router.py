@@ -46,7 +46,8 @@ async def stored_secrets(sf: Any, key: str) -> list[str]:
 async def test_login_redirects_with_pkce_and_server_side_state(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    r = await browser.post("/salesforce/login",
+    r = await browser.post(
+        "/salesforce/login",
         headers={"host": "evil.example", "x-forwarded-host": "evil.example"},
     )
     assert r.status_code == 303
@@ -537,7 +538,8 @@ async def test_per_request_scope_never_mutates_config(emu, browser_factory):
     sf = make_sf(emu)
     scopes = sf.app.scopes
     browser = browser_factory(make_api(sf))
-    r = await browser.post("/salesforce/login", params={"scope": "api", "prompt": "login"}
+    r = await browser.post(
+        "/salesforce/login", params={"scope": "api", "prompt": "login"}
     )
     assert query(r.headers["location"])["scope"] == "api"
     assert sf.app.scopes == scopes

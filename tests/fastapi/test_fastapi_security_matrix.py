@@ -312,7 +312,8 @@ def test_redirect_uri_never_comes_from_request_headers(emu, host, proto):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=make_api(sf)), base_url=APP_ORIGIN
         ) as browser:
-            return await browser.post("/salesforce/login",
+            return await browser.post(
+                "/salesforce/login",
                 headers={
                     "host": host,
                     "x-forwarded-host": host,
