@@ -172,3 +172,56 @@ async def test_the_readme_snippet_serves_a_login(emulator_url, tmp_path, monkeyp
             limits = await browser.get("/limits")
             assert limits.status_code == 200, limits.text
             assert "DailyApiRequests" in limits.json()
+
+
+# docs/fastapi.md's one-file quickstart --------------------------------------------------
+DOCS = README.parent / "docs" / "fastapi.md"
+
+
+def quickstart_file() -> str:
+    """The blocks tagged ``<!-- journey: fastapi-app ... -->``, as one ``main.py``."""
+    lines = DOCS.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("<!-- journey: fastapi-app"):
+            while not lines[i].startswith("```python"):
+                i += 1
+            end = lines.index("```", i + 1)
+            blocks.append("\n".join(lines[i + 1 : end]))
+            i = end
+        i += 1
+    assert blocks, "docs/fastapi.md has a quickstart tagged for the docs journey"
+    return "\n\n".join(blocks)
+
+
+async def test_the_docs_quickstart_file_serves_a_login(
+    emulator_url, tmp_path, monkeypatch
+):
+    emu, url = emulator_url
+    source = quickstart_file()
+    assert "http://127.0.0.1:8999" in source  # `sfoauth emulator`'s address
+    monkeypatch.chdir(tmp_path)  # the file's SQLite database goes here
+    monkeypatch.setenv("SFOAUTH_TOKEN_KEY", TokenCipher.generate_key())
+    monkeypatch.delenv("APP_SECRET_KEY", raising=False)
+    namespace: dict[str, Any] = {"__name__": "main"}
+    code = compile(source.replace("http://127.0.0.1:8999", url), "main.py", "exec")
+    exec(code, namespace)  # noqa: S102 - the documentation's own example
+    api, sf = namespace["api"], namespace["sf"]
+    async with sf.lifespan(api):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api), base_url="http://127.0.0.1:8000"
+        ) as browser:
+            first = await browser.get("/limits", headers={"accept": "text/html"})
+            assert first.headers["location"] == "/salesforce/login?next=%2Flimits"
+            page = await browser.get(first.headers["location"])
+            assert "Continue to Salesforce" in page.text
+            login = await browser.post("/salesforce/login", data={"next": "/limits"})
+            async with httpx.AsyncClient() as at_salesforce:
+                answer = await at_salesforce.get(login.headers["location"])
+            assert answer.status_code == 302, answer.text
+            done = await browser.get(answer.headers["location"])
+            assert (done.status_code, done.headers["location"]) == (303, "/limits")
+            limits = await browser.get("/limits")
+            assert limits.status_code == 200, limits.text
+            assert "DailyApiRequests" in limits.json()["limits"]
+    assert (tmp_path / "sfoauth.db").exists()
