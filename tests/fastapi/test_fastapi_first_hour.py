@@ -294,6 +294,35 @@ async def test_salesforce_unreachable_answers_503_never_500(emu, browser_factory
     assert (await browser.get("/me")).json()["status"] == 200
 
 
+async def test_a_dependency_minting_while_salesforce_is_down_answers_503(
+    emu, browser_factory
+):
+    switch = Switch(emu.async_transport())
+    sf = make_sf(
+        emu,
+        transport=switch,
+        retry=RetryPolicy(attempts=1),
+        connections={"ops": emu.connected_app("jwt")},
+    )
+    api = make_api(sf)
+
+    @api.get("/ops")
+    async def ops(
+        session: Annotated[SalesforceSession, Depends(sf.connection("ops"))],
+    ) -> Any:
+        return {"org": session.org_id}
+
+    browser = browser_factory(api)
+    switch.down = "/"
+    r = await browser.get("/ops", headers=JSON)
+    assert r.status_code == 503 and detail(r) == ErrorCode.SALESFORCE_UNAVAILABLE
+    r = await browser.get("/ops", headers=HTML)
+    assert r.status_code == 503 and h1(r) == "Salesforce is unavailable"
+    assert r.headers["retry-after"] == "30"
+    switch.down = None
+    assert (await browser.get("/ops")).status_code == 200
+
+
 async def test_other_network_errors_keep_their_usual_handling(emu):
     _, switch, api = unavailable_api(emu)
     switch.down = "/"
