@@ -635,9 +635,7 @@ class SFOAuth:
         """
 
         async def core_error(request: Request, exc: Exception) -> Response:
-            if not isinstance(
-                exc, SFOAuthError
-            ):  # pragma: no cover - registered for it
+            if not isinstance(exc, SFOAuthError):  # pragma: no cover
                 raise exc
             code = code_for(exc)
             log_failure(exc, code)
@@ -713,8 +711,9 @@ class SFOAuth:
                     if isinstance(route, APIRoute) and _depends_on(
                         route.dependant, targets
                     ):
-                        for code, spec in extra.items():
-                            route.responses.setdefault(code, spec)
+                        # A new dict: a responses mapping shared by several
+                        # routes must not document the others.
+                        route.responses = {**extra, **route.responses}
             schema: dict[str, Any] = original()
             return schema
 

@@ -81,6 +81,18 @@ async def test_login_get_shows_the_interstitial_and_starts_nothing(
     assert "evil" not in r.text
 
 
+async def test_the_login_page_escapes_what_the_link_carried(emu, browser_factory):
+    browser = browser_factory(make_api(make_sf(emu)))
+    r = await browser.get(
+        "/salesforce/login",
+        params={"next": '/a"><script>x</script>', "login_hint": "<b>jane</b>"},
+        headers=HTML,
+    )
+    assert "<script>" not in r.text and "<b>" not in r.text
+    assert 'value="/a&quot;&gt;&lt;script&gt;x&lt;/script&gt;"' in r.text
+    assert 'name="login_hint" value="&lt;b&gt;jane&lt;/b&gt;"' in r.text
+
+
 async def test_the_button_posts_and_cross_site_posts_are_refused(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
