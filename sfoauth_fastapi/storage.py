@@ -462,8 +462,8 @@ class SQLAlchemyTokenStore:
                         )
                     )
             except SQLAlchemyError as exc:
-                raise StorageError(
-                    f"could not take the token lock of {key!r} ({type(exc).__name__})"
+                raise _db_error(
+                    exc, f"taking the token lock of {key!r}", t.name
                 ) from exc
             held = _Held(self, key, conn, tx)
             reset = _HELD.set(held)

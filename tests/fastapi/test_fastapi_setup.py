@@ -117,6 +117,35 @@ async def test_missing_tables_answer_503_and_log_their_cause(
     await engine.dispose()
 
 
+@pytest.mark.postgres
+async def test_a_missing_table_on_postgres_names_itself(postgres_dsn):
+    import uuid
+
+    from sfoauth_core.exceptions import StorageError
+    from sfoauth_fastapi.storage import build_tables
+
+    engine = create_async_engine(
+        postgres_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    )
+    missing = build_tables(prefix=f"t{uuid.uuid4().hex[:10]}_")
+    store = SQLAlchemyTokenStore(
+        engine, TokenCipher([TokenCipher.generate_key()]), tables=missing
+    )
+    try:
+        for attempt in (store.get("user:alice"), _locked_read(store)):
+            with pytest.raises(StorageError) as caught:
+                await attempt
+            assert f"table '{missing.tokens.name}' does not exist" in str(caught.value)
+            assert "SELECT" not in str(caught.value)  # never the SQL
+    finally:
+        await engine.dispose()
+
+
+async def _locked_read(store: SQLAlchemyTokenStore) -> None:
+    async with store.lock("user:alice"):
+        pass
+
+
 # The README's FastAPI snippet -----------------------------------------------------------
 def readme_fastapi_block() -> str:
     text = README.read_text(encoding="utf-8")
