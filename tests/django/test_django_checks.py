@@ -308,12 +308,14 @@ def test_secret_setting_names_are_hidden_by_django():
 
 
 def test_debug_page_of_a_failing_connection_hides_secrets(settings, emu, db):
-    """A token request failing inside sfoauth, with the secrets in its frames."""
+    """A token request failing inside sfoauth, with the secrets in its frames.
+
+    (An answer that cannot be parsed: Salesforce *unavailable* is a 503 page instead.)"""
     from sfoauth_core.testing.emulator.state import Fault
 
     settings.DEBUG = True
     settings.SFOAUTH = _debug_settings(emu)
-    emu.inject_fault(Fault(status=500, count=10))
+    emu.inject_fault(Fault(kind="html", status=400, count=10))
     client = Client(raise_request_exception=False)
     response = client.get("/integration/")
     page = response.content.decode()
