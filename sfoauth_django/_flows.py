@@ -207,6 +207,20 @@ def _revoke_quietly(oauth: Any, token: Token) -> None:
         logger.warning("could not revoke an unused grant: %s", type(exc).__name__)
 
 
+def _username(oauth: Any, token: Token, claims: dict[str, Any]) -> str | None:
+    """The Salesforce username for the admin: from the verified ID token, else one
+    identity call (best effort: a login never fails for it)."""
+    username = claims.get("preferred_username")
+    if isinstance(username, str) and username:
+        return username
+    try:
+        found: str | None = oauth.identity(token).username
+    except SFOAuthError as exc:
+        logger.info("identity lookup for the username failed: %s", type(exc).__name__)
+        return None
+    return found
+
+
 def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     """Check the callback, exchange the code, store the token; returns (key, next).
 
@@ -242,11 +256,12 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     if not token.org_id or not token.user_id:
         _revoke_quietly(oauth, token)
         raise FlowFailure("exchange_failed", 502)
+    claims: dict[str, Any] = {}
     if token.id_token and pending.get("nonce"):
         # OpenID Connect: the ID token must be the issuer's and carry this login's
         # nonce (SECURITY.md item 14).
         try:
-            oauth.verify_id_token(token, nonce=pending["nonce"])
+            claims = dict(oauth.verify_id_token(token, nonce=pending["nonce"]))
         except SFOAuthError as exc:
             security_log.warning("callback rejected: ID token %s", type(exc).__name__)
             _revoke_quietly(oauth, token)
@@ -259,7 +274,7 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
             raise FlowFailure("signup_closed", 403)
     key = user_key(token.org_id, token.user_id)
     connection = _claim_row(key, user, token, oauth)
-    _runtime.manager().save(key, token)
+    _runtime.manager().save(key, token, username=_username(oauth, token, claims))
     _runtime.forget_user(user.pk)
     if pending.get("user") is None:
         login(request, user, backend="sfoauth_django.backends.SalesforceBackend")
