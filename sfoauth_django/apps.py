@@ -19,6 +19,6 @@ class SFOAuthConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, signals  # noqa: F401 - registers the checks and signals
-        from ._logging import install
+        from .redaction import install
 
         install()

@@ -20,8 +20,8 @@ from django.test import Client
 from django_flow import connect
 
 from sfoauth_core.testing import DEFAULT_USERNAME
-from sfoauth_django._logging import RedactOAuthQuery
 from sfoauth_django.models import get_token_model
+from sfoauth_django.redaction import RedactOAuthQuery
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))

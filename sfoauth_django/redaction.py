@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["REDACTED", "RedactOAuthQuery", "install"]
+__all__ = ["LOGGERS", "REDACTED", "RedactOAuthQuery", "install", "redact"]
 
 REDACTED = "[redacted]"
 
