@@ -381,3 +381,33 @@ def test_next_survives_app_login_then_salesforce_connect(user_factory, emu, brow
         back = connect(browser_client, browser, next="/whoami/")
         assert back["Location"] == "/whoami/"
         assert browser_client.get("/whoami/").json()["org_id"] == DEFAULT_ORG_ID
+
+
+def test_flagged_connection_is_none_under_asgi_too(alice, connected, emu):
+    _refuse_grant(emu)
+    assert connected.get("/whoami/").status_code == 302  # discovers and flags it
+    client = AsyncClient()
+    client.force_login(alice)
+    assert _aget(client, "/aoptional-none/").json() == {
+        "none": True,
+        "type": "NoneType",
+    }
+
+
+def test_interstitial_says_why_without_the_messages_app(connected, emu, settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "messages" not in m]
+    settings.INSTALLED_APPS = [
+        a for a in settings.INSTALLED_APPS if "messages" not in a
+    ]
+    settings.TEMPLATES = [
+        {
+            **settings.TEMPLATES[0],
+            "OPTIONS": {
+                "context_processors": ["django.template.context_processors.request"]
+            },
+        }
+    ]
+    _refuse_grant(emu)
+    redirect = connected.get("/whoami/")
+    assert redirect["Location"].endswith("&reason=reauth")
+    assert _text(connected.get(redirect["Location"])).count(RENEW) == 1
