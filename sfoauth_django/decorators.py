@@ -3,9 +3,10 @@
 
 Both make ``request.salesforce`` usable: a user without a connection is sent to
 ``sfoauth:login?next=<this page>`` (or to Django's login page first when anonymous and
-"Sign in with Salesforce" is off); a connection Salesforce refused is sent back through
-the login interstitial, which says why (``reason=reauth``, ``reason=disconnected``);
-Salesforce unreachable is a ``503`` page. ``connection="name"`` uses a named server-to-server connection
+"Sign in with Salesforce" is off); a connection Salesforce refused is sent back to the
+login interstitial, which says why (``reason=reauth``, ``reason=disconnected``);
+Salesforce unreachable is a ``503`` page (see :mod:`sfoauth_django._responses`).
+``connection="name"`` uses a named server-to-server connection
 (``SFOAUTH["CONNECTIONS"]``), minted on first use.
 """
 
@@ -59,7 +60,8 @@ def _anonymous_redirect(request: HttpRequest) -> HttpResponse:
     return redirect_to_login(request.get_full_path())
 
 
-def _failed(request: HttpRequest, exc: SFOAuthError) -> HttpResponse:
+def _handled(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Salesforce's failures become the documented answers; anything else re-raises."""
     response = _responses.handle_exception(request, exc)
     if response is None:
         raise exc
@@ -68,7 +70,7 @@ def _failed(request: HttpRequest, exc: SFOAuthError) -> HttpResponse:
 
 def _check(
     request: HttpRequest, connection: str | None
-) -> tuple[SalesforceSession, HttpResponse | None]:
+) -> tuple[SalesforceSession, HttpResponseBase | None]:
     session = SalesforceSession(request, connection=connection)
     request.salesforce = session  # type: ignore[attr-defined]
     pk = None if connection is not None else _user_pk(request)
@@ -79,13 +81,13 @@ def _check(
     except TokenNotFoundError:
         return session, _not_connected(request, pk)
     except SFOAuthError as exc:
-        return session, _failed(request, exc)
+        return session, _handled(request, exc)
     return session, None
 
 
 async def _acheck(
     request: HttpRequest, connection: str | None
-) -> tuple[SalesforceSession, HttpResponse | None]:
+) -> tuple[SalesforceSession, HttpResponseBase | None]:
     session = SalesforceSession(request, connection=connection)
     request.salesforce = session  # type: ignore[attr-defined]
     pk = None if connection is not None else await _auser_pk(request)
@@ -96,16 +98,8 @@ async def _acheck(
     except TokenNotFoundError:
         return session, await sync_to_async(_not_connected)(request, pk)
     except SFOAuthError as exc:
-        return session, await sync_to_async(_failed)(request, exc)
+        return session, await sync_to_async(_handled)(request, exc)
     return session, None
-
-
-def _handled(request: HttpRequest, exc: Exception) -> HttpResponseBase:
-    """A view raised: Salesforce's failures become the documented answers."""
-    response = _responses.handle_exception(request, exc)
-    if response is None:
-        raise exc
-    return response
 
 
 def _decorate(view: V, connection: str | None) -> V:

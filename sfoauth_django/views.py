@@ -31,9 +31,6 @@ NOT_REVOKED = (
 )
 
 
-_private = private
-
-
 def _failure(request: HttpRequest, failure: _flows.FlowFailure) -> HttpResponse:
     if failure.error == "unavailable":
         return unavailable(request, failure.cause)
@@ -46,7 +43,7 @@ def _failure(request: HttpRequest, failure: _flows.FlowFailure) -> HttpResponse:
     response = get_adapter(request).on_error(
         request, failure.error, status=failure.status, exception=failure.cause
     )
-    return _private(response)
+    return private(response)
 
 
 def _notices(request: HttpRequest) -> list[str]:
@@ -89,14 +86,14 @@ def login(request: HttpRequest) -> HttpResponse:
             "notices": _notices(request),
             "back_url": sfoauth_settings.LOGIN_REDIRECT_URL,
         }
-        return _private(render(request, "sfoauth/login.html", context))
+        return private(render(request, "sfoauth/login.html", context))
     try:
         url = _flows.start_login(request, options)
     except _flows.FlowFailure as failure:
         if failure.error == "login_required":
-            return _private(redirect_to_login(request.get_full_path()))
+            return private(redirect_to_login(request.get_full_path()))
         return _failure(request, failure)
-    return _private(HttpResponseRedirect(url))
+    return private(HttpResponseRedirect(url))
 
 
 @require_http_methods(["GET"])
@@ -110,7 +107,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     except _flows.FlowFailure as failure:
         return _failure(request, failure)
     target = get_adapter(request).get_login_redirect_url(request, next_url)
-    return _private(HttpResponseRedirect(target))
+    return private(HttpResponseRedirect(target))
 
 
 @csrf_protect
@@ -118,7 +115,7 @@ def callback(request: HttpRequest) -> HttpResponse:
 def disconnect(request: HttpRequest) -> HttpResponse:
     """Revoke the user's connection at Salesforce, then delete it (``POST`` + CSRF)."""
     if not request.user.is_authenticated:
-        return _private(redirect_to_login(request.get_full_path()))
+        return private(redirect_to_login(request.get_full_path()))
     revoked = _flows.disconnect(request)
     if revoked is None:
         return _failure(request, _flows.FlowFailure("not_connected", 404))
@@ -129,4 +126,4 @@ def disconnect(request: HttpRequest) -> HttpResponse:
     target = get_adapter(request).get_disconnect_redirect_url(
         request, request.POST.get("next")
     )
-    return _private(HttpResponseRedirect(target))
+    return private(HttpResponseRedirect(target))
