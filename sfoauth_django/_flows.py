@@ -262,6 +262,9 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
         # nonce (SECURITY.md item 14).
         try:
             claims = dict(oauth.verify_id_token(token, nonce=pending["nonce"]))
+        except TransportError as exc:  # the key set could not be fetched (503)
+            _revoke_quietly(oauth, token)
+            raise FlowFailure("unavailable", 503, exc) from None
         except SFOAuthError as exc:
             security_log.warning("callback rejected: ID token %s", type(exc).__name__)
             _revoke_quietly(oauth, token)

@@ -3,7 +3,8 @@
 ``SFOAUTH["HTTP_CLIENT_FACTORY"] = "django_testkit.http_client"``; a fixture puts the
 test's :class:`~sfoauth_core.testing.SalesforceEmulator` in :data:`CURRENT`. Setting
 ``CURRENT["down"] = True`` makes every request fail the way an unreachable Salesforce
-does (``httpx.ConnectError``), for the 503 tests.
+does (``httpx.ConnectError``), for the 503 tests; a path (``"/id/keys"``) makes only the
+requests to that path fail.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ def _refused(request: httpx.Request) -> httpx.ConnectError:
     return httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
 
+def _is_down(request: httpx.Request) -> bool:
+    down = CURRENT["down"]
+    return down is True or (isinstance(down, str) and request.url.path == down)
+
+
 class _Switch(httpx.BaseTransport):
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self.inner = inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if CURRENT["down"]:
+        if _is_down(request):
             raise _refused(request)
         return self.inner.handle_request(request)
 
@@ -36,7 +42,7 @@ class _AsyncSwitch(httpx.AsyncBaseTransport):
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if CURRENT["down"]:
+        if _is_down(request):
             raise _refused(request)
         return await self.inner.handle_async_request(request)
 

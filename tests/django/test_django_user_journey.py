@@ -276,6 +276,15 @@ def test_callback_with_salesforce_unreachable_answers_503(client, emu, browser):
     assert get_token_model().objects.count() == 0
 
 
+def test_callback_when_the_id_token_keys_cannot_be_fetched_answers_503(
+    client, emu, browser
+):
+    query = authorize(browser, client.post("/salesforce/login/", {"next": "/whoami/"}))
+    django_testkit.CURRENT["down"] = "/id/keys"
+    _assert_unavailable(client.get("/salesforce/callback/?" + query))
+    assert get_token_model().objects.count() == 0
+
+
 def test_disconnect_with_salesforce_unreachable_says_what_happened(connected, emu):
     django_testkit.CURRENT["down"] = True
     response = connected.post("/salesforce/disconnect/", {"next": "/page/"})
