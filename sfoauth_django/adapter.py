@@ -83,6 +83,17 @@ def is_safe_next(url: str | None) -> bool:
     return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
 
 
+def _retry_url(request: HttpRequest) -> str | None:
+    """This page again, for a ``GET`` whose URL carries no one-time secret (never the
+    callback's ``code`` and ``state``)."""
+    from .redaction import redact
+
+    path = request.get_full_path()
+    if request.method != "GET" or not is_safe_next(path) or redact(path) != path:
+        return None
+    return path
+
+
 def _link(target: str) -> str:
     from django.conf import settings
     from django.shortcuts import resolve_url
@@ -266,13 +277,7 @@ class DefaultSFOAuthAdapter:
             "message": ERROR_MESSAGES[known],
             "back_url": _link(target),
             "back_text": back_text,
-            "retry_url": (
-                request.get_full_path()
-                if error == "unavailable"
-                and request.method == "GET"
-                and is_safe_next(request.get_full_path())
-                else None
-            ),
+            "retry_url": _retry_url(request) if error == "unavailable" else None,
         }
         template = (
             "sfoauth/unavailable.html"

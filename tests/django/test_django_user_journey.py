@@ -17,7 +17,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.messages import get_messages
 from django.test import AsyncClient, Client
-from django_flow import authorize, connect
+from django_flow import authorize, connect, query_of
 
 from sfoauth_core.testing import DEFAULT_ORG_ID, DEFAULT_USER_ID
 from sfoauth_django import _runtime
@@ -272,8 +272,13 @@ def test_other_network_errors_are_not_taken_for_salesforce(rf, connected, emu):
 def test_callback_with_salesforce_unreachable_answers_503(client, emu, browser):
     query = authorize(browser, client.post("/salesforce/login/", {"next": "/whoami/"}))
     django_testkit.CURRENT["down"] = True
-    _assert_unavailable(client.get("/salesforce/callback/?" + query))
+    response = client.get("/salesforce/callback/?" + query)
+    _assert_unavailable(response)
     assert get_token_model().objects.count() == 0
+    # No "Try again" link that would put the one-time code and state in the page.
+    assert "sfoauth-retry" not in _text(response)
+    for name, value in query_of("/?" + query).items():
+        assert value not in _text(response), name
 
 
 def test_callback_when_the_id_token_keys_cannot_be_fetched_answers_503(
