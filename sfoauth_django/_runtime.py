@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from sfoauth_core import AsyncSalesforceOAuth, ConnectedApp, SalesforceOAuth
 from sfoauth_core.events import EventName, TokenEvent, TokenEvents
 from sfoauth_core.manager import AsyncTokenManager, TokenManager
+from sfoauth_core.storage import NEEDS_REAUTH
 
 from . import signals
 from .adapter import get_adapter
@@ -59,6 +60,8 @@ def reset() -> None:
 
 
 def _send(event: TokenEvent) -> None:
+    if event.name == "needs_reauth":
+        forget_users_of(event.key)  # request.salesforce turns falsy for them now
     name = (
         event.key[len(NAMED_PREFIX) :] if event.key.startswith(NAMED_PREFIX) else None
     )
@@ -205,8 +208,17 @@ def forget_user(user_pk: Any) -> None:
         cache.pop(user_pk, None)
 
 
+def forget_users_of(key: str) -> None:
+    """Drop the cached user -> connection entries that point at ``key``."""
+    cache = _user_cache()
+    with _guard:
+        for user_pk in [pk for pk, found in cache.items() if found == key]:
+            cache.pop(user_pk, None)
+
+
 def lookup_user_key(user_pk: Any) -> str | None:
-    """The key of the user's most recently updated connection (one query, then cached)."""
+    """The key of the user's most recently updated usable connection (one query, then
+    cached); a connection that needs re-authorization does not count."""
     cached = cached_user_key(user_pk)
     if cached is not _MISSING:
         return cached  # type: ignore[no-any-return]
@@ -214,6 +226,7 @@ def lookup_user_key(user_pk: Any) -> str | None:
         get_token_model()
         ._default_manager.filter(user_id=user_pk, name="")
         .exclude(token_ciphertext="")
+        .exclude(status=NEEDS_REAUTH)
         .order_by("-updated_at")
         .values_list("key", flat=True)
         .first()

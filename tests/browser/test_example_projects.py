@@ -295,7 +295,8 @@ def test_demo_login_refresh_status_disconnect(browser: Browser, app: str) -> Non
         if app == "django":
             # sfoauth_django's login view asks for a click (POST + CSRF) on a GET.
             page.wait_for_url(demo.url("/salesforce/login") + "?**")
-            assert page.title() == "Connect Salesforce"
+            assert page.title() == "Connect to Salesforce"
+            assert "You disconnected Salesforce." in page.content()
             browser.shot("connect-again")
             page.get_by_role("button", name="Continue to Salesforce").click()
         else:
