@@ -1,0 +1,271 @@
+"""The FastAPI journey (issue 10): one person's first hour with sfoauth_fastapi, in real
+processes: ``sfoauth emulator``, the app in ``fastapi_site/`` under uvicorn with two
+workers on PostgreSQL (and a short run with one worker on SQLite), Chromium.
+
+anonymous → the app's own login (``app_login_url``) → Connect page → login → API on
+both workers → expire → API on both workers (one refresh in all) → expire again inside
+the cache lifetime → the same → expire → identity → emulator stopped → 503 page (and
+JSON) → emulator back with every grant forgotten → pages still render, reconnect
+message → reconnect → Salesforce failing after retries → 503 page → back → disconnect →
+no silent reconnect. Each step checks what the person sees and the exact number of
+token-endpoint calls (the emulator's control API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from browser_support import Browser, free_port
+from support import (
+    PYTHON,
+    REASON_DISCONNECTED,
+    REASON_RENEW,
+    Emulator,
+    Journey,
+    Service,
+    Services,
+    child_env,
+    wait_seconds,
+)
+
+from sfoauth_core.storage import TokenCipher
+from sfoauth_core.testing import DEFAULT_USERNAME
+
+pytestmark = [pytest.mark.journey, pytest.mark.browser, pytest.mark.loopback]
+
+SITE = Path(__file__).resolve().parent / "fastapi_site"
+TABLE_PREFIX = "sfoauth_journey_"
+#: Requests (each on a new connection) tried until both workers have answered, and
+#: the fewest sent (so each worker usually answers more than once).
+MAX_FAN_OUT = 40
+MIN_FAN_OUT = 6
+
+
+async def _fresh_tables(database_url: str) -> None:
+    """The app's tables, empty, created once before the workers start (two workers
+    creating them at once would race)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from sfoauth_fastapi.storage import build_tables, create_tables, drop_tables
+
+    engine = create_async_engine(database_url)
+    try:
+        which = build_tables(prefix=TABLE_PREFIX)
+        await drop_tables(engine, which)
+        await create_tables(engine, which)
+    finally:
+        await engine.dispose()
+
+
+def start_fastapi(
+    services: Services, work: Path, database_url: str, workers: int
+) -> tuple[Emulator, str]:
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    emulator = Emulator(services, work, [app_url + "/salesforce/callback"])
+    emulator.start()
+    # Playwright's sync API runs an event loop in this thread: use another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _fresh_tables(database_url)).result(timeout=60)
+    env = child_env(
+        JOURNEY_EMULATOR_URL=emulator.url,
+        JOURNEY_APP_URL=app_url,
+        JOURNEY_DATABASE_URL=database_url,
+        JOURNEY_TABLE_PREFIX=TABLE_PREFIX,
+        JOURNEY_TOKEN_KEY=TokenCipher.generate_key(),
+        JOURNEY_SECRET_KEY="journey-tests-only-" + "s" * 40,
+    )
+    services.add(
+        Service(
+            f"fastapi-{workers}-workers",
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "journey_app:api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            cwd=SITE,
+            env=env,
+            log_dir=services.log_dir,
+            ready_url=app_url + "/login",
+        )
+    ).start()
+    return emulator, app_url
+
+
+def api_page_works(journey: Journey, path: str = "/api") -> None:
+    journey.goto(path)
+    journey.at(path)
+    page = journey.page
+    assert journey.text_of("#api-status") == "200", journey.text()[:800]
+    assert page.locator("#accounts li.account").count() >= 1
+
+
+def fan_out(journey: Journey, workers: int) -> set[str]:
+    """The API page requested with the browser's cookies, each time on a new
+    connection, until every worker has answered; every answer must be the page."""
+    cookies = journey.page.context.cookies(journey.app_url)
+    header = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+    pids: set[str] = set()
+    for attempt in range(MAX_FAN_OUT):
+        answer = httpx.get(
+            journey.app_url + "/api",
+            headers={"Cookie": header, "Accept": "text/html"},
+            timeout=30.0,
+        )
+        assert answer.status_code == 200, (answer.status_code, answer.text[:500])
+        status = re.search(r"id='api-status'>(\d+)<", answer.text)
+        assert status is not None and status.group(1) == "200", answer.text[:500]
+        pid = re.search(r"id='pid'>(\d+)<", answer.text)
+        assert pid is not None
+        pids.add(pid.group(1))
+        if len(pids) == workers and attempt + 1 >= MIN_FAN_OUT:
+            break
+    assert len(pids) == workers, f"only workers {pids} answered"
+    return pids
+
+
+@pytest.fixture
+def postgres_url(postgres_dsn: str) -> str:
+    return postgres_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def test_fastapi_journey_two_workers_postgresql(
+    browser: Browser, services: Services, tmp_path: Path, postgres_url: str
+) -> None:
+    emulator, app_url = start_fastapi(services, tmp_path, postgres_url, workers=2)
+    journey = Journey(browser, emulator, app_url, "/salesforce/login")
+    page = browser.page
+    login_and_connect(journey)
+
+    with journey.step("both workers serve the connection, no token call"):
+        fan_out(journey, 2)
+        assert emulator.calls() == {"authorization_code": 1}
+
+    with journey.step("expire: both workers answer, one refresh in all"):
+        emulator.expire()
+        fan_out(journey, 2)
+        assert journey.new_refreshes() == 1
+
+    with journey.step("expire again inside the cache lifetime: one refresh in all"):
+        emulator.expire()
+        fan_out(journey, 2)
+        api_page_works(journey)
+        assert journey.new_refreshes() == 1
+
+    with journey.step("expire, identity page refreshes once"):
+        emulator.expire()
+        journey.goto("/identity")
+        assert journey.text_of("#username") == DEFAULT_USERNAME
+        assert journey.new_refreshes() == 1
+
+    with journey.step("emulator stopped: a 503 page, JSON for API clients"):
+        emulator.stop()
+        journey.expect_unavailable("/api")
+        cookies = page.context.cookies(app_url)
+        answer = httpx.get(
+            app_url + "/api",
+            headers={
+                "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in cookies),
+                "Accept": "application/json",
+            },
+            timeout=30.0,
+        )
+        assert answer.status_code == 503, answer.text[:300]
+        assert answer.json() == {"detail": "SFOAUTH_SALESFORCE_UNAVAILABLE"}
+        journey.goto("/")
+
+    with journey.step("emulator back, grant unknown: pages render, reconnect message"):
+        emulator.start()
+        journey.goto("/")
+        journey.goto("/api")
+        journey.expect_interstitial("/api", REASON_RENEW)
+        assert emulator.calls() == {"refresh_token": 1}  # refused once, not retried
+        journey.goto("/")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+
+    with journey.step("reconnect"):
+        journey.goto("/api")
+        journey.connect("/api")
+        api_page_works(journey)
+        assert emulator.calls() == {"refresh_token": 1, "authorization_code": 1}
+
+    with journey.step("Salesforce failing after retries: a 503 page, then back"):
+        emulator.expire()
+        emulator.fail_token_endpoint()
+        journey.expect_unavailable("/api")
+        emulator.clear_faults()
+        failed = emulator.refreshes()
+        fan_out(journey, 2)
+        assert emulator.refreshes() == failed + 1
+
+    disconnect_for_good(journey)
+    journey.finish()
+
+
+def test_fastapi_journey_sqlite_short(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'journey.sqlite3'}"
+    emulator, app_url = start_fastapi(services, tmp_path, database_url, workers=1)
+    journey = Journey(browser, emulator, app_url, "/salesforce/login")
+    login_and_connect(journey)
+
+    with journey.step("expire: one refresh"):
+        emulator.expire()
+        api_page_works(journey)
+        api_page_works(journey)
+        assert journey.new_refreshes() == 1
+
+    disconnect_for_good(journey)
+    journey.finish()
+
+
+def login_and_connect(journey: Journey) -> None:
+    emulator, page = journey.emulator, journey.page
+    with journey.step("anonymous: the app's own login, then the Connect page"):
+        journey.goto("/api")
+        assert (
+            journey.path() == "/login?next=%2Fapi"
+            or journey.path() == "/login?next=/api"
+        ), journey.path()
+        page.locator("#id_username").fill("journey")
+        page.locator("#login-button").click()
+        page.wait_for_load_state()
+        journey.expect_interstitial("/api")
+        assert emulator.calls() == {}  # nothing happens without the click
+
+    with journey.step("connect: one click, Salesforce login, back on the page"):
+        journey.connect("/api")
+        api_page_works(journey)
+        assert emulator.calls() == {"authorization_code": 1}
+
+
+def disconnect_for_good(journey: Journey) -> None:
+    emulator, page = journey.emulator, journey.page
+    with journey.step("disconnect"):
+        journey.goto("/")
+        page.locator("#disconnect-button").click()
+        page.wait_for_load_state()
+        journey.at("/")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+        assert "/services/oauth2/revoke" in emulator.paths()
+
+    with journey.step("after disconnect: no silent reconnect"):
+        before = emulator.calls()
+        journey.goto("/api")
+        journey.expect_interstitial("/api", REASON_DISCONNECTED)
+        wait_seconds(1.0)
+        journey.expect_interstitial("/api", REASON_DISCONNECTED)
+        assert emulator.calls() == before
