@@ -397,6 +397,14 @@ class Journey:
     def text(self) -> str:
         return str(self.page.locator("body").inner_text())
 
+    def click(self, selector: str) -> None:
+        """Click the element (which must be on the loaded page) and wait for the next
+        page."""
+        found = self.page.locator(selector)
+        assert found.count() == 1, f"no {selector} on {self.page.url}:\n{self.text()}"
+        found.click()
+        self.page.wait_for_load_state()
+
     def text_of(self, selector: str) -> str | None:
         """The text of the first element matching ``selector`` on the loaded page, or
         ``None`` without waiting when there is none."""

@@ -131,3 +131,9 @@ async def identity(
 ) -> HTMLResponse:
     who = await session.identity()
     return page("Identity", f"<p id='username'>{html.escape(who.username)}</p>")
+
+
+@api.get("/pid")
+async def pid() -> dict[str, int]:
+    """Which worker answers (no Salesforce): the journey pins a connection to one."""
+    return {"pid": os.getpid()}
