@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -337,6 +338,13 @@ REASON_RENEW = "Your Salesforce connection needs to be renewed."
 REASON_DISCONNECTED = "You disconnected Salesforce."
 UNAVAILABLE_TITLE = "Salesforce is unavailable"
 
+#: Salesforce-shaped secrets (an access token is `<org id>!<opaque>`, a refresh token
+#: starts with `5Aep`): never on a page the person sees.
+SECRET_SHAPES = (
+    re.compile(r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._-]{8,}"),
+    re.compile(r"5Aep[A-Za-z0-9._]{16,}"),
+)
+
 
 class Journey:
     """One person's session in the browser against an app and the emulator; each
@@ -364,6 +372,7 @@ class Journey:
             self._refreshes_before = 0
         try:
             yield
+            self.no_secret_on_page()
         except Exception as exc:
             message = f"journey step {name!r} failed on {self.page.url}: {exc}"
             if not KEEP_GOING:
@@ -374,6 +383,11 @@ class Journey:
             return
         print("[journey] ok")
         self.browser.shot(name)
+
+    def no_secret_on_page(self) -> None:
+        html = self.page.content()
+        for shape in SECRET_SHAPES:
+            assert not shape.search(html), f"a token is on {self.page.url}"
 
     def new_refreshes(self) -> int:
         """``refresh_token`` calls since this step started (same emulator process)."""

@@ -206,6 +206,7 @@ def test_django_journey(
         journey.click("#disconnect-button")
         assert page.locator("#not-connected").is_visible(), journey.text()
         assert "/services/oauth2/revoke" in emulator.paths()
+        assert journey.new_refreshes() == 0
 
     with journey.step("after disconnect: no silent reconnect"):
         before = emulator.calls()

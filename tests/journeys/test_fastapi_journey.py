@@ -288,6 +288,7 @@ def disconnect_for_good(journey: Journey) -> None:
         journey.at("/")
         assert page.locator("#not-connected").is_visible(), journey.text()
         assert "/services/oauth2/revoke" in emulator.paths()
+        assert journey.new_refreshes() == 0
 
     with journey.step("after disconnect: no silent reconnect"):
         before = emulator.calls()
