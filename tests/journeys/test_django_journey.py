@@ -174,12 +174,16 @@ def test_django_journey(
         journey.expect_unavailable(sync)
         journey.goto("/")
 
-    with journey.step("emulator back, grant unknown: pages render, reconnect message"):
+    with journey.step("emulator back, every grant unknown: the home page renders"):
         emulator.start()
         journey.goto("/")
+
+    with journey.step("decorated page: the refresh is refused once, reconnect message"):
         journey.goto(sync)
         journey.expect_interstitial(sync, REASON_RENEW)
         assert emulator.calls() == {"refresh_token": 1}  # refused once, not retried
+
+    with journey.step("after the refusal: pages reading request.salesforce render"):
         journey.goto("/")
         assert page.locator("#not-connected").is_visible(), journey.text()
         journey.goto(async_)

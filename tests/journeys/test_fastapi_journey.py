@@ -217,14 +217,19 @@ def test_fastapi_journey_two_workers_postgresql(
         assert answer.json() == {"detail": "SFOAUTH_SALESFORCE_UNAVAILABLE"}
         journey.goto("/")
 
-    with journey.step("emulator back, grant unknown: pages render, reconnect message"):
+    with journey.step("emulator back, every grant unknown: the home page renders"):
         emulator.start()
         journey.goto("/")
+
+    with journey.step("decorated page: the refresh is refused once, reconnect message"):
         journey.goto("/api")
         journey.expect_interstitial("/api", REASON_RENEW)
         assert emulator.calls() == {"refresh_token": 1}  # refused once, not retried
+
+    with journey.step("after the refusal: the optional-session page renders"):
         journey.goto("/")
         assert page.locator("#not-connected").is_visible(), journey.text()
+        assert emulator.calls() == {"refresh_token": 1}
 
     with journey.step("reconnect"):
         journey.goto("/api")
