@@ -1,5 +1,15 @@
 """Journey tests: whole user sessions in real processes and a real browser.
 
+Run: ``pytest tests/journeys`` (or ``-m journey`` / ``-m "not journey"``). The Django
+journey (``django_site/``, WSGI and ASGI), the FastAPI journey (``fastapi_site/``, two
+uvicorn workers on PostgreSQL, one on SQLite) and the docs journey (projects assembled
+from the tagged blocks of docs/django.md and docs/fastapi.md). PostgreSQL comes from
+``SFOAUTH_TEST_POSTGRES_DSN`` (skipped loudly without the server, failed under
+``SFOAUTH_REQUIRE_SERVICES=1``). Diagnostics: ``JOURNEY_KEEP_GOING=1`` runs every step
+and lists all failing ones; ``JOURNEY_DOCS_DIR=<dir>`` runs the docs journey on drafts.
+On failure: screenshots in ``test-artifacts/screenshots/<test>/``, process logs in
+``test-artifacts/journey-logs/<test>/`` (their ends are printed with the failure).
+
 Reuses the real-browser set-up of ``tests/browser`` (its ``browser`` fixture, the
 failure screenshot hook and ``browser_support``) instead of a copy. Each journey gets a
 ``services`` fixture: every process it starts is stopped at the end, and the tail of
