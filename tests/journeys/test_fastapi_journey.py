@@ -155,6 +155,7 @@ def postgres_url(postgres_dsn: str) -> str:
     return postgres_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
+@pytest.mark.postgres
 def test_fastapi_journey_two_workers_postgresql(
     browser: Browser, services: Services, tmp_path: Path, postgres_url: str
 ) -> None:
