@@ -13,6 +13,7 @@ import httpx
 from ..auth import SalesforceAuth
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
+from ..http._loops import current_loop
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Token
 from ._base import (
@@ -71,7 +72,7 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
     async def _in_process(self, key: str, what: str) -> AsyncIterator[None]:
         # This process's per-key lock, taken before the store's: one caller per key
         # at a time goes to the store (and its database or Redis connection).
-        lock = self._local_lock(key, anyio.Lock)
+        lock = self._local_lock(key, anyio.Lock, scope=current_loop())
         async with aholding(lock, wait=self.lock_wait, what=f"{what} of {key!r}"):
             yield
 

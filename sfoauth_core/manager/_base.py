@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -216,6 +217,9 @@ class BaseTokenManager(Generic[L, O, S]):
         )
         self._guard = threading.Lock()
         self._locks: dict[str, L] = {}
+        self._loop_locks: weakref.WeakKeyDictionary[object, dict[str, L]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pending: dict[str, _Pending] = {}
         self._check_lease(getattr(store, "lock_timeout", None))
 
@@ -283,14 +287,26 @@ class BaseTokenManager(Generic[L, O, S]):
             return token
         return None
 
-    def _local_lock(self, key: str, factory: Callable[[], L]) -> L:
-        lock = self._locks.get(key)
+    def _local_lock(
+        self, key: str, factory: Callable[[], L], *, scope: object | None = None
+    ) -> L:
+        """This process's lock for ``key``; with ``scope`` (an event loop), one per
+        scope: an async lock belongs to its loop (waiters are futures of that loop)."""
+        locks = self._locks if scope is None else self._scoped_locks(scope)
+        lock = locks.get(key)
         if lock is None:
             with self._guard:
-                lock = self._locks.get(key)
+                lock = locks.get(key)
                 if lock is None:
-                    lock = self._locks[key] = factory()
+                    lock = locks[key] = factory()
         return lock
+
+    def _scoped_locks(self, scope: object) -> dict[str, L]:
+        with self._guard:
+            locks = self._loop_locks.get(scope)
+            if locks is None:
+                locks = self._loop_locks[scope] = {}
+            return locks
 
     def forget(self, key: str) -> None:
         """Drop ``key`` from the in-process cache (the store is untouched)."""
