@@ -12,8 +12,7 @@ a new loop per request (``asyncio.run`` in a worker thread), and so do scripts t
 it on that loop when the loop shuts down: the value is tied to an async generator whose
 ``finally`` closes it, and both asyncio (``asyncio.run``, asgiref, ``shutdown_asyncgens``)
 and trio finalize the async generators still alive when a run ends. Values are keyed
-weakly by the loop (asyncio) or the run's root task (trio), so a loop that is garbage
-collected takes its entry with it.
+by the loop (asyncio) or the run's root task (trio) and dropped when the loop ends.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -51,13 +49,14 @@ def current_loop() -> object:
 
 
 async def _closing(
-    value: T, close: Callable[[T], Awaitable[object]]
+    value: T, close: Callable[[T], Awaitable[object]], forget: Callable[[], None]
 ) -> AsyncGenerator[None, None]:
     # Suspended at ``yield`` for the loop's lifetime; the loop's shutdown of async
     # generators (or an explicit aclose) runs the ``finally`` on that same loop.
     try:
         yield
     finally:
+        forget()
         await close(value)
 
 
@@ -70,6 +69,12 @@ class _Entry(Generic[T]):
 class PerLoop(Generic[T]):
     """One value per running event loop, built by ``factory``, closed by ``close``.
 
+    An entry is dropped when its loop shuts down (the value closed on it) or, for an
+    asyncio loop closed without shutting down its async generators, on the next
+    :meth:`get` from any loop (the value is then dropped unclosed: its loop is gone).
+    Entries hold their loop (asyncio's finalizer hook is a bound method of the loop),
+    so they are removed explicitly rather than keyed weakly.
+
     Args:
         factory: builds the value for a loop (called on that loop, at first use).
         close: closes a value; awaited on its loop when the loop shuts down or by
@@ -81,9 +86,7 @@ class PerLoop(Generic[T]):
     ) -> None:
         self._factory = factory
         self._close = close
-        self._entries: weakref.WeakKeyDictionary[object, _Entry[T]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._entries: dict[object, _Entry[T]] = {}
         self._guard = threading.Lock()
 
     def __len__(self) -> int:
@@ -91,15 +94,27 @@ class PerLoop(Generic[T]):
         with self._guard:
             return len(self._entries)
 
+    def _forget(self, loop: object) -> None:
+        with self._guard:
+            self._entries.pop(loop, None)
+
     async def get(self) -> T:
         """The running loop's value, built and tied to the loop on first use."""
         loop = current_loop()
         with self._guard:
             entry = self._entries.get(loop)
+            if entry is None:
+                for dead in [
+                    other
+                    for other in self._entries
+                    if isinstance(other, asyncio.AbstractEventLoop)
+                    and other.is_closed()
+                ]:
+                    del self._entries[dead]
         if entry is not None:
             return entry.value
         value = self._factory()
-        closer = _closing(value, self._close)
+        closer = _closing(value, self._close, lambda: self._forget(loop))
         # The first step runs to the ``yield`` without suspending, and registers the
         # generator with the loop (its first-iteration hook) for finalization.
         await closer.asend(None)
@@ -114,6 +129,6 @@ class PerLoop(Generic[T]):
         except RuntimeError:
             return
         with self._guard:
-            entry = self._entries.pop(loop, None)
+            entry = self._entries.get(loop)
         if entry is not None:
             await entry.closer.aclose()

@@ -86,6 +86,7 @@ def test_each_asyncio_run_gets_its_own_client_closed_with_its_loop(emu):
     assert len({id(client) for client in seen}) == 3
     assert all(client.is_closed for client in seen)  # closed by their loop's shutdown
     assert oauth.http_client is None
+    assert oauth._per_loop is not None and len(oauth._per_loop) == 0
 
 
 def test_trio_runs_get_their_own_client_closed_with_the_run(emu):
@@ -154,8 +155,18 @@ def test_per_loop_values_and_the_loop_identity():
     assert asyncio.run(use()) == (0, 0)
     assert asyncio.run(use()) == (1, 1)
     assert closed == [0, 1]
+    assert len(values) == 0  # nothing kept once a loop ended (no loop leaks)
     assert trio.run(use) == (2, 2)
     assert closed == [0, 1, 2]
+    assert len(values) == 0
+    # A loop closed without shutting down its async generators: its entry is dropped
+    # (unclosed: the loop is gone) at the next use from another loop.
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(use()) == (3, 3)
+    loop.close()
+    assert len(values) == 1
+    assert asyncio.run(use()) == (4, 4)
+    assert closed == [0, 1, 2, 4] and len(values) == 0
     with pytest.raises(RuntimeError, match="no asyncio or trio event loop"):
         current_loop()
 
