@@ -10,6 +10,7 @@ over real sockets (the emulator on a loopback port) on successive loops.
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import httpx
 import pytest
@@ -182,3 +183,12 @@ def test_manager_locks_are_per_loop(emu):
 
     first, second = asyncio.run(lock_of()), asyncio.run(lock_of())
     assert first is not second
+
+    async def hold() -> None:
+        async with manager._in_process("k", "refresh"):
+            pass
+
+    for _ in range(3):
+        asyncio.run(hold())
+    gc.collect()
+    assert len(manager._loop_locks) == 0  # ended loops take their locks with them
