@@ -992,3 +992,17 @@ def test_token_userinfo_when_salesforce_is_unreachable_changes_nothing(
     assert "sfoauth: Salesforce is unavailable" in err
     assert "Nothing was changed locally." in err
     assert TokenFile(store).load() == before
+
+
+def test_login_when_salesforce_is_unreachable_stores_nothing(
+    emu, store, monkeypatch, capsys, no_back_off
+):
+    monkeypatch.setenv("SFOAUTH_CLIENT_SECRET", emu.apps["cc"].client_secret)
+    dead = f"http://127.0.0.1:{free_port()}"
+    code = run("login", "client-credentials", *common(dead, store, CC_APP_CLIENT_ID))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "sfoauth: Salesforce is unavailable: " in err
+    assert "Nothing was changed locally." in err
+    assert "Traceback" not in err
+    assert not store.exists()
