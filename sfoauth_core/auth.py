@@ -7,9 +7,9 @@ with a JSON array body ``[{"message": "Session expired or invalid", "errorCode":
 for a refresh with ``stale`` = the token just used (so concurrent requests cause one
 refresh, SECURITY.md item 21) and sends the request once more; if the manager only
 re-read a token someone else had renewed and that one is refused too, it renews once
-more and sends a last time (:func:`_renewing`, docs/token-lifecycle.md). It does not refresh on
-the 401 bodies a refresh cannot fix (``This session is not valid for use with the REST
-API``, ``Connected app is not attached to Agent``), which would otherwise loop.
+more and sends a last time (:func:`_renewing`, docs/token-lifecycle.md). It does not
+refresh on the 401 bodies a refresh cannot fix (``This session is not valid for use
+with the REST API``, ``Connected app is not attached to Agent``), which would loop.
 
 The token is only attached to requests for the connection's instance host or another
 host the app trusts; redirects to other origins lose the header (httpx strips
@@ -47,10 +47,11 @@ class Renewal:
 
     Attributes:
         token: the token to retry with.
-        at_salesforce: ``True`` when this renewal called Salesforce (or a sibling's
-            concurrent call that failed over to it); ``False`` when the cache or the
-            store already held a token different from the refused one (another
-            thread, manager or process had renewed it) and no call was made.
+        at_salesforce: ``True`` when this renewal called Salesforce (even if a
+            sibling's concurrent write then won the store and its token is handed
+            out); ``False`` when the cache or the store already held a token other
+            than the refused one (another thread, manager or process had renewed it)
+            and no call was made.
     """
 
     token: Token
@@ -148,7 +149,8 @@ async def fetch_async(manager: Any, step: _Fetch) -> Token | Renewal:
 
 
 class SalesforceAuth(httpx.Auth):
-    """Bearer auth for one connection, with one refresh-and-retry on an expired session.
+    """Bearer auth for one connection; an expired session is renewed and the request
+    sent again (one call to Salesforce at most; see :func:`_renewing`).
 
     Args:
         manager: a :class:`~sfoauth_core.manager.TokenManager` (for ``httpx.Client``) or
@@ -160,6 +162,8 @@ class SalesforceAuth(httpx.Auth):
         UntrustedHostError: (from the request) the URL's host is neither the
             connection's instance nor a host the app trusts.
         ReauthorizationRequired: (from the request) the refresh was refused.
+        SalesforceUnavailableError: (from the request) the renewal got no answer or
+            5xx after retries.
 
     Example:
         >>> with httpx.Client(base_url=token.instance_url, auth=manager.auth(key)) as c:
