@@ -7,6 +7,7 @@ I/O; the user-to-connection map is cached the same way (``CACHE_TTL``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -126,8 +127,10 @@ def async_oauth(
         client = _async_oauth.get(key)
         if client is None:
             app = _app(connection, login_url)
+            # A factory, not a client: each event loop gets its own client, closed
+            # with the loop (asgiref runs each async view of a WSGI site in a new one).
             client = _async_oauth[key] = AsyncSalesforceOAuth(
-                app, http_client=http_client(app, asynchronous=True)
+                app, http_client=functools.partial(http_client, app, asynchronous=True)
             )
         return client
 

@@ -203,16 +203,23 @@ class SalesforceSession:
 
     @property
     def identity(self) -> Identity:
-        """The identity URL's description of the Salesforce user and org (one call)."""
+        """The identity URL's description of the Salesforce user and org (one call per
+        request). A refused token is renewed and the call retried, as for
+        :attr:`client`."""
         if self._identity is None:
-            self._identity = _runtime.oauth(self.connection).identity(self.token)
+            self.token  # noqa: B018 - connects (mints) a named connection on first use
+            manager = _runtime.manager(self.connection)
+            self._identity = manager.identity(self._require_key(self.key))
         return self._identity
 
     async def aidentity(self) -> Identity:
         """Async twin of :attr:`identity`."""
         if self._identity is None:
-            token = await self.atoken()
-            self._identity = await _runtime.async_oauth(self.connection).identity(token)
+            await self.atoken()
+            manager = _runtime.async_manager(self.connection)
+            self._identity = await manager.identity(
+                self._require_key(await self.akey())
+            )
         return self._identity
 
     def close(self) -> None:

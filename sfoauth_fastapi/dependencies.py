@@ -291,10 +291,10 @@ class SalesforceSession:
         if cached is not None:
             return cached
         try:
-            found = await self._manager.oauth.identity(self.token)  # type: ignore[attr-defined]
+            # A refused token is renewed and the call retried, as for ``client``.
+            found = await self._manager.identity(self.key)
         except SFOAuthError as exc:
             raise http_error(exc) from None
-        assert isinstance(found, Identity)
         self._identities[self.key] = found
         return found
 

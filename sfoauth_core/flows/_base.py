@@ -182,10 +182,16 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
     """Decode a JSON object body; an OAuth error body raises its typed error.
 
     Raises:
+        SalesforceUnavailableError: HTTP 5xx (whatever the body).
         OAuthProtocolError: (a subclass) the body is ``{"error": ...}``.
         MalformedResponseError: HTML, empty, not JSON, not an object, or oversized.
     """
     status = response.status_code
+    if status >= 500:
+        # A flow that retries never parses a 5xx; here it is final (SalesforceUnavailable).
+        raise SalesforceUnavailableError(
+            f"Salesforce answered HTTP {status}", status_code=status
+        )
     if len(response.content) > MAX_RESPONSE_BYTES:
         raise MalformedResponseError("response body is too large", status_code=status)
     text = response.content.decode("utf-8", "replace").strip()

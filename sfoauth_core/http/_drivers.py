@@ -1,8 +1,10 @@
 """Run any sans-IO flow over httpx: one sync driver, one async driver.
 
 A flow yields :class:`HttpRequest` or :class:`Wait`; the driver performs it and sends the
-result back. Transport failures are thrown into the flow as ``TransportError`` so flows can
-decide to retry. Redirects are never followed and bodies are capped (SECURITY.md items 10-11).
+result back. Transport failures are thrown into the flow so flows can decide to retry:
+no answer at all (connection refused or reset, DNS, TLS, timeouts) as
+``SalesforceUnavailableError``, anything else httpx refuses as ``TransportError``; a flow
+that does not retry passes them on, so callers never see a raw ``httpx`` exception. Redirects are never followed and bodies are capped (SECURITY.md items 10-11).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TypeVar, cast
 import anyio
 import httpx
 
-from ..exceptions import TransportError
+from ..exceptions import SalesforceUnavailableError, TransportError
 from ..flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, Wait
 
 __all__ = ["run_async", "run_sync"]
@@ -66,9 +68,13 @@ def _too_large() -> TransportError:
     return TransportError(f"response body exceeds {MAX_RESPONSE_BYTES} bytes")
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _failure(exc: httpx.HTTPError) -> TransportError:
+    """The typed error thrown into a flow for an httpx failure."""
     # httpx messages can include the URL (never secrets: credentials are in bodies).
-    return f"{type(exc).__name__}: {exc}"
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, httpx.TransportError):  # no HTTP answer: network, TLS, timeout
+        return SalesforceUnavailableError(f"Salesforce did not answer ({detail})")
+    return TransportError(detail)
 
 
 def run_sync(flow: Flow[T], client: httpx.Client) -> T:
@@ -98,7 +104,7 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                 finally:
                     raw.close()
             except httpx.HTTPError as exc:
-                step = flow.throw(TransportError(_describe(exc)))
+                step = flow.throw(_failure(exc))
                 continue
             except TransportError as exc:
                 step = flow.throw(exc)
@@ -139,7 +145,7 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 finally:
                     await raw.aclose()
             except httpx.HTTPError as exc:
-                step = flow.throw(TransportError(_describe(exc)))
+                step = flow.throw(_failure(exc))
                 continue
             except TransportError as exc:
                 step = flow.throw(exc)
