@@ -18,9 +18,11 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import jwt
 from starlette.requests import Request
 from starlette.responses import Response
@@ -63,6 +65,8 @@ Params = Mapping[str, str]
 Body = dict[str, Any]
 
 _EXPIRED_TOKEN = ("invalid_grant", "expired access/refresh token")
+#: Reference 15.1: the answer to a refresh whose refresh token is being processed.
+_REFRESH_IN_PROGRESS = ("invalid_grant", "expired authorization code")
 
 
 class _Call:
@@ -594,9 +598,37 @@ async def token_endpoint(request: Request) -> Response:
         )
     client_ip = request.client.host if request.client else "127.0.0.1"
     try:
-        body = handle_token_request(
-            state, ctx, params, request.headers.get("authorization"), client_ip
-        )
+        async with _refresh_slot(state, params):
+            body = handle_token_request(
+                state, ctx, params, request.headers.get("authorization"), client_ip
+            )
     except OAuthError as exc:
         return oauth_error_response(exc, fmt)
     return oauth_response(body, fmt)
+
+
+@asynccontextmanager
+async def _refresh_slot(state: EmulatorState, params: Params) -> AsyncIterator[None]:
+    """Reference 15.1: Salesforce processes one refresh per refresh token at a time; a
+    refresh that arrives while another with the same token is processed is refused
+    with ``invalid_grant`` / ``expired authorization code``. The processing takes
+    the app's ``refresh_processing_seconds``."""
+    value = params.get("refresh_token") or ""
+    if params.get("grant_type") not in ("refresh_token", "hybrid_refresh") or not value:
+        yield
+        return
+    with state.lock:
+        if value in state.refreshes_in_flight:
+            state.concurrent_refresh_rejections += 1
+            raise OAuthError(*_REFRESH_IN_PROGRESS)
+        record = state.refresh_tokens.get(value)
+        app = state.app_by_client_id(record.client_id) if record else None
+        seconds = app.refresh_processing_seconds if app else 0.0
+        state.refreshes_in_flight.add(value)
+    try:
+        if seconds > 0:
+            await anyio.sleep(seconds)
+        yield
+    finally:
+        with state.lock:
+            state.refreshes_in_flight.discard(value)

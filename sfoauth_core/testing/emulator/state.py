@@ -220,6 +220,11 @@ class EmulatedApp:
             ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
         session_timeout: access-token lifetime in seconds (never reported to clients);
             ``None`` (default): the org's :attr:`EmulatedOrg.session_timeout`.
+        refresh_processing_seconds: how long Salesforce takes to process a refresh
+            (reference 15.1): a second refresh with the same refresh token that
+            arrives meanwhile is refused with ``invalid_grant`` / ``expired
+            authorization code``. ``0`` (default) answers at once, so only requests
+            that really overlap are refused; raise it to provoke the rejection.
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
         installed: ``False`` models an uninstalled External Client App.
@@ -258,6 +263,7 @@ class EmulatedApp:
     is_device_flow_enabled: bool = False
     refresh_token_policy: str = "infinite"
     session_timeout: float | None = None
+    refresh_processing_seconds: float = 0.0
     id_token_validity: int = 120
     is_introspect_all_tokens: bool = False
     installed: bool = True
@@ -448,6 +454,9 @@ class EmulatorState:
         self.log: list[LogEntry] = []
         self.call_counts: Counter[str] = Counter()
         self.reuse_detected = 0
+        #: refresh tokens whose refresh is being processed (reference 15.1)
+        self.refreshes_in_flight: set[str] = set()
+        self.concurrent_refresh_rejections = 0
         self.faults: list[Fault] = []
         self.time_offset = 0.0
         self.auto_approve: str | None = None
@@ -497,6 +506,8 @@ class EmulatorState:
         self.log.clear()
         self.call_counts.clear()
         self.reuse_detected = 0
+        self.refreshes_in_flight.clear()
+        self.concurrent_refresh_rejections = 0
         self.faults.clear()
         self.time_offset = 0.0
         self.auto_approve = None
