@@ -439,7 +439,69 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
 
 
 # ---------------------------------------------------------------------- asset token
+#: Reference 15.8: Salesforce refuses longer subject tokens.
+MAX_SUBJECT_TOKEN_LENGTH = 10_000
+
+
 def _token_exchange(call: _Call, grant_type: str) -> Body:
+    """One grant URN, two flows (reference 15.8): an ``actor_token``, or a subject token
+    that is one of the org's own access tokens for an asset-token app, is the asset
+    token flow (4.6); anything else is an exchange of another identity provider's
+    token."""
+    state = call.state
+    subject = call.params.get("subject_token") or ""
+    own = state.access_tokens.get(subject)
+    own_app = state.app_by_client_id(own.client_id) if own else None
+    if not call.params.get("actor_token") and not (
+        own_app is not None and own_app.asset_token is not None
+    ):
+        return _idp_token_exchange(call, grant_type)
+    return _asset_token(call, grant_type)
+
+
+def _idp_token_exchange(call: _Call, grant_type: str) -> Body:
+    state = call.state
+    if not call.ctx.allows_client_credentials:  # My Domain or site hosts only
+        raise OAuthError("invalid_request", "request not supported on this domain")
+    app, verified = identify_client(state, call.params, call.authorization)
+    config = app.token_exchange
+    if config is None:
+        raise OAuthError("unsupported_grant_type", "grant type not supported")
+    if config.is_secret_required and not verified:
+        raise OAuthError("invalid_client", "invalid client credentials")
+    subject = call.params.get("subject_token") or ""
+    if not subject or len(subject) > MAX_SUBJECT_TOKEN_LENGTH:
+        raise OAuthError("invalid_request", "invalid subject token")
+    subject_type = call.params.get("subject_token_type") or ""
+    if subject_type not in config.subject_token_types:
+        raise OAuthError("invalid_request", "invalid subject token type")
+    handler = call.params.get("token_handler")
+    if handler and config.handler and handler != config.handler:
+        raise OAuthError("invalid_request", "invalid token handler")
+    username = config.subjects.get(subject)
+    if username is None and config.map_subject is not None:
+        username = config.map_subject(subject, subject_type)
+    user = state.user(username)
+    if user is None:
+        raise OAuthError("invalid_grant", "invalid subject token")
+    org = state.org_of(user)
+    if call.ctx.org is not None and call.ctx.org.name != org.name:
+        raise OAuthError("invalid_grant", "invalid subject token")
+    check_user(org, user)
+    scopes = resolve_scopes(app, call.params.get("scope"))
+    grant = Grant(
+        app,
+        user,
+        org,
+        scopes,
+        call.ctx.base_url,
+        call.ctx.instance_url(org),
+        grant_type,
+    )
+    return issue_token_response(state, grant, refresh=wants_refresh(scopes))
+
+
+def _asset_token(call: _Call, grant_type: str) -> Body:
     state = call.state
     if call.params.get("subject_token_type") != ACCESS_TOKEN_TYPE:
         raise OAuthError("invalid_request", "invalid subject token type")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -196,6 +197,35 @@ class AssetTokenConfig:
 
 
 @dataclass
+class TokenExchangeConfig:
+    """Token exchange with another identity provider (reference 15.8): the app's
+    "Enable Token Exchange Flow" settings and the Apex handler it runs.
+
+    Attributes:
+        handler: the API name of the app's ``Auth.OauthTokenExchangeHandler``; a request
+            that names another handler is refused (``None``: any name, or none).
+        subjects: outside tokens the handler accepts, mapped to the Salesforce username
+            they stand for (an outside token not listed is refused with
+            ``invalid_grant``).
+        map_subject: instead of (or besides) ``subjects``, a callable
+            ``(subject_token, subject_token_type) -> username | None`` standing for the
+            Apex handler's validation and user mapping (``None``: refused).
+        is_secret_required: "Require Secret for Token Exchange Flow".
+        subject_token_types: token types the handler accepts (full URNs).
+    """
+
+    handler: str | None = "ExternalIdpHandler"
+    subjects: dict[str, str] = field(default_factory=dict)
+    map_subject: Callable[[str, str], str | None] | None = None
+    is_secret_required: bool = False
+    subject_token_types: tuple[str, ...] = (
+        "urn:ietf:params:oauth:token-type:access_token",
+        "urn:ietf:params:oauth:token-type:id_token",
+        "urn:ietf:params:oauth:token-type:jwt",
+    )
+
+
+@dataclass
 class EmulatedApp:
     """A Connected App / External Client App with the policies that change wire
     behaviour.
@@ -233,6 +263,8 @@ class EmulatedApp:
             :meth:`SalesforceEmulator.upload_certificate`.
         private_key_pem: the matching private key (a test convenience).
         asset_token: asset-token settings (``None``: token exchange not enabled).
+        token_exchange: token exchange with another identity provider (``None``: not
+            enabled; reference 15.8).
         jwt_include_signature: add ``signature`` to JWT bearer responses (the Postman
             sample has none).
         jwt_include_issued_at: add ``issued_at`` to JWT bearer responses.
@@ -272,6 +304,7 @@ class EmulatedApp:
     certificate_pem: str | None = None
     private_key_pem: str | None = None
     asset_token: AssetTokenConfig | None = None
+    token_exchange: TokenExchangeConfig | None = None
     jwt_include_signature: bool = False
     jwt_include_issued_at: bool = True
     user_agent_refresh: Literal["safe", "always", "never"] = "safe"
