@@ -1182,7 +1182,15 @@ def run_interactive_advise(
         browser_only = False
         can_hold_private_key = True
         development_only = False
+        external_idp = False
         if device is None and user_present:
+            external_idp = ask(
+                "Do your users already sign in with another identity provider (Okta, "
+                "Auth0, Entra ID) whose tokens you can exchange?",
+                yes_no,
+                "no",
+            )
+        if device is None and user_present and not external_idp:
             browser_only = ask(
                 "Does the app run entirely in the browser (no backend)?", yes_no, "no"
             )
@@ -1223,6 +1231,7 @@ def run_interactive_advise(
         has_my_domain=has_my_domain,
         development_only=development_only,
         browser_only=browser_only,
+        external_idp=external_idp,
     )
     print_fn("")
     print_fn(explain(recommendation).rstrip("\n"))
@@ -1241,6 +1250,8 @@ def run_interactive_advise(
         flags.append("--development-only")
     if browser_only:
         flags.append("--browser-only")
+    if external_idp:
+        flags.append("--external-idp")
     print_fn("")
     print_fn("The same answer without questions: " + " ".join(flags))
     return 0

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--browser-only", action="store_true", help="a single-page app with no backend"
     )
     advise.add_argument(
+        "--external-idp",
+        action="store_true",
+        help="users already sign in with another identity provider (Okta, Auth0...)",
+    )
+    advise.add_argument(
         "-i",
         "--interactive",
         action="store_true",
@@ -171,6 +176,7 @@ def _run_advise(args: argparse.Namespace) -> int:
         has_my_domain=not args.no_my_domain,
         development_only=args.development_only,
         browser_only=args.browser_only,
+        external_idp=args.external_idp,
     )
     print(explain(recommendation))
     return 0

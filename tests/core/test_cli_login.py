@@ -857,12 +857,22 @@ def test_advise_interactive_server_to_server():
 
 
 def test_advise_interactive_browser_only_app():
-    input_fn, print_fn, asked, printed = scripted("", "n", "no", "y", "n", "")
+    input_fn, print_fn, asked, printed = scripted("", "n", "no", "n", "y", "n", "")
     assert run_interactive_advise(input_fn, print_fn) == 0
     text = "\n".join(printed)
     assert "Recommended: Web Server flow with PKCE only" in text
     assert "CORS" in text
     assert "sfoauth advise --can-keep-secret no --no-my-domain --browser-only" in text
+
+
+def test_advise_interactive_users_of_another_identity_provider():
+    input_fn, print_fn, asked, printed = scripted("", "none", "yes", "yes", "", "")
+    assert run_interactive_advise(input_fn, print_fn) == 0
+    text = "\n".join(printed)
+    assert "Recommended: Token Exchange flow" in text
+    assert "Auth.OauthTokenExchangeHandler" in text
+    assert "sfoauth advise --can-keep-secret yes --external-idp" in text
+    assert not any("entirely in the browser" in q for q in asked)
 
 
 def test_advise_interactive_device_skips_irrelevant_questions():

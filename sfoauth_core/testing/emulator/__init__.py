@@ -36,6 +36,7 @@ from .state import (
     EmulatedUser,
     Fault,
     LogEntry,
+    TokenExchangeConfig,
 )
 from .tls import EmulatorTLS
 from .transport import EmulatorAsyncTransport, EmulatorTransport
@@ -71,6 +72,7 @@ __all__ = [
     "LogEntry",
     "PUBLIC_APP_CLIENT_ID",
     "SalesforceEmulator",
+    "TokenExchangeConfig",
     "WEB_APP_CLIENT_ID",
     "build_app",
     "certificate_pem_for",

@@ -397,6 +397,13 @@ class SalesforceEmulator:
         with self.state.lock:
             return self.state.reuse_detected
 
+    @property
+    def concurrent_refresh_rejections(self) -> int:
+        """How many refreshes were refused because another refresh of the same
+        refresh token was being processed (reference 15.1)."""
+        with self.state.lock:
+            return self.state.concurrent_refresh_rejections
+
     def inject_fault(self, fault: Fault) -> None:
         """Make the next ``fault.count`` matching requests fail (see :class:`Fault`)."""
         with self.state.lock:

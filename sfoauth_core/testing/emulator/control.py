@@ -7,7 +7,8 @@
 ``POST /__emulator__/device/approve``    ``{"user_code", "user"}``
 ``POST /__emulator__/device/deny``       ``{"user_code"}``
 ``GET  /__emulator__/calls``             ``?grant_type=``: ``{"count": n}``
-``GET  /__emulator__/stats``             ``{"calls": {...}, "reuse_detected": n}``
+``GET  /__emulator__/stats``             ``{"calls": {...}, "reuse_detected": n,
+                                         "concurrent_refresh_rejections": n}``
 ``GET  /__emulator__/log``               the request log (secrets masked)
 ``POST /__emulator__/faults``            a :class:`Fault` as JSON
 ``DELETE /__emulator__/faults``          remove every fault
@@ -106,7 +107,11 @@ async def calls(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     emu = _emulator(request)
     return JSONResponse(
-        {"calls": emu.call_counts(), "reuse_detected": emu.reuse_detected}
+        {
+            "calls": emu.call_counts(),
+            "reuse_detected": emu.reuse_detected,
+            "concurrent_refresh_rejections": emu.concurrent_refresh_rejections,
+        }
     )
 
 

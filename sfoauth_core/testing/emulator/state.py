@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -196,6 +197,35 @@ class AssetTokenConfig:
 
 
 @dataclass
+class TokenExchangeConfig:
+    """Token exchange with another identity provider (reference 15.8): the app's
+    "Enable Token Exchange Flow" settings and the Apex handler it runs.
+
+    Attributes:
+        handler: the API name of the app's ``Auth.OauthTokenExchangeHandler``; a request
+            that names another handler is refused (``None``: any name, or none).
+        subjects: outside tokens the handler accepts, mapped to the Salesforce username
+            they stand for (an outside token not listed is refused with
+            ``invalid_grant``).
+        map_subject: instead of (or besides) ``subjects``, a callable
+            ``(subject_token, subject_token_type) -> username | None`` standing for the
+            Apex handler's validation and user mapping (``None``: refused).
+        is_secret_required: "Require Secret for Token Exchange Flow".
+        subject_token_types: token types the handler accepts (full URNs).
+    """
+
+    handler: str | None = "ExternalIdpHandler"
+    subjects: dict[str, str] = field(default_factory=dict)
+    map_subject: Callable[[str, str], str | None] | None = None
+    is_secret_required: bool = False
+    subject_token_types: tuple[str, ...] = (
+        "urn:ietf:params:oauth:token-type:access_token",
+        "urn:ietf:params:oauth:token-type:id_token",
+        "urn:ietf:params:oauth:token-type:jwt",
+    )
+
+
+@dataclass
 class EmulatedApp:
     """A Connected App / External Client App with the policies that change wire
     behaviour.
@@ -220,6 +250,11 @@ class EmulatedApp:
             ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
         session_timeout: access-token lifetime in seconds (never reported to clients);
             ``None`` (default): the org's :attr:`EmulatedOrg.session_timeout`.
+        refresh_processing_seconds: how long Salesforce takes to process a refresh
+            (reference 15.1): a second refresh with the same refresh token that
+            arrives meanwhile is refused with ``invalid_grant`` / ``expired
+            authorization code``. ``0`` (default) answers at once, so only requests
+            that really overlap are refused; raise it to provoke the rejection.
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
         installed: ``False`` models an uninstalled External Client App.
@@ -228,6 +263,8 @@ class EmulatedApp:
             :meth:`SalesforceEmulator.upload_certificate`.
         private_key_pem: the matching private key (a test convenience).
         asset_token: asset-token settings (``None``: token exchange not enabled).
+        token_exchange: token exchange with another identity provider (``None``: not
+            enabled; reference 15.8).
         jwt_include_signature: add ``signature`` to JWT bearer responses (the Postman
             sample has none).
         jwt_include_issued_at: add ``issued_at`` to JWT bearer responses.
@@ -260,12 +297,14 @@ class EmulatedApp:
     is_device_flow_enabled: bool = False
     refresh_token_policy: str = "infinite"
     session_timeout: float | None = None
+    refresh_processing_seconds: float = 0.0
     id_token_validity: int = 120
     is_introspect_all_tokens: bool = False
     installed: bool = True
     certificate_pem: str | None = None
     private_key_pem: str | None = None
     asset_token: AssetTokenConfig | None = None
+    token_exchange: TokenExchangeConfig | None = None
     jwt_include_signature: bool = False
     jwt_include_issued_at: bool = True
     user_agent_refresh: Literal["safe", "always", "never"] = "safe"
@@ -450,6 +489,9 @@ class EmulatorState:
         self.log: list[LogEntry] = []
         self.call_counts: Counter[str] = Counter()
         self.reuse_detected = 0
+        #: refresh tokens whose refresh is being processed (reference 15.1)
+        self.refreshes_in_flight: set[str] = set()
+        self.concurrent_refresh_rejections = 0
         self.faults: list[Fault] = []
         self.time_offset = 0.0
         self.auto_approve: str | None = None
@@ -499,6 +541,8 @@ class EmulatorState:
         self.log.clear()
         self.call_counts.clear()
         self.reuse_detected = 0
+        self.refreshes_in_flight.clear()
+        self.concurrent_refresh_rejections = 0
         self.faults.clear()
         self.time_offset = 0.0
         self.auto_approve = None
