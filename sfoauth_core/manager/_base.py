@@ -44,12 +44,14 @@ from ..exceptions import (
     InvalidGrantError,
     InvalidTokenError,
     ReauthorizationRequired,
+    RefreshInProgressError,
+    SalesforceUnavailableError,
     SFOAuthError,
     StorageError,
     TokenNotFoundError,
     TransportError,
 )
-from ..flows._base import Flow, HttpResponse, RetryPolicy
+from ..flows._base import NO_RETRY, Flow, HttpResponse, RetryPolicy, Wait
 from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
 from ..storage.base import MINTED_GRANTS, TokenRecord, VersionConflictError
 from ..tokens import Identity, Introspection, Token
@@ -65,6 +67,10 @@ S = TypeVar("S")  # the store's type
 
 #: Seconds before a known expiry at which the token is refreshed.
 DEFAULT_LEEWAY = 60.0
+#: Pauses before trying a refresh again that Salesforce refused because another refresh
+#: of the same refresh token was being processed (reference 15.1); the store is re-read
+#: after each, and the whole stays within :meth:`worst_case_refresh_seconds`.
+CONCURRENT_REFRESH_PAUSES = (0.25, 0.5, 1.0, 2.0)
 #: Seconds a token stays in the in-process cache before the store is consulted again.
 DEFAULT_CACHE_TTL = 300.0
 _FOREVER = float("inf")
@@ -140,6 +146,11 @@ class _Pending:
     token: Token
     grant: str
     username: str | None
+
+
+def _pause(seconds: float) -> Flow[None]:
+    """A flow that only waits (the driver sleeps, sync or async)."""
+    yield Wait(seconds)
 
 
 def _access_token_of(stale: Token | str | None) -> str | None:
@@ -372,14 +383,20 @@ class BaseTokenManager(Generic[L, O, S]):
         return token
 
     def _renew_flow(
-        self, grant: str, username: str | None, token: Token | None, notes: list[str]
+        self,
+        grant: str,
+        username: str | None,
+        token: Token | None,
+        notes: list[str],
+        retry: RetryPolicy | None = None,
     ) -> Flow[Token]:
         if grant == "jwt_bearer":
             return self.oauth._jwt_bearer(username=username, audience=None)
         if grant == "client_credentials":
             return self.oauth._client_credentials()
         assert token is not None
-        return _watch(refresh_token(self.oauth.app, token, retry=self.retry), notes)
+        policy = retry or self.retry
+        return _watch(refresh_token(self.oauth.app, token, retry=policy), notes)
 
     def _flush_pending(self, key: str) -> Plan[None]:
         with self._guard:
@@ -430,13 +447,41 @@ class BaseTokenManager(Generic[L, O, S]):
             )
             return (yield from self._needs_reauth(key, record, reason, None))
         notes: list[str] = []
-        try:
-            new = yield _Call(
-                self._renew_flow(record.grant, record.username, current, notes)
-            )
-            new = yield from self._with_expiry(new)
-        except InvalidGrantError as exc:
-            return (yield from self._refused(key, record, exc, notes))
+        started = time.monotonic()
+        pauses = iter(CONCURRENT_REFRESH_PAUSES)
+        retry = self.retry
+        while True:
+            try:
+                new = yield _Call(
+                    self._renew_flow(
+                        record.grant, record.username, current, notes, retry
+                    )
+                )
+                new = yield from self._with_expiry(new)
+                break
+            except InvalidGrantError as exc:
+                return (yield from self._refused(key, record, exc, notes))
+            except RefreshInProgressError as exc:
+                # Reference 15.1: another refresh of this refresh token is being
+                # processed (another client holding the same token, or a holder whose
+                # lock was lost). The grant is alive: wait, re-read, try again, and
+                # never mark the connection for it.
+                pause = next(pauses, None)
+                budget = self.worst_case_refresh_seconds() - self.oauth.app.timeout
+                if pause is None or time.monotonic() - started + pause > budget:
+                    raise SalesforceUnavailableError(
+                        f"Salesforce kept refusing to refresh {key!r} because another "
+                        "refresh of the same refresh token was in progress elsewhere; "
+                        "the connection is kept, try again shortly"
+                    ) from exc
+                logger.info("refresh of %r is in progress elsewhere; waiting", key)
+                yield _Call(_pause(pause))
+                latest = yield _Read(key)
+                if latest is not None and latest.version != record.version:
+                    record = self._usable(key, latest)
+                    self._remember(key, record.token)
+                    return record.token
+                retry = NO_RETRY  # within the bound checked above
         try:
             saved: TokenRecord = yield _Save(
                 key, new, record.grant, record.username, record.version
