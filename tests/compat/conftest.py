@@ -1,0 +1,109 @@
+"""Fixtures of the compatibility suite: an emulator served on a loopback port, and
+jsforce on Node installed from the npm registry into ``.cache/compat-node/``.
+
+Without ``node``/``npm`` (or when the install fails) the jsforce tests skip with a loud
+reason, except under CI (``SFOAUTH_REQUIRE_SERVICES=1``) where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sfoauth_core.testing import DEFAULT_USERNAME, SalesforceEmulator
+
+REPO = Path(__file__).resolve().parents[2]
+NODE_CACHE = REPO / ".cache" / "compat-node"
+NODE_PACKAGES = ("jsforce@3", "jsonwebtoken@9")
+STEPS_SCRIPT = Path(__file__).with_name("jsforce_steps.js")
+# Read at import: the suite's autouse fixture strips SFOAUTH_* variables from each test.
+REQUIRE_SERVICES = os.environ.get("SFOAUTH_REQUIRE_SERVICES") == "1"
+
+
+@dataclass
+class Served:
+    """An emulator served on a loopback port."""
+
+    emu: SalesforceEmulator
+    base_url: str
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    """A fresh emulator on a free loopback port; the scripted user approves every
+    authorization (the browser step of a web flow is one redirect)."""
+    emu = SalesforceEmulator()
+    emu.auto_approve = DEFAULT_USERNAME
+    with emu.serve() as base_url:
+        yield Served(emu, base_url)
+
+
+def _unavailable(message: str) -> None:
+    message = f"!!! {message}: the jsforce compatibility tests did NOT run."
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _install_jsforce() -> Path:
+    modules = NODE_CACHE / "node_modules"
+    if (modules / "jsforce" / "package.json").exists() and (
+        modules / "jsonwebtoken" / "package.json"
+    ).exists():
+        return modules
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable("npm is not installed (Debian: apt-get install nodejs npm)")
+    NODE_CACHE.mkdir(parents=True, exist_ok=True)
+    manifest = NODE_CACHE / "package.json"
+    if not manifest.exists():
+        manifest.write_text('{"name": "sfoauth-compat-node", "private": true}\n')
+    result = subprocess.run(
+        [str(npm), "install", "--no-audit", "--no-fund", "--silent", *NODE_PACKAGES],
+        cwd=NODE_CACHE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        _unavailable(
+            f"npm install {' '.join(NODE_PACKAGES)} failed: {result.stderr[-500:]}"
+        )
+    return modules
+
+
+JsforceRunner = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def jsforce() -> JsforceRunner:
+    """Run one step of ``jsforce_steps.js``; returns its JSON result."""
+    node = shutil.which("node")
+    if node is None:
+        _unavailable("node is not installed (Debian: apt-get install nodejs npm)")
+    modules = _install_jsforce()
+    env = {**os.environ, "NODE_PATH": str(modules)}
+
+    def run(step: str, args: dict[str, Any]) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(node), str(STEPS_SCRIPT), step, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
+    return run
