@@ -15,7 +15,12 @@ from . import authorize as authorize_module
 from . import extras, resources, rest
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
 from .control import control_routes
-from .crypto import cached_private_key, private_pem, public_pem
+from .crypto import (
+    cached_private_key,
+    check_certificate_pem,
+    private_pem,
+    public_pem,
+)
 from .defaults import install_defaults
 from .middleware import EmulatorMiddleware
 from .oauth import token_endpoint
@@ -32,6 +37,7 @@ from .vhosts import HostContext
 
 if TYPE_CHECKING:
     from ...config import ConnectedApp
+    from .tls import EmulatorTLS
 
 __all__ = ["SalesforceEmulator", "build_app"]
 
@@ -214,15 +220,39 @@ class SalesforceEmulator:
             client_id: consumer key.
             **policies: other :class:`EmulatedApp` fields. ``jwt_key=True`` generates a
                 key pair and sets ``certificate_pem``/``private_key_pem``.
+
+        Raises:
+            ValueError: an unknown field, or a ``certificate_pem`` that is not an X.509
+                certificate or RSA public key PEM.
         """
         if policies.pop("jwt_key", False):
             key = cached_private_key(f"app:{name}")
             policies.setdefault("certificate_pem", public_pem(key))
             policies.setdefault("private_key_pem", private_pem(key))
+        if policies.get("certificate_pem") is not None:
+            check_certificate_pem(policies["certificate_pem"])
         _fields(EmulatedApp, policies)
         app = EmulatedApp(name=name, client_id=client_id, **policies)
         with self.state.lock:
             self.state.apps[name] = app
+        return app
+
+    def upload_certificate(self, name: str, certificate_pem: str) -> EmulatedApp:
+        """Give app ``name`` a JWT bearer certificate, as uploading one in Setup does.
+
+        ``certificate_pem`` is an X.509 certificate PEM (what ``openssl req -x509``
+        makes and what Salesforce takes) or a public key PEM. The app's
+        ``private_key_pem`` is cleared: the matching key stays with your client.
+
+        Raises:
+            KeyError: no app ``name``.
+            ValueError: not a certificate or RSA public key PEM.
+        """
+        check_certificate_pem(certificate_pem)
+        with self.state.lock:
+            app = self.state.apps[name]
+            app.certificate_pem = certificate_pem
+            app.private_key_pem = None
         return app
 
     def connected_app(self, name: str = "web", **overrides: Any) -> ConnectedApp:
@@ -486,8 +516,16 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------------ serving
     @contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: EmulatorTLS | None = None
+    ) -> Iterator[str]:
         """Serve on a loopback port in a background thread; yields the base URL.
+
+        Args:
+            host: loopback address to bind.
+            port: port (0: a free one).
+            tls: serve HTTPS with these certificates (:meth:`EmulatorTLS.create`); the
+                base URL (and ``instance_url``) is then ``https://…``.
 
         Example:
             >>> with emu.serve() as base_url:
@@ -495,7 +533,7 @@ class SalesforceEmulator:
         """
         from .server import serve_in_thread
 
-        with serve_in_thread(self, host, port) as base_url:
+        with serve_in_thread(self, host, port, tls=tls) as base_url:
             self.base_url = base_url
             try:
                 yield base_url

@@ -7,6 +7,8 @@ tokens ``<15-char org id>!<opaque>`` and refresh tokens starting ``5Aep``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ...ids import to_18
 
 __all__ = [
@@ -26,7 +28,11 @@ __all__ = [
     "INACTIVE_USERNAME",
     "INTEGRATION_USERNAME",
     "INTEGRATION_USER_ID",
+    "JWT_APP_CERTIFICATE_FILE",
+    "JWT_APP_CERTIFICATE_PEM",
     "JWT_APP_CLIENT_ID",
+    "JWT_APP_PRIVATE_KEY_FILE",
+    "JWT_APP_PRIVATE_KEY_PEM",
     "LOGIN_HOST",
     "MAX_API_VERSION",
     "MIN_API_VERSION",
@@ -66,10 +72,30 @@ DEVICE_APP_CLIENT_ID = "3MVG9Example.DeviceFlowApp"
 ASSET_APP_CLIENT_ID = "3MVG9Example.AssetTokenApp"
 DEFAULT_CLIENT_SECRET = "1F2E3D4C5B6A7980A1B2C3D4E5F60718"
 
+# The ``jwt`` app's key pair is fixed and published with the package (a test key: never
+# register its certificate with a real org), so a JWT bearer client in any process can
+# sign for any emulator, served or in-process.
+_KEYS_DIR = Path(__file__).resolve().parent / "keys"
+JWT_APP_PRIVATE_KEY_FILE = _KEYS_DIR / "jwt-app-key.pem"
+"""The ``jwt`` app's RSA private key (unencrypted PKCS#8 PEM)."""
+JWT_APP_CERTIFICATE_FILE = _KEYS_DIR / "jwt-app-cert.pem"
+"""The ``jwt`` app's self-signed X.509 certificate (PEM), as uploaded at Salesforce."""
+JWT_APP_PRIVATE_KEY_PEM = JWT_APP_PRIVATE_KEY_FILE.read_text(encoding="ascii")
+JWT_APP_CERTIFICATE_PEM = JWT_APP_CERTIFICATE_FILE.read_text(encoding="ascii")
+
+# Matching is exact (reference 13 item 11), so every callback URL the docs, the example
+# projects and ``sfoauth login web`` use is registered as written: Django's URL pattern
+# ends with a slash, FastAPI's does not, the CLI listens on localhost:1717.
 DEFAULT_CALLBACK_URLS = (
     "https://app.example.com/callback",
     "http://localhost:8000/salesforce/callback",
     "http://127.0.0.1:8000/salesforce/callback",
+    "http://localhost:8000/salesforce/callback/",
+    "http://127.0.0.1:8000/salesforce/callback/",
+    "https://app.example.com/salesforce/callback",
+    "https://app.example.com/salesforce/callback/",
+    "http://localhost:1717/OauthRedirect",
+    "http://127.0.0.1:1717/OauthRedirect",
 )
 
 # Salesforce ships three releases a year, each with the next API version: 62.0 was

@@ -31,7 +31,13 @@ from .constants import (
     JWT_TOKEN_TYPE,
     TOKEN_EXCHANGE_GRANT,
 )
-from .crypto import cached_private_key, new_user_code, s256_challenge, sign_jwt
+from .crypto import (
+    cached_private_key,
+    new_user_code,
+    s256_challenge,
+    sign_jwt,
+    verification_key,
+)
 from .state import (
     DeviceRecord,
     EmulatedApp,
@@ -366,9 +372,13 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
     if header.get("alg") != "RS256" or not app.certificate_pem:
         raise OAuthError("invalid_grant", "invalid assertion")
     try:
+        public_key = verification_key(app.certificate_pem)
+    except ValueError:
+        raise OAuthError("invalid_grant", "invalid assertion") from None
+    try:
         claims: dict[str, Any] = jwt.decode(
             assertion,
-            app.certificate_pem,
+            public_key,
             algorithms=["RS256"],
             options={
                 "verify_exp": False,
