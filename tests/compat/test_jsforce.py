@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from sfoauth_core.testing import DEFAULT_USERNAME, SalesforceEmulator
+from sfoauth_core.testing import DEFAULT_USERNAME
 
 from .conftest import JsforceRunner, Served
 
@@ -142,13 +142,9 @@ def _certificate() -> tuple[str, str]:
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-@pytest.mark.skipif(
-    not hasattr(SalesforceEmulator, "upload_certificate"),
-    reason="!!! needs X.509 certificate upload (branch emu-setup, issue 14 item 5)",
-)
 def test_jwt_bearer_with_a_certificate(served: Served, jsforce: JsforceRunner) -> None:
     key_pem, cert_pem = _certificate()
-    served.emu.upload_certificate("jwt", cert_pem)  # type: ignore[attr-defined]
+    served.emu.upload_certificate("jwt", cert_pem)
     args = {
         **oauth_args(served, "jwt"),
         "privateKey": key_pem,
