@@ -342,12 +342,56 @@ async def test_sobject_errors_have_salesforce_shapes(
 async def test_malformed_json_body(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
+    url = DATA + "/v62.0/sobjects/Account"
     r = await client.post(
-        DATA + "/v62.0/sobjects/Account",
-        headers={**auth, "Content-Type": "application/json"},
-        content=b"{nope",
+        url, headers={**auth, "Content-Type": "application/json"}, content=b"{nope"
     )
     assert r.status_code == 400 and error_of(r)["errorCode"] == "JSON_PARSER_ERROR"
+    # The session is checked first, and an unknown resource is still NOT_FOUND.
+    r = await client.post(url, content=b"{nope")
+    assert r.status_code == 401 and error_of(r)["errorCode"] == "INVALID_SESSION_ID"
+    r = await client.post(DATA + "/v62.0/nothing", headers=auth, content=b"{nope")
+    assert r.status_code == 404
+
+
+async def test_fields_parameter_and_attributes_key(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    base = DATA + "/v62.0/sobjects/Account"
+    bad = await client.get(f"{base}/{ACME}", headers=auth, params={"fields": "Nope"})
+    assert bad.status_code == 400 and error_of(bad)["errorCode"] == "INVALID_FIELD"
+    # A record read back (with its "attributes") can be sent again as it is.
+    row = (
+        await client.get(f"{base}/{ACME}", headers=auth, params={"fields": "Name"})
+    ).json()
+    row["Name"] = "Acme Renamed"
+    assert (
+        await client.patch(f"{base}/{ACME}", headers=auth, json=row)
+    ).status_code == 204
+
+
+async def test_version_range_from_a_configuration_file(
+    emu: SalesforceEmulator, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    from sfoauth_core.testing.emulator.server import apply_config
+
+    apply_config(
+        emu,
+        {
+            "orgs": [
+                {
+                    "name": "acme",
+                    "max_api_version": "62.0",
+                    "retired_api_version_error": ["GONE", "retired"],
+                    "revoke_error_format": "urlencoded",
+                }
+            ]
+        },
+    )
+    assert (await client.get(DATA + "/v63.0/", headers=auth)).status_code == 404
+    assert emu.org.retired_api_version_error == ("GONE", "retired")
+    r = await client.post(MY_DOMAIN + "/services/oauth2/revoke", data={"token": "x"})
+    assert r.text.startswith("error=invalid_token")
 
 
 # ---------------------------------------------------------------------- SOQL subset
@@ -366,9 +410,20 @@ async def test_soql_subset(client: httpx.AsyncClient, auth: dict[str, str]) -> N
     assert count == {"totalSize": 2, "done": True, "records": []}
     where = (await query("SELECT Id FROM Account WHERE Industry = 'Media'")).json()
     assert where["totalSize"] == 1
+    both = await query(
+        "SELECT Id FROM Account WHERE Industry != 'Media' AND IsDeleted = false"
+        " AND NumberOfEmployees = null AND AnnualRevenue != 1.5 AND Name != 7"
+    )
+    assert both.json()["totalSize"] == 2
+    by_id = await query(f"SELECT Name FROM Account WHERE Id = '{ACME[:15]}'")
+    assert [r["Name"] for r in by_id.json()["records"]] == ["Acme Corporation"]
+    last = await query("SELECT Name FROM Account ORDER BY Name DESC LIMIT 1")
+    assert last.json()["records"][0]["Name"] == "Global Media"
     for soql, code in (
         ("SELECT Id FROM Opportunity", "INVALID_TYPE"),
         ("SELECT Nope FROM Account", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE Nope = 1", "INVALID_FIELD"),
+        ("SELECT Id FROM Account ORDER BY Nope", "INVALID_FIELD"),
         ("SELEKT Id FROM Account", "MALFORMED_QUERY"),
         ("SELECT Id FROM Account WHERE Name LIKE 'A%'", "MALFORMED_QUERY"),
         ("", "MALFORMED_QUERY"),

@@ -510,7 +510,10 @@ def _derive(spec: SObjectSpec, row: dict[str, Any]) -> None:
 def _checked_values(
     data: OrgRecords, spec: SObjectSpec, body: object, *, creating: bool
 ) -> dict[str, Any]:
-    """Validate a create/update body the way Salesforce reports problems."""
+    """Validate a create/update body the way Salesforce reports problems (``body`` is
+    the parsed JSON, or the parse error to report)."""
+    if isinstance(body, RestError):
+        raise body
     if not isinstance(body, dict):
         kind = "START_ARRAY" if isinstance(body, list) else "VALUE_STRING"
         raise RestError(

@@ -127,15 +127,18 @@ def _method_check(method: str, allowed: tuple[str, ...]) -> None:
 
 
 async def _json_body(request: Request) -> object:
+    """The parsed JSON body, or the ``JSON_PARSER_ERROR`` to raise once the session is
+    known to be good (Salesforce checks the session first)."""
     raw = await request.body()
     try:
         return json.loads(raw.decode("utf-8") or "null")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RestError(
+        column = getattr(exc, "colno", 1)
+        return RestError(
             400,
             "JSON_PARSER_ERROR",
-            f"Unexpected character in request body at [line:1, column:{getattr(exc, 'colno', 1)}]",
-        ) from None
+            f"Unexpected character in request body at [line:1, column:{column}]",
+        )
 
 
 async def rest_endpoint(request: Request) -> Response:
