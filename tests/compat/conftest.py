@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import Any
 import pytest
 
 from sfoauth_core.testing import DEFAULT_USERNAME, SalesforceEmulator
+from sfoauth_core.testing.emulator.state import LogEntry
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_CACHE = REPO / ".cache" / "compat-node"
-NODE_PACKAGES = ("jsforce@3", "jsonwebtoken@9")
+# Exact versions, so every run drives the same jsforce (bump them deliberately).
+NODE_PACKAGES = {"jsforce": "3.10.16", "jsonwebtoken": "9.0.3"}
 STEPS_SCRIPT = Path(__file__).with_name("jsforce_steps.js")
 # Read at import: the suite's autouse fixture strips SFOAUTH_* variables from each test.
 REQUIRE_SERVICES = os.environ.get("SFOAUTH_REQUIRE_SERVICES") == "1"
@@ -34,6 +37,17 @@ class Served:
 
     emu: SalesforceEmulator
     base_url: str
+
+    def logged(self, wanted: Callable[[LogEntry], bool]) -> LogEntry:
+        """The first logged request matching ``wanted``. The server logs a request
+        just after answering it, so wait (a bounded while) for the entry."""
+        deadline = time.monotonic() + 5
+        while True:
+            found = next((e for e in self.emu.request_log if wanted(e)), None)
+            if found is not None:
+                return found
+            assert time.monotonic() < deadline, "no such request in the emulator's log"
+            time.sleep(0.01)
 
 
 @pytest.fixture
@@ -53,11 +67,19 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
+def _installed(modules: Path, name: str) -> str | None:
+    manifest = modules / name / "package.json"
+    if not manifest.exists():
+        return None
+    version: str | None = json.loads(manifest.read_text(encoding="utf-8")).get(
+        "version"
+    )
+    return version
+
+
 def _install_jsforce() -> Path:
     modules = NODE_CACHE / "node_modules"
-    if (modules / "jsforce" / "package.json").exists() and (
-        modules / "jsonwebtoken" / "package.json"
-    ).exists():
+    if all(_installed(modules, n) == v for n, v in NODE_PACKAGES.items()):
         return modules
     npm = shutil.which("npm")
     if npm is None:
@@ -66,8 +88,9 @@ def _install_jsforce() -> Path:
     manifest = NODE_CACHE / "package.json"
     if not manifest.exists():
         manifest.write_text('{"name": "sfoauth-compat-node", "private": true}\n')
+    specs = [f"{name}@{version}" for name, version in NODE_PACKAGES.items()]
     result = subprocess.run(
-        [str(npm), "install", "--no-audit", "--no-fund", "--silent", *NODE_PACKAGES],
+        [str(npm), "install", "--no-audit", "--no-fund", "--silent", *specs],
         cwd=NODE_CACHE,
         capture_output=True,
         text=True,
@@ -75,9 +98,7 @@ def _install_jsforce() -> Path:
         check=False,
     )
     if result.returncode != 0:
-        _unavailable(
-            f"npm install {' '.join(NODE_PACKAGES)} failed: {result.stderr[-500:]}"
-        )
+        _unavailable(f"npm install {' '.join(specs)} failed: {result.stderr[-500:]}")
     return modules
 
 

@@ -105,11 +105,9 @@ def test_pkce_web_flow(served: Served, make_client: Callable[..., Any]) -> None:
     token = client.token
     assert token["access_token"] and token["refresh_token"]
     assert token["instance_url"] == served.base_url
-    authorize = next(
-        e for e in served.emu.request_log if e.path == "/services/oauth2/authorize"
-    )
+    authorize = served.logged(lambda e: e.path == "/services/oauth2/authorize")
     assert authorize.params["code_challenge"]
-    exchange = next(e for e in served.emu.request_log if e.grant_type)
+    exchange = served.logged(lambda e: e.grant_type is not None)
     assert exchange.grant_type == "authorization_code"
     assert exchange.params["code_verifier"] == "***"  # sent (and masked in the log)
     limits = client.get(served.base_url + "/services/data/v62.0/limits")

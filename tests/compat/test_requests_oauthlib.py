@@ -76,9 +76,7 @@ def test_web_flow(served: Served, sessions: list[OAuth2Session]) -> None:
     session = login(served, sessions)
     assert session.token["access_token"] and session.token["refresh_token"]
     assert session.token["instance_url"] == served.base_url
-    authorize = next(
-        e for e in served.emu.request_log if e.path == "/services/oauth2/authorize"
-    )
+    authorize = served.logged(lambda e: e.path == "/services/oauth2/authorize")
     assert authorize.params["code_challenge"]  # pkce="S256"
     limits = session.get(served.base_url + "/services/data/v62.0/limits")
     assert limits.status_code == 200
