@@ -462,3 +462,36 @@ async def test_revoke_error_format_is_configurable(
     # An explicit format still wins.
     r = await client.post(revoke, data={"token": "nope", "format": "json"})
     assert r.json()["error"] == "invalid_token"
+
+
+# ---------------------------------------------------------------------- request log
+async def test_a_request_is_logged_before_its_answer_ends(
+    emu: SalesforceEmulator,
+) -> None:
+    """Over a real socket the client may read the log as soon as it has the answer:
+    the entry must exist by the time the last body chunk is sent."""
+    seen: list[tuple[str, int]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            seen.extend((e.path, e.status) for e in emu.request_log)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/services/data/",
+        "raw_path": b"/services/data/",
+        "query_string": b"",
+        "headers": [(b"host", b"acme.my.salesforce.com")],
+        "scheme": "https",
+        "server": ("acme.my.salesforce.com", 443),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "http_version": "1.1",
+    }
+    await emu.app(scope, receive, send)
+    assert seen == [("/services/data/", 200)]
+    assert len(emu.request_log) == 1  # and only once
