@@ -132,6 +132,14 @@ async def test_every_rest_error_is_a_json_array(
     assert error_of(r)["errorCode"] == "METHOD_NOT_ALLOWED"
     r = await client.get(DATA + "/v62.0/nothing")
     assert r.status_code == 401 and error_of(r)["errorCode"] == "INVALID_SESSION_ID"
+    apex = await client.post(MY_DOMAIN + "/services/apexrest/orders/1", headers=auth)
+    assert apex.status_code == 404
+    assert error_of(apex) == {
+        "errorCode": "NOT_FOUND",
+        "message": "Could not find a match for URL /orders/1",
+    }
+    apex = await client.get(MY_DOMAIN + "/services/apexrest/orders")
+    assert apex.status_code == 401
 
 
 # ---------------------------------------------------------------------- sObjects

@@ -74,6 +74,11 @@ def build_app(state: EmulatorState) -> Starlette:
         Route(
             "/services/data/{rest:path}", rest.rest_endpoint, methods=rest.REST_METHODS
         ),
+        Route(
+            "/services/apexrest/{rest:path}",
+            rest.apex_rest_endpoint,
+            methods=rest.REST_METHODS,
+        ),
         *control_routes(CONTROL_PREFIX),
     ]
     app = Starlette(

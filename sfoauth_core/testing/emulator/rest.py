@@ -25,7 +25,13 @@ from .state import AccessTokenRecord, EmulatedOrg, EmulatorState
 from .vhosts import HostContext, emulator_state, host_context
 from .wire import JSON_CONTENT_TYPE
 
-__all__ = ["REST_METHODS", "api_versions", "host_org", "rest_endpoint"]
+__all__ = [
+    "REST_METHODS",
+    "api_versions",
+    "apex_rest_endpoint",
+    "host_org",
+    "rest_endpoint",
+]
 
 REST_METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
 DAILY_API_REQUESTS = 15000
@@ -155,6 +161,20 @@ async def rest_endpoint(request: Request) -> Response:
             return _dispatch(request, state, ctx, parts, body)
     except RestError as exc:
         return _error(exc)
+
+
+async def apex_rest_endpoint(request: Request) -> Response:
+    """``/services/apexrest/…``: the org has no Apex REST classes, so every path is
+    Salesforce's ``404 NOT_FOUND`` array (after the session check)."""
+    state = emulator_state(request)
+    ctx = host_context(request)
+    path = "/" + request.path_params.get("rest", "")
+    try:
+        with state.lock:
+            _authenticate(state, ctx, _bearer_token(request))
+    except RestError as exc:
+        return _error(exc)
+    return _error(RestError(404, "NOT_FOUND", f"Could not find a match for URL {path}"))
 
 
 def _dispatch(
