@@ -41,6 +41,7 @@ __all__ = [
     "SANDBOX_LOGIN_HOST",
     "SCOPES_SUPPORTED",
     "WEB_APP_CLIENT_ID",
+    "api_version_range",
     "release_label",
 ]
 
@@ -118,11 +119,17 @@ MIN_API_VERSION = "31.0"
 MAX_API_VERSION = "68.0"
 OLDEST_API_VERSION = "7.0"
 
+
+def api_version_range(low: str, high: str) -> tuple[tuple[str, str], ...]:
+    """``(label, version)`` pairs from ``low`` to ``high``, oldest first."""
+    return tuple(
+        (release_label(f"{n}.0"), f"{n}.0")
+        for n in range(int(float(low)), int(float(high)) + 1)
+    )
+
+
 # (label, version), oldest first; the last one is "latest".
-API_VERSIONS: tuple[tuple[str, str], ...] = tuple(
-    (release_label(f"{n}.0"), f"{n}.0")
-    for n in range(int(float(MIN_API_VERSION)), int(float(MAX_API_VERSION)) + 1)
-)
+API_VERSIONS = api_version_range(MIN_API_VERSION, MAX_API_VERSION)
 
 # Reference 1.3: the 36 scopes of the live discovery document.
 SCOPES_SUPPORTED: tuple[str, ...] = (

@@ -23,7 +23,11 @@ __all__ = [
     "RecordStore",
     "RestError",
     "SObjectSpec",
+    "no_such_column",
+    "not_found",
     "parse_soql",
+    "run_query",
+    "schema",
 ]
 
 _ID_RE = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?")
@@ -345,6 +349,14 @@ SCHEMAS: dict[str, SObjectSpec] = {
 }
 
 
+def no_such_column(name: str, spec: SObjectSpec) -> RestError:
+    """``INVALID_FIELD`` for a field the object does not have (record bodies and
+    ``?fields=``)."""
+    return RestError(
+        400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {spec.name}"
+    )
+
+
 def schema(name: str) -> SObjectSpec:
     """The schema of sObject ``name`` (case-insensitive); ``NOT_FOUND`` otherwise."""
     spec = SCHEMAS.get(name.lower())
@@ -528,11 +540,7 @@ def _checked_values(
             continue
         spec_field = spec.field(key)
         if spec_field is None:
-            raise RestError(
-                400,
-                "INVALID_FIELD",
-                f"No such column '{key}' on sobject of type {spec.name}",
-            )
+            raise no_such_column(key, spec)
         allowed = spec_field.createable if creating else spec_field.updateable
         if not allowed:
             read_only.append(spec_field.name)

@@ -18,9 +18,18 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .constants import OLDEST_API_VERSION
-from .records import SCHEMAS as _SCHEMAS
-from .records import RecordStore, RestError, not_found, parse_soql, run_query, schema
+from .constants import OLDEST_API_VERSION, api_version_range
+from .records import (
+    SCHEMAS,
+    OrgRecords,
+    RecordStore,
+    RestError,
+    no_such_column,
+    not_found,
+    parse_soql,
+    run_query,
+    schema,
+)
 from .state import AccessTokenRecord, EmulatedOrg, EmulatorState
 from .vhosts import HostContext, emulator_state, host_context
 from .wire import JSON_CONTENT_TYPE
@@ -64,13 +73,9 @@ def _number(version: str) -> float:
     return float(version)
 
 
-def api_versions(org: EmulatedOrg) -> list[tuple[str, str]]:
+def api_versions(org: EmulatedOrg) -> tuple[tuple[str, str], ...]:
     """``(label, version)`` pairs the org serves, oldest first."""
-    from .constants import release_label
-
-    low = int(_number(org.min_api_version))
-    high = int(_number(org.max_api_version))
-    return [(release_label(f"{n}.0"), f"{n}.0") for n in range(low, high + 1)]
+    return api_version_range(org.min_api_version, org.max_api_version)
 
 
 def host_org(state: EmulatorState, ctx: HostContext) -> EmulatedOrg | None:
@@ -246,7 +251,7 @@ def _attributes(spec_name: str, record_id: str, base: str) -> dict[str, str]:
     return {"type": spec_name, "url": f"{base}/sobjects/{spec_name}/{quote(record_id)}"}
 
 
-def _query(data: Any, soql: str, base: str) -> dict[str, Any]:
+def _query(data: OrgRecords, soql: str, base: str) -> dict[str, Any]:
     if not soql.strip():
         raise RestError(400, "MALFORMED_QUERY", "unexpected token: '<EOF>'")
     query = parse_soql(soql)
@@ -267,7 +272,7 @@ def _query(data: Any, soql: str, base: str) -> dict[str, Any]:
 def _sobjects(
     request: Request,
     store: RecordStore,
-    data: Any,
+    data: OrgRecords,
     rest: list[str],
     body: object,
     version: str,
@@ -283,7 +288,7 @@ def _sobjects(
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": 200,
-                "sobjects": [spec.summary(version) for spec in _SCHEMAS.values()],
+                "sobjects": [spec.summary(version) for spec in SCHEMAS.values()],
             },
             headers=usage,
         )
@@ -323,11 +328,7 @@ def _sobjects(
         for raw in wanted.split(","):
             found = spec.field(raw.strip())
             if found is None:
-                raise RestError(
-                    400,
-                    "INVALID_FIELD",
-                    f"No such column '{raw.strip()}' on sobject of type {spec.name}",
-                )
+                raise no_such_column(raw.strip(), spec)
             names.append(found.name)
     out: dict[str, Any] = {"attributes": _attributes(spec.name, row["Id"], base)}
     out.update({name: row.get(name) for name in names})
