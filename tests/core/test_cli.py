@@ -139,3 +139,24 @@ def test_interactive_advise_is_wired(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("\n" * 14))
     assert cli.main(["advise", "-i"]) == 0
     assert "Recommended" in capsys.readouterr().out
+
+
+def test_emulator_command_names_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        assert cli.main(["emulator", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "pick another port" in err
+
+
+def test_emulator_command_names_a_broken_config_file(tmp_path, capsys):
+    config = tmp_path / "emulator.json"
+    config.write_text("{not json")
+    assert cli.main(["emulator", "--port", "0", "--config", str(config)]) == 2
+    assert f"{config}: not valid JSON" in capsys.readouterr().err
+    config.write_text('{"apps": [{"name": "web", "no_such_field": 1}]}')
+    assert cli.main(["emulator", "--port", "0", "--config", str(config)]) == 2
+    assert "EmulatedApp has no field 'no_such_field'" in capsys.readouterr().err

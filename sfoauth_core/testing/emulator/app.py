@@ -6,11 +6,13 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from ...hosts import is_loopback_host
 from . import authorize as authorize_module
 from . import extras, resources, rest
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
@@ -279,10 +281,12 @@ class SalesforceEmulator:
             "redirect_uri": app.callback_urls[0] if app.callback_urls else None,
             "login_url": base,
             "scopes": tuple(app.scopes),
-            "allow_loopback": base.startswith("http://"),
+            # Served (http or https --tls) on a loopback address.
+            "allow_loopback": is_loopback_host(urlsplit(base).hostname or ""),
         }
         if app.private_key_pem:
             kwargs["private_key"] = app.private_key_pem
+        if app.certificate_pem:  # a JWT bearer app: sign as the default user
             kwargs["username"] = DEFAULT_USERNAME
         kwargs.update(overrides)
         return ConnectedApp(**kwargs)

@@ -38,6 +38,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..._signals import stop_on_signals
 from .crypto import check_certificate_pem
 
 if TYPE_CHECKING:
@@ -131,13 +132,23 @@ def apply_config(
 
 def emulator_from_config(config_file: str | Path | None = None) -> SalesforceEmulator:
     """A :class:`SalesforceEmulator` built from a JSON configuration file (or
-    defaults)."""
+    defaults).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not a JSON object, or not a valid configuration.
+    """
     from .app import SalesforceEmulator
 
     config: dict[str, Any] = {}
     base_dir = Path(".")
     if config_file is not None:
-        config = json.loads(Path(config_file).read_text(encoding="utf-8"))
+        try:
+            config = json.loads(Path(config_file).read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_file}: expected a JSON object")
         base_dir = Path(config_file).parent
     emu = SalesforceEmulator(defaults=bool(config.get("defaults", True)))
     apply_config(emu, config, base_dir)
@@ -150,9 +161,12 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "pick another port (0: any free port)"
+        ) from None
     return sock
 
 
@@ -190,6 +204,7 @@ def serve_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     tls: EmulatorTLS | None = None,
+    log_level: str = "warning",
 ) -> Iterator[str]:
     """Run uvicorn in a daemon thread on ``host:port`` (0: a free port); yield the base
     URL (``https://`` with ``tls``: the emulator's server certificate and key).
@@ -200,7 +215,7 @@ def serve_in_thread(
     """
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
-    server = _server(emu, host, bound_port, tls)
+    server = _server(emu, host, bound_port, tls, log_level)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True
     )
@@ -329,24 +344,23 @@ def run(
         emu.upload_certificate(
             "jwt", Path(jwt_certificate).expanduser().read_text(encoding="ascii")
         )
-    with ExitStack() as stack:
-        sock = _bind(host, port)
-        stack.callback(sock.close)
-        base = _origin("http", host, sock.getsockname()[1])
-        emu.base_url = base
-        tls_files: EmulatorTLS | None = None
-        tls_url: str | None = None
-        if tls:
-            from .tls import EmulatorTLS
+    tls_files: EmulatorTLS | None = None
+    if tls:
+        from .tls import EmulatorTLS
 
-            hosts = [org.my_domain_host for org in emu.orgs.values()]
-            tls_files = EmulatorTLS.create(tls_dir, names=hosts)
+        hosts = [org.my_domain_host for org in emu.orgs.values()]
+        tls_files = EmulatorTLS.create(tls_dir, names=hosts)
+    stop = threading.Event()
+    with stop_on_signals(stop), ExitStack() as stack:
+        # Both listeners run in threads and are up before the banner says so; this
+        # thread only waits for Ctrl-C / SIGTERM.
+        base = stack.enter_context(serve_in_thread(emu, host, port, log_level="info"))
+        emu.base_url = base
+        tls_url: str | None = None
+        if tls_files is not None:
             tls_url = stack.enter_context(
                 serve_in_thread(emu, host, tls_port, tls=tls_files)
             )
         print(banner(emu, base, tls_url, tls_files), file=out or sys.stdout, flush=True)
-        server = _server(emu, host, sock.getsockname()[1], log_level="info")
-        try:
-            server.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled
+        while not stop.wait(0.5):
             pass

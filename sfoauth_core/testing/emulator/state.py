@@ -251,7 +251,9 @@ class EmulatedApp:
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
         installed: ``False`` models an uninstalled External Client App.
-        certificate_pem: public key/certificate PEM checking JWT bearer assertions.
+        certificate_pem: the X.509 certificate PEM (what Salesforce users upload) or
+            public key PEM checking JWT bearer assertions; see
+            :meth:`SalesforceEmulator.upload_certificate`.
         private_key_pem: the matching private key (a test convenience).
         asset_token: asset-token settings (``None``: token exchange not enabled).
         jwt_include_signature: add ``signature`` to JWT bearer responses (the Postman
