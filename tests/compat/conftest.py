@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -97,7 +97,10 @@ def _install_jsforce() -> Path:
     return modules
 
 
-JsforceRunner = Callable[[str, dict[str, Any]], dict[str, Any]]
+class JsforceRunner(Protocol):
+    def __call__(
+        self, step: str, args: dict[str, Any], *, env: dict[str, str] | None = None
+    ) -> dict[str, Any]: ...
 
 
 @pytest.fixture(scope="session")
@@ -107,15 +110,17 @@ def jsforce() -> JsforceRunner:
     if node is None:
         _unavailable("node is not installed (Debian: apt-get install nodejs npm)")
     modules = _install_jsforce()
-    env = {**os.environ, "NODE_PATH": str(modules)}
+    base_env = {**os.environ, "NODE_PATH": str(modules)}
 
-    def run(step: str, args: dict[str, Any]) -> dict[str, Any]:
+    def run(
+        step: str, args: dict[str, Any], *, env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         done = subprocess.run(
             [str(node), str(STEPS_SCRIPT), step, json.dumps(args)],
             capture_output=True,
             text=True,
             timeout=60,
-            env=env,
+            env={**base_env, **(env or {})},
             check=False,
         )
         assert done.returncode == 0, done.stderr

@@ -6,6 +6,7 @@ bearer with an uploaded X.509 certificate."""
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from sfoauth_core.testing import DEFAULT_USERNAME
+from sfoauth_core.testing import DEFAULT_USERNAME, EmulatorTLS, SalesforceEmulator
 
 from .conftest import JsforceRunner, Served
 
@@ -62,6 +63,22 @@ def test_query_at_the_default_version(served: Served, jsforce: JsforceRunner) ->
     assert out["version"] == "50.0"
     assert out["totalSize"] == 3 and "Acme Corporation" in out["names"]
     served.logged(lambda e: e.path == "/services/data/v50.0/query")
+
+
+def test_query_over_https_trusting_the_local_ca(
+    jsforce: JsforceRunner, tmp_path: Path
+) -> None:
+    """``sfoauth emulator --tls``: jsforce trusts the CA through NODE_EXTRA_CA_CERTS."""
+    tls = EmulatorTLS.create(tmp_path)
+    emu = SalesforceEmulator()
+    with emu.serve(tls=tls) as base_url:
+        body = emu.issue_tokens("web", issuer=base_url)
+        args = {"instanceUrl": base_url, "accessToken": body["access_token"]}
+        untrusted = jsforce("query", args)
+        assert "certificate" in untrusted["message"], untrusted  # unknown CA refused
+        out = jsforce("query", args, env={"NODE_EXTRA_CA_CERTS": str(tls.ca_file)})
+    assert out.get("error") is None, out
+    assert base_url.startswith("https://") and out["totalSize"] == 3
 
 
 def test_identity_on_a_rebuilt_connection(

@@ -5,13 +5,17 @@ refresh needs an expiry, which Salesforce never sends."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from oauthlib.oauth2 import InsecureTransportError
 from requests_oauthlib import OAuth2Session
+
+from sfoauth_core.testing import DEFAULT_USERNAME, EmulatorTLS, SalesforceEmulator
 
 from .conftest import Served
 
@@ -34,13 +38,18 @@ def sessions() -> Iterator[list[OAuth2Session]]:
         session.close()
 
 
-def browser(url: str) -> str:
-    response = httpx.get(url, follow_redirects=False)
+def browser(url: str, verify: ssl.SSLContext | bool = True) -> str:
+    response = httpx.get(url, follow_redirects=False, verify=verify)
     assert response.status_code == 302, response.text
     return response.headers["location"]
 
 
-def login(served: Served, sessions: list[OAuth2Session], **extra: Any) -> OAuth2Session:
+def login(
+    served: Served,
+    sessions: list[OAuth2Session],
+    verify: ssl.SSLContext | bool = True,
+    **extra: Any,
+) -> OAuth2Session:
     app = served.emu.apps["web"]
     session = OAuth2Session(
         app.client_id,
@@ -56,7 +65,7 @@ def login(served: Served, sessions: list[OAuth2Session], **extra: Any) -> OAuth2
     session.fetch_token(
         served.base_url + "/services/oauth2/token",
         client_secret=app.client_secret,
-        authorization_response=browser(url),
+        authorization_response=browser(url, verify),
         include_client_id=True,
     )
     return session
@@ -69,6 +78,23 @@ def test_http_is_refused_unless_told(
     with pytest.raises(InsecureTransportError):
         login(served, sessions)
     assert served.emu.request_log == []  # nothing was sent over http
+
+
+def test_web_flow_over_https_needs_no_insecure_flag(
+    sessions: list[OAuth2Session], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The other way around the http limit: ``sfoauth emulator --tls``."""
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
+    tls = EmulatorTLS.create(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_file))
+    emu = SalesforceEmulator()
+    emu.auto_approve = DEFAULT_USERNAME
+    with emu.serve(tls=tls) as base_url:
+        session = login(Served(emu, base_url), sessions, tls.ssl_context())
+        assert session.token["instance_url"] == base_url
+        assert base_url.startswith("https://")
+        for made in sessions:
+            made.close()
 
 
 @pytest.mark.usefixtures("insecure_transport")
