@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from ...hosts import is_loopback_host
 from . import authorize as authorize_module
-from . import extras, resources
+from . import extras, resources, rest
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
 from .control import control_routes
 from .crypto import (
@@ -72,16 +72,15 @@ def build_app(state: EmulatorState) -> Starlette:
             resources.auth_configuration,
             methods=["GET"],
         ),
-        Route("/services/data/", resources.rest_versions, methods=["GET"]),
-        Route("/services/data/{version}/", resources.rest_resources, methods=["GET"]),
+        Route("/services/data", rest.rest_endpoint, methods=rest.REST_METHODS),
         Route(
-            "/services/data/{version}/limits", resources.rest_limits, methods=["GET"]
+            "/services/data/{rest:path}", rest.rest_endpoint, methods=rest.REST_METHODS
         ),
         Route(
-            "/services/data/{version}/limits/", resources.rest_limits, methods=["GET"]
+            "/services/apexrest/{rest:path}",
+            rest.apex_rest_endpoint,
+            methods=rest.REST_METHODS,
         ),
-        Route("/services/data/{version}/query", resources.rest_query, methods=["GET"]),
-        Route("/services/data/{version}/query/", resources.rest_query, methods=["GET"]),
         *control_routes(CONTROL_PREFIX),
     ]
     app = Starlette(

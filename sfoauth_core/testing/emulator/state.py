@@ -17,7 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .constants import DEFAULT_ORG_NAME, DEFAULT_SITE_ID, DEFAULT_USERNAME
+from .constants import (
+    DEFAULT_ORG_NAME,
+    DEFAULT_SITE_ID,
+    DEFAULT_USERNAME,
+    MAX_API_VERSION,
+    MIN_API_VERSION,
+)
+from .records import RecordStore
 
 __all__ = [
     "AccessTokenRecord",
@@ -68,6 +75,20 @@ class EmulatedOrg:
             URL) as JWT ``aud`` in addition to the login/test/site URLs.
         session_timeout: the org's Session Settings timeout in seconds: the lifetime
             of access tokens of apps that set no ``session_timeout`` (reference 2.5).
+        min_api_version: the oldest REST API version served (``"31.0"``, as Salesforce
+            since Summer '25); older versions (down to 7.0) answer ``410`` with
+            :attr:`retired_api_version_error`.
+        max_api_version: the newest version served (``"68.0"``, Winter '27); newer ones
+            answer ``404 NOT_FOUND``.
+        retired_api_version_error: ``(errorCode, message)`` of the ``410`` for a retired
+            version. Salesforce documents the status (410 GONE); ``GONE`` is the code a
+            client saw in July 2025; the message is not verified.
+        revoke_error_format: how ``/services/oauth2/revoke`` words its errors when the
+            request names no ``format`` and no ``Accept`` type: ``"json"`` (default,
+            ``{"error":"invalid_token",…}`` like the token endpoint) or
+            ``"urlencoded"`` (``error=invalid_token&…``, what jsforce parses).
+            Reference 14.8: Salesforce's real format is not documented. The org is the
+            one whose host answered (the loopback org on ``127.0.0.1``).
     """
 
     name: str
@@ -93,6 +114,13 @@ class EmulatedOrg:
     active: bool = True
     jwt_my_domain_audience: bool = True
     session_timeout: float = 7200.0
+    min_api_version: str = MIN_API_VERSION
+    max_api_version: str = MAX_API_VERSION
+    retired_api_version_error: tuple[str, str] = (
+        "GONE",
+        "The requested version of the API is no longer available.",
+    )
+    revoke_error_format: Literal["json", "urlencoded"] = "json"
 
     @property
     def is_sandbox(self) -> bool:
@@ -501,6 +529,7 @@ class EmulatorState:
         self.default_org = DEFAULT_ORG_NAME
         self.default_user = DEFAULT_USERNAME
         self.userinfo_error_status = 401
+        self.records = RecordStore()
         self.generation = 0
         self.closing = False
 
@@ -547,6 +576,7 @@ class EmulatorState:
         self.time_offset = 0.0
         self.auto_approve = None
         self.auto_consent = "allow"
+        self.records.clear()
         self.generation += 1
 
     def take_fault(self, path: str, grant_type: str | None) -> Fault | None:
