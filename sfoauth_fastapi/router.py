@@ -50,6 +50,7 @@ from .pages import (
     error_response,
     interstitial,
     login_base,
+    wants_html,
 )
 from .state import MAX_PENDING_LOGINS, PendingFlow
 
@@ -395,6 +396,10 @@ async def disconnect(
         return _error(sf, request, ErrorCode.STORAGE_UNAVAILABLE)
     sf.identities.pop(store_key, None)
     response: Response
+    if next_url is None and wants_html(request):
+        # A browser's form post (no ?next=): go somewhere the user sees the result,
+        # not a 204 that leaves the form page as it was.
+        next_url = sf.default_next
     if next_url is not None:
         response = RedirectResponse(
             safe_next_path(next_url, sf.default_next),

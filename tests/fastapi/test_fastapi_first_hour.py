@@ -149,6 +149,19 @@ async def test_after_disconnect_a_page_view_never_reconnects(emu, browser_factor
     assert "You disconnected Salesforce." not in page.text
 
 
+async def test_a_browser_form_disconnect_lands_on_a_page(emu, browser_factory):
+    """Found by a new-user trial: a plain HTML form posting to /disconnect got a 204,
+    so the browser stayed on the form page and nothing visibly happened."""
+    sf = make_sf(emu)
+    browser = browser_factory(make_api(sf))
+    await browser_login(emu, browser)
+    r = await browser.post("/salesforce/disconnect", headers=HTML)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    # An API client (no text/html) still gets the 204 it is documented to get.
+    await browser_login(emu, browser)
+    assert (await browser.post("/salesforce/disconnect")).status_code == 204
+
+
 async def test_a_refused_connection_is_explained_on_the_login_page(
     emu, browser_factory
 ):

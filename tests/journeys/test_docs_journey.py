@@ -290,6 +290,16 @@ def test_django_docs_project_logs_in(
         journey.connect(start)
         journey.goto(start)
         assert emulator.calls() == {"authorization_code": 1}
+    with journey.step("the documented home page disconnects, and nothing reconnects"):
+        journey.goto("/")
+        assert "Connected to" in journey.text()
+        journey.click("button:has-text('Disconnect Salesforce')")
+        journey.at("/")
+        assert "You disconnected Salesforce." in journey.text(), journey.text()
+        assert "Not connected" in journey.text()
+        journey.goto(start)
+        journey.expect_interstitial(start, "You disconnected Salesforce.")
+        assert emulator.calls() == {"authorization_code": 1}
     journey.finish()
 
 
@@ -356,6 +366,16 @@ def test_fastapi_docs_app_logs_in(
     with journey.step("connect and back on the documented page"):
         journey.connect(start)
         journey.goto(start)
+        assert emulator.calls() == {"authorization_code": 1}
+    with journey.step("the documented home page disconnects, and nothing reconnects"):
+        # Found by a new-user trial: the form post used to answer 204 (no feedback).
+        journey.goto("/")
+        assert "Connected to" in journey.text()
+        journey.click("button:has-text('Disconnect Salesforce')")
+        journey.at("/")
+        assert "Not connected" in journey.text(), journey.text()
+        journey.goto(start)
+        journey.expect_interstitial(start, "You disconnected Salesforce.")
         assert emulator.calls() == {"authorization_code": 1}
     journey.finish()
 
