@@ -20,14 +20,14 @@ One sans-IO plan (:meth:`SalesforceAuth._plan`) holds the logic; ``sync_auth_flo
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
-from .exceptions import UntrustedHostError
+from .exceptions import MalformedResponseError, UntrustedHostError
+from .flows._base import loads_json
 from .tokens import Token
 
 __all__ = ["SalesforceAuth", "is_invalid_session"]
@@ -67,8 +67,8 @@ def is_invalid_session(status_code: int, body: bytes) -> bool:
     if status_code != 401:
         return False
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = loads_json(body)  # bounded size and depth: API bodies are untrusted
+    except MalformedResponseError:
         return False
     errors = payload if isinstance(payload, list) else [payload]
     for error in errors:

@@ -87,4 +87,4 @@ def _password_flow(
     response = yield prepare_token_request(endpoints_for(app.login_url).token, form)
     if response is None:
         raise TypeError("the driver must send an HttpResponse after an HttpRequest")
-    return parse_token_response(app, response)
+    return parse_token_response(app, response, grant="password")

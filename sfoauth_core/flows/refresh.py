@@ -14,8 +14,13 @@ the refresh token is never dropped on an error.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
 from ..config import ConnectedApp
-from ..exceptions import FlowError, ResponseError
+from ..exceptions import FlowError, ResponseError, SFOAuthError
 from ..tokens import Token
 from ._base import (
     Flow,
@@ -26,8 +31,11 @@ from ._base import (
     send_with_retries,
 )
 from .endpoints import endpoints_for
+from .id_token import verify_id_token
 
 __all__ = ["DEFAULT_REFRESH_RETRY", "refresh_token"]
+
+security_log = logging.getLogger("sfoauth.security")
 
 DEFAULT_REFRESH_RETRY = RetryPolicy(attempts=3)
 
@@ -38,12 +46,22 @@ def refresh_token(
     *,
     retry: RetryPolicy = DEFAULT_REFRESH_RETRY,
     token_url: str | None = None,
+    jwks_cache: MutableMapping[str, Mapping[str, Any]] | None = None,
 ) -> Flow[Token]:
     """Trade a refresh token for a new access token (and a rotated refresh token, if any).
 
     Args:
         token: the current :class:`Token` (ids, instance URL and refresh token are kept), or
             a bare refresh token string.
+        jwks_cache: the org's key sets (the client's :class:`~.jwks.JwksCache`), used to
+            verify an ``id_token`` in the answer; a throw-away cache when ``None``.
+
+    An ``id_token`` in the answer is verified like the login callback's (signature from
+    the login host's keys, ``iss``, ``aud``, ``exp``, ``sub`` = the identity URL; no
+    nonce). One that fails, or that cannot be checked because the keys are unreachable,
+    is dropped from the returned token and logged on ``sfoauth.security``: the refresh
+    itself stands (with rotation on, the old refresh token is already dead), and an
+    unverified ID token is never returned to be stored.
 
     Raises:
         InvalidGrantError: the refresh token is revoked, expired or rotated out.
@@ -60,11 +78,26 @@ def refresh_token(
     response = yield from send_with_retries(
         lambda: prepare_token_request(url, form), retry
     )
-    new = parse_token_response(app, response, previous=previous)
+    new = parse_token_response(app, response, grant="refresh_token", previous=previous)
     if previous is not None and (
         (previous.org_id and new.org_id != previous.org_id)
         or (previous.user_id and new.user_id != previous.user_id)
     ):
         # SECURITY.md item 13: a refresh must not switch identities under a stored grant.
         raise ResponseError("the refreshed token belongs to a different org or user")
+    if new.id_token:
+        try:
+            yield from verify_id_token(
+                app,
+                new,
+                nonce=None,
+                jwks_cache={} if jwks_cache is None else jwks_cache,
+            )
+        except SFOAuthError as exc:
+            security_log.warning(
+                "dropped the ID token of a refresh answer: %s (%s)",
+                type(exc).__name__,
+                exc,
+            )
+            new = dataclasses.replace(new, id_token=None)
     return new

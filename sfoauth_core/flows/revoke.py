@@ -16,7 +16,6 @@ idempotent: 5xx/429/timeouts are retried.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,6 +31,7 @@ from ._base import (
     Flow,
     HttpResponse,
     RetryPolicy,
+    loads_json,
     prepare_token_request,
     send_with_retries,
 )
@@ -74,8 +74,8 @@ def parse_error_body(response: HttpResponse) -> dict[str, Any] | None:
         return None
     if text.startswith("{"):
         try:
-            payload = json.loads(text)
-        except ValueError:
+            payload = loads_json(text, status_code=response.status_code)
+        except MalformedResponseError:
             return None
         return payload if isinstance(payload, dict) and "error" in payload else None
     if text.startswith("<"):

@@ -140,7 +140,7 @@ def parse_user_agent_response(
     del params["state"]
     if "error" in params:
         raise_for_oauth_error(params)
-    verify_token_signature(app, params)
+    verify_token_signature(app, params, grant="user_agent")
     token = Token.from_response(params)
     check_token_hosts(app, token)
     return token
