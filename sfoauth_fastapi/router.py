@@ -171,6 +171,11 @@ async def finish_login(
     sf: SFOAuth, request: Request, key: str | None, params: CallbackParams
 ) -> Response:
     """``GET /callback``: check the flow, exchange the code, store the connection."""
+    try:
+        # state=a&state=b: refused before the pending login is even looked up.
+        web_server.callback_params(request.query_params.multi_items())
+    except SFOAuthError as exc:
+        return _reject(sf, code_for(exc), type(exc).__name__)
     flow_id = sf.signer.unsign(
         "flow", request.cookies.get(sf.flow_cookie_name), max_age=sf.flow_ttl
     )

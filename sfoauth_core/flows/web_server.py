@@ -13,11 +13,16 @@ a public client only the verifier.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..config import ConnectedApp
-from ..exceptions import ConfigurationError, FlowError, raise_for_oauth_error
+from ..exceptions import (
+    ConfigurationError,
+    FlowError,
+    RepeatedParameterError,
+    raise_for_oauth_error,
+)
 from ..tokens import AuthorizationRequest, Token
 from ._base import (
     Flow,
@@ -30,6 +35,7 @@ from .pkce import create_code_verifier, create_s256_challenge, validate_code_ver
 from .state import check_state, create_nonce, create_state
 
 __all__ = [
+    "callback_params",
     "exchange_code",
     "parse_authorization_response",
     "prepare_authorization_url",
@@ -126,6 +132,7 @@ def parse_authorization_response(
     The ``code`` is URL-decoded exactly once (Salesforce codes end in ``%3D%3D``).
 
     Raises:
+        RepeatedParameterError: a URL or query string names a parameter twice.
         StateMismatchError: ``state`` missing or different (checked first, even on errors).
         OAuthProtocolError: Salesforce redirected with ``error=...`` (e.g. access_denied).
         FlowError: no code, or an ``iss`` that is not the expected issuer (mix-up defence).
@@ -148,13 +155,35 @@ def parse_authorization_response(
     return code
 
 
+def callback_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """One value per callback parameter, or :class:`RepeatedParameterError`.
+
+    Both adapters call this on the raw query (Django
+    ``((k, v) for k, vs in request.GET.lists() for v in vs)``, Starlette
+    ``request.query_params.multi_items()``) before anything else: ``state=a&state=b``
+    would otherwise be read as ``a`` by one framework and ``b`` by another.
+
+    Args:
+        pairs: every ``(name, value)`` pair of the query, as sent.
+
+    Raises:
+        RepeatedParameterError: any parameter appears more than once.
+    """
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise RepeatedParameterError(name)
+        params[name] = value
+    return params
+
+
 def _callback_params(callback: str | Mapping[str, str]) -> dict[str, str]:
     if isinstance(callback, Mapping):
         return {str(k): str(v) for k, v in callback.items()}
     text = callback
     if "://" in text:
         text = urlsplit(text).query
-    return dict(parse_qsl(text.lstrip("?"), keep_blank_values=True))
+    return callback_params(parse_qsl(text.lstrip("?"), keep_blank_values=True))
 
 
 def exchange_code(

@@ -485,3 +485,42 @@ def test_the_clients_share_one_rate_limited_cache():
     with SalesforceOAuth(make_app()) as oauth:
         assert isinstance(oauth._jwks_cache, JwksCache)
         assert oauth._jwks_cache.min_refetch_interval > 0
+
+
+# ------------------------------------------------------------------ defect 8: repeats
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "code=c&state=a&state=b",
+        "code=c&code=d&state=a",
+        "code=c&state=a&iss=https%3A%2F%2Flogin.salesforce.com&iss=https%3A%2F%2Fevil",
+        "error=access_denied&error=server_error&state=a",
+        "state=a&code=c&state=a",  # the same value twice is still a splice
+    ],
+)
+def test_a_callback_repeating_a_parameter_is_refused(query):
+    from sfoauth_core.exceptions import RepeatedParameterError
+    from sfoauth_core.flows.web_server import parse_authorization_response
+
+    with pytest.raises(RepeatedParameterError) as info:
+        parse_authorization_response(
+            "https://app.example.com/callback?" + query, expected_state="a"
+        )
+    assert info.value.parameter in ("state", "code", "iss", "error")
+    assert "=a" not in str(info.value) and "c" != info.value.parameter
+
+
+def test_callback_params_keeps_single_parameters():
+    from sfoauth_core.exceptions import FlowError
+    from sfoauth_core.flows.web_server import callback_params
+
+    pairs = [
+        ("code", "aPrx=="),
+        ("state", "s"),
+        ("iss", "https://login.salesforce.com"),
+    ]
+    assert callback_params(pairs) == dict(pairs)
+    with pytest.raises(FlowError):
+        callback_params([*pairs, ("state", "t")])
