@@ -23,8 +23,11 @@ __all__ = [
     "DeviceAuthorization",
     "Identity",
     "Introspection",
+    "MaskedBytes",
+    "MaskedStr",
     "Token",
     "mask",
+    "masked",
 ]
 
 # ``issued_at`` stays in ``raw`` verbatim: the signature covers the exact string.
@@ -52,6 +55,37 @@ def _ids_of(id_url: str) -> tuple[str, str]:
 def mask(value: str | None) -> str:
     """A display form of a secret that reveals nothing but its presence."""
     return "None" if value is None else "'**********'"
+
+
+class MaskedStr(str):
+    """A ``str`` whose ``repr`` is masked (issue 13 defect 1).
+
+    The core carries codes, verifiers, states, tokens and secrets in this type, so that a
+    traceback printed with its frame locals (Django's debug page and error mail,
+    ``traceback.TracebackException(capture_locals=True)``, debuggers' ``repr``) shows
+    ``'**********'`` where the value was. It is still a ``str``: sending, comparing,
+    hashing and JSON encoding see the real value (``str()`` and f-strings too, so never
+    format one into a message).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+
+class MaskedBytes(bytes):
+    """A ``bytes`` whose ``repr`` is masked: a response body as the drivers keep it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"b'**********' ({len(self)} bytes)"
+
+
+def masked(value: str) -> MaskedStr:
+    """``value`` as a :class:`MaskedStr` (itself when it already is one)."""
+    return value if isinstance(value, MaskedStr) else MaskedStr(value)
 
 
 def _str_field(payload: Mapping[str, Any], name: str, *, required: bool) -> str | None:

@@ -31,7 +31,7 @@ from ..exceptions import (
     UntrustedHostError,
     raise_for_oauth_error,
 )
-from ..tokens import Token
+from ..tokens import MaskedStr, Token, masked
 
 __all__ = [
     "Flow",
@@ -182,7 +182,7 @@ def client_auth_fields(
     """``client_id`` (+ ``client_secret`` when known and wanted) for a form body."""
     fields = {"client_id": app.client_id}
     if include_secret and app.client_secret:
-        fields["client_secret"] = app.client_secret.reveal()
+        fields["client_secret"] = masked(app.client_secret.reveal())
     return fields
 
 
@@ -193,7 +193,10 @@ def prepare_token_request(
     merged = {"Accept": "application/json"}
     if headers:
         merged.update(headers)
-    return HttpRequest("POST", url, headers=merged, form=dict(form))
+    # Every value is masked: a traceback through the drivers shows no credential.
+    return HttpRequest(
+        "POST", url, headers=merged, form={k: masked(v) for k, v in form.items()}
+    )
 
 
 def parse_json_object(response: HttpResponse) -> dict[str, Any]:
@@ -206,7 +209,7 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
     status = response.status_code
     if len(response.content) > MAX_RESPONSE_BYTES:
         raise MalformedResponseError("response body is too large", status_code=status)
-    text = response.content.decode("utf-8", "replace").strip()
+    text = masked(response.content.decode("utf-8", "replace").strip())
     if not text:
         raise MalformedResponseError(
             f"empty response (HTTP {status})", status_code=status
@@ -269,17 +272,46 @@ def loads_json(
         raise MalformedResponseError(
             "response body is too large", status_code=status_code
         )
+    text = masked(text)  # a token body: frame locals print it masked
     if json_depth(text) > max_depth:
         raise MalformedResponseError(
             f"response JSON is nested deeper than {max_depth} levels",
             status_code=status_code,
         )
     try:
-        return json.loads(text)
+        return json.loads(text, object_hook=_mask_secret_fields)
     except (ValueError, RecursionError):
         raise MalformedResponseError(
             f"response is not JSON (HTTP {status_code})", status_code=status_code
         ) from None
+
+
+#: JSON fields whose values are credentials: decoded as :class:`MaskedStr`.
+SECRET_FIELDS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "signature",
+        "device_code",
+        "code",
+        "state",
+        "client_secret",
+        "lightning_sid",
+        "visualforce_sid",
+        "content_sid",
+        "csrf_token",
+        "parent_sid",
+        "beacon_child_consumer_secret",
+    }
+)
+
+
+def _mask_secret_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    for name, value in obj.items():
+        if name in SECRET_FIELDS and type(value) is str:
+            obj[name] = MaskedStr(value)
+    return obj
 
 
 def compute_signature(secret: str, id_url: str, issued_at: str) -> str:

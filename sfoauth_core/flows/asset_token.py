@@ -42,7 +42,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from ..config import MIN_RSA_KEY_BITS, ConnectedApp
 from ..exceptions import ConfigurationError, FlowError, MalformedResponseError
-from ..tokens import AssetToken, Token
+from ..tokens import AssetToken, Token, masked
 from ._base import Flow, HttpResponse, parse_json_object, prepare_token_request
 from .discovery import ensure_trusted_url
 from .endpoints import endpoints_for
@@ -151,11 +151,11 @@ def prepare_asset_token_form(
     form = {
         "grant_type": TOKEN_EXCHANGE_GRANT,
         "subject_token_type": ACCESS_TOKEN_TYPE,
-        "subject_token": subject,
+        "subject_token": masked(subject),
     }
     if actor_token:
         form["actor_token_type"] = JWT_TOKEN_TYPE
-        form["actor_token"] = actor_token
+        form["actor_token"] = masked(actor_token)
     return form
 
 

@@ -34,7 +34,7 @@ from ..exceptions import (
     TransportError,
     UntrustedHostError,
 )
-from ..tokens import DeviceAuthorization, Token
+from ..tokens import DeviceAuthorization, Token, masked
 from ._base import (
     Flow,
     HttpResponse,
@@ -140,7 +140,7 @@ def poll_device_flow(
     form = {
         "grant_type": "device",
         "client_id": app.client_id,
-        "code": device.device_code,
+        "code": masked(device.device_code),
     }
     url = endpoints_for(app.login_url).token
     failures = 0  # consecutive network errors / 5xx answers

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import ConnectedApp
 from ..exceptions import FlowError, ResponseError, SFOAuthError
-from ..tokens import Token
+from ..tokens import Token, masked
 from ._base import (
     Flow,
     RetryPolicy,
@@ -72,6 +72,8 @@ def refresh_token(
     refresh = token.refresh_token if isinstance(token, Token) else token
     if not refresh:
         raise FlowError("there is no refresh token to use")
+    refresh = masked(refresh)
+    token = previous if previous is not None else refresh
     form = {"grant_type": "refresh_token", "refresh_token": refresh}
     form.update(client_auth_fields(app))
     url = token_url or endpoints_for(app.login_url).token

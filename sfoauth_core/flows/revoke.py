@@ -26,7 +26,7 @@ from ..exceptions import (
     OAuthProtocolError,
     raise_for_oauth_error,
 )
-from ..tokens import Token
+from ..tokens import Token, masked
 from ._base import (
     Flow,
     HttpResponse,
@@ -131,7 +131,7 @@ def revoke_token(
         InvalidTokenError, UnsupportedTokenTypeError: Salesforce refused the token.
         SalesforceUnavailableError: 5xx/429/timeouts after ``retry.attempts``.
     """
-    form = {"token": token_to_revoke(token)}
+    form = {"token": masked(token_to_revoke(token))}
     url = token_url or endpoints_for(app.login_url).revoke
     ensure_trusted_url(app, url, what="revoke URL")
     response = yield from send_with_retries(

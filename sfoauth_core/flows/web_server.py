@@ -23,7 +23,7 @@ from ..exceptions import (
     RepeatedParameterError,
     raise_for_oauth_error,
 )
-from ..tokens import AuthorizationRequest, Token
+from ..tokens import AuthorizationRequest, Token, masked
 from ._base import (
     Flow,
     client_auth_fields,
@@ -152,7 +152,7 @@ def parse_authorization_response(
     code = params.get("code")
     if not code:
         raise FlowError("the callback carries no authorization code")
-    return code
+    return masked(code)
 
 
 def callback_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -173,7 +173,7 @@ def callback_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in pairs:
         if name in params:
             raise RepeatedParameterError(name)
-        params[name] = value
+        params[name] = masked(value)  # code, state: masked in frame locals
     return params
 
 
@@ -204,6 +204,9 @@ def exchange_code(
         raise ConfigurationError("redirect_uri", "is required for the web server flow")
     if not code:
         raise FlowError("the authorization code is empty")
+    # Masked from here on: a traceback through this frame shows neither (issue 13).
+    code = masked(code)
+    code_verifier = None if code_verifier is None else masked(code_verifier)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
     form.update(client_auth_fields(app))
     if code_verifier is not None:
