@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import _flows
+from ._reporting import protect_flow_view
 from .adapter import get_adapter
 from .conf import sfoauth_settings
 
@@ -46,6 +47,7 @@ def _failure(request: HttpRequest, failure: _flows.FlowFailure) -> HttpResponse:
 
 @csrf_protect
 @require_http_methods(["GET", "POST"])
+@protect_flow_view
 def login(request: HttpRequest) -> HttpResponse:
     """Start the web server flow (PKCE): ``POST`` (or ``GET`` with ``LOGIN_ON_GET``).
 
@@ -70,6 +72,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
+@protect_flow_view
 def callback(request: HttpRequest) -> HttpResponse:
     """Finish the login: state, PKCE, code exchange, storage, then a redirect to ``next``.
 
