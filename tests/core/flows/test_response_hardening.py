@@ -524,3 +524,56 @@ def test_callback_params_keeps_single_parameters():
     assert callback_params(pairs) == dict(pairs)
     with pytest.raises(FlowError):
         callback_params([*pairs, ("state", "t")])
+
+
+# ------------------------------------------------------------------ the emulator complies
+
+
+def test_the_emulator_sends_everything_that_is_now_required():
+    """Every grant's answer from the emulator passes the strict checks (issue 13 item 2)."""
+    import warnings
+
+    import httpx as _httpx
+
+    from sfoauth_core import SalesforceOAuth
+    from sfoauth_core.testing import (
+        DEFAULT_PASSWORD,
+        DEFAULT_SECURITY_TOKEN,
+        DEFAULT_USERNAME,
+        SalesforceEmulator,
+    )
+
+    emu = SalesforceEmulator()
+    emu.auto_approve = DEFAULT_USERNAME
+    emu.org.username_password_blocked = False
+
+    def client(name: str) -> SalesforceOAuth:
+        app = emu.connected_app(name).replace(strict_signature=True)
+        return SalesforceOAuth(
+            app, http_client=_httpx.Client(transport=emu.transport())
+        )
+
+    web = client("web")
+    assert web.app.client_secret is not None
+    request = web.authorization_url()
+    with _httpx.Client(transport=emu.transport()) as browser:
+        callback = browser.get(request.url).headers["location"]
+        code = web.parse_authorization_response(callback, expected_state=request.state)
+        token = web.exchange_code(code, code_verifier=request.code_verifier)
+        assert token.signature and token.token_type == "Bearer"
+        refreshed = web.refresh(token)
+        assert refreshed.signature and refreshed.id_url == token.id_url
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ua = web.user_agent_url()
+            fragment = browser.get(ua.url).headers["location"]
+            assert web.parse_user_agent_response(
+                fragment, expected_state=ua.state
+            ).signature
+            assert web.password(
+                DEFAULT_USERNAME,
+                DEFAULT_PASSWORD,
+                security_token=DEFAULT_SECURITY_TOKEN,
+            ).signature
+    assert client("cc").client_credentials().signature
+    assert client("jwt").jwt_bearer().access_token
