@@ -101,6 +101,9 @@ def _assert_clean(texts: list[str], secrets: list[str], query: str) -> None:
     params = query_of("/?" + query)
     values = [s for s in secrets if s and len(s) >= 8]
     values += [params["code"], params["state"]]
+    from django.conf import settings
+
+    values += [settings.SFOAUTH["CLIENT_SECRET"], *settings.SFOAUTH["TOKEN_KEYS"]]
     assert values
     for text in texts:
         assert "injected failure" in text or "Internal Server Error" in text
