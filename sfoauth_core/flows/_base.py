@@ -68,7 +68,10 @@ SIGNED_GRANTS = frozenset({"authorization_code", "refresh_token", "user_agent"})
 #: ``ConnectedApp(strict_signature=True)``; verified whenever present.
 STRICT_SIGNED_GRANTS = frozenset({"client_credentials", "password", "device"})
 
-_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, or an unterminated one up to the end: every attempt at a quote succeeds, so
+# the scan is linear (a pattern that must find the closing quote backtracks from every
+# quote of a hostile body: quadratic).
+_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _BRACKET_STEP = str.maketrans({"[": "+", "{": "+", "]": "-", "}": "-"})
 
 

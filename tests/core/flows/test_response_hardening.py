@@ -577,3 +577,16 @@ def test_the_emulator_sends_everything_that_is_now_required():
             ).signature
     assert client("cc").client_credentials().signature
     assert client("jwt").jwt_bearer().access_token
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['"' + '\\"' * 120_000, '"a' * 120_000, '["' * 100_000, "\\" * 250_000],
+    ids=["escaped-quotes", "unterminated", "bracket-strings", "backslashes"],
+)
+def test_the_depth_scan_is_linear_on_hostile_bodies(body):
+    # A scan that had to find each string's closing quote took ~6 s for 40 KiB of \".
+    started = time.perf_counter()
+    with pytest.raises(MalformedResponseError):
+        loads_json(body)
+    assert time.perf_counter() - started < 1.0
