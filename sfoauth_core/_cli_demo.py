@@ -15,11 +15,9 @@ wheel: the command needs ``pip install -e .`` from a clone.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,11 +25,12 @@ import tempfile
 import threading
 import time
 import webbrowser
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from ._signals import stop_on_signals as _stop_on_signals
 
 __all__ = [
     "DEMO_DJANGO_PASSWORD",
@@ -154,8 +153,9 @@ def _check_requirements(example: _Example) -> Path:
     missing = [m for m in example.modules if importlib.util.find_spec(m) is None]
     if missing:
         raise DemoError(
-            f"the {example.name} demo needs {', '.join(missing)}: "
-            f"pip install 'sfoauth[{example.extras}]'"
+            f"the {example.name} demo needs {', '.join(missing)}. From the checkout, "
+            f'run: pip install -e ".[{example.extras}]" (or ./scripts/demo '
+            f"{example.name}, which installs it)"
         )
     return project
 
@@ -260,29 +260,6 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM (and SIGHUP) set ``stop`` instead of raising in the middle of
-    start-up; the previous handlers come back afterwards."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    names: tuple[str, ...] = ("SIGINT", "SIGTERM", "SIGHUP")
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is not threading.main_thread():
-        names = ()  # signal handlers can only be set from the main thread
-    for name in names:
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            previous[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def _banner(example: _Example, app_url: str, emulator_url: str) -> str:

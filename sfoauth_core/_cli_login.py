@@ -45,6 +45,7 @@ from .exceptions import (
     FlowCancelledError,
     FlowError,
     InvalidTokenError,
+    SalesforceUnavailableError,
     SFOAuthError,
     StorageError,
 )
@@ -762,22 +763,56 @@ def _utc(epoch: int | None) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
+def _failure_text(exc: SFOAuthError) -> str:
+    if isinstance(exc, SalesforceUnavailableError):
+        return f"Salesforce is unavailable: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _run_revoke(args: argparse.Namespace) -> int:
     store = _token_store(args)
     alias, connection = store.get(args.alias)
     secret = _client_secret(args, required=False, purpose="revocation")
     oauth, token = _stored_oauth(args, connection, secret=secret)
+    failure: SFOAuthError | None = None
+    already_invalid = False
     try:
         with oauth:
             # A refresh token takes every access token issued from it along.
             oauth.revoke(token.refresh_token or token.access_token)
+    except InvalidTokenError:
+        already_invalid = True  # nothing left to revoke: the goal is reached
+    except SFOAuthError as exc:
+        failure = exc
     finally:
         # Local tokens go even when Salesforce could not be told (SECURITY.md 19).
         store.delete(alias)
     if args.json:
-        _out(json.dumps({"alias": alias, "revoked": True}))
-    else:
-        _out(f"Revoked the token of {alias!r} and removed it from {store.path}")
+        result: dict[str, Any] = {"alias": alias, "revoked": failure is None}
+        result["removed"] = True
+        if failure is not None:
+            result["error"] = type(failure).__name__
+        _out(json.dumps(result))
+    if failure is not None:
+        _err(
+            f"sfoauth: the token of {alias!r} was NOT revoked at Salesforce "
+            f"({_failure_text(failure)})."
+        )
+        _err(
+            f"It was removed from {store.path} anyway, so this machine no longer "
+            "holds it. The grant stays valid at Salesforce until it expires or is "
+            "revoked there (Setup > Connected Apps OAuth Usage, or the user's "
+            "Settings > Connected Apps)."
+        )
+        return 1
+    if not args.json:
+        if already_invalid:
+            _out(
+                f"The token of {alias!r} was already invalid at Salesforce; "
+                f"removed it from {store.path}"
+            )
+        else:
+            _out(f"Revoked the token of {alias!r} and removed it from {store.path}")
     return 0
 
 
@@ -797,6 +832,7 @@ def _run_userinfo(args: argparse.Namespace) -> int:
             store.put(
                 alias, {**connection, "token": token.to_dict(), "saved_at": time.time()}
             )
+            args.changed_locally = f"The refreshed token was saved to {store.path}."
             claims = oauth.userinfo(token)
     if args.json:
         _out(json.dumps(claims, indent=2))
@@ -1072,7 +1108,12 @@ def dispatch(args: argparse.Namespace) -> int:
         _err("\nsfoauth: cancelled")
         return _EXIT_CANCELLED
     except SFOAuthError as exc:
-        _err(f"sfoauth: {type(exc).__name__}: {exc}")
+        _err(f"sfoauth: {_failure_text(exc)}")
+        changed = getattr(args, "changed_locally", None)
+        if changed is not None:
+            _err(changed)
+        elif isinstance(exc, SalesforceUnavailableError):
+            _err("Nothing was changed locally.")
         return 1
 
 
@@ -1141,7 +1182,15 @@ def run_interactive_advise(
         browser_only = False
         can_hold_private_key = True
         development_only = False
+        external_idp = False
         if device is None and user_present:
+            external_idp = ask(
+                "Do your users already sign in with another identity provider (Okta, "
+                "Auth0, Entra ID) whose tokens you can exchange?",
+                yes_no,
+                "no",
+            )
+        if device is None and user_present and not external_idp:
             browser_only = ask(
                 "Does the app run entirely in the browser (no backend)?", yes_no, "no"
             )
@@ -1182,6 +1231,7 @@ def run_interactive_advise(
         has_my_domain=has_my_domain,
         development_only=development_only,
         browser_only=browser_only,
+        external_idp=external_idp,
     )
     print_fn("")
     print_fn(explain(recommendation).rstrip("\n"))
@@ -1200,6 +1250,8 @@ def run_interactive_advise(
         flags.append("--development-only")
     if browser_only:
         flags.append("--browser-only")
+    if external_idp:
+        flags.append("--external-idp")
     print_fn("")
     print_fn("The same answer without questions: " + " ".join(flags))
     return 0

@@ -49,6 +49,7 @@ class FlowName(str, Enum):
     JWT_BEARER = "jwt_bearer"
     CLIENT_CREDENTIALS = "client_credentials"
     USERNAME_PASSWORD = "username_password"
+    TOKEN_EXCHANGE = "token_exchange"
 
     @property
     def label(self) -> str:
@@ -68,6 +69,8 @@ _LABELS = {
     FlowName.JWT_BEARER: "JWT Bearer flow",
     FlowName.CLIENT_CREDENTIALS: "Client Credentials flow",
     FlowName.USERNAME_PASSWORD: "Username-Password flow",
+    FlowName.TOKEN_EXCHANGE: "Token Exchange flow (a token from your own identity "
+    "provider)",
 }
 
 
@@ -222,6 +225,39 @@ def _asset_token(can_keep_secret: bool | None) -> FlowRecommendation:
             "validity.",
             "Issue asset tokens from an Experience Cloud site or your My Domain "
             "(login_url).",
+        ),
+    )
+
+
+def _token_exchange(has_my_domain: bool) -> FlowRecommendation:
+    caveats = [
+        "The subject token is single-use evidence from your identity provider: an "
+        "exchange is sent once and never retried (sfoauth refuses subject tokens over "
+        "10,000 characters before sending).",
+        "Each Salesforce user must exist (or be created by your handler) and be "
+        "allowed to use the app.",
+        _ECA,
+    ]
+    if not has_my_domain:
+        caveats.insert(0, _MY_DOMAIN + " Token exchange is refused elsewhere.")
+    return FlowRecommendation(
+        flow=FlowName.TOKEN_EXCHANGE,
+        reasons=(
+            "Your users already sign in with another identity provider (Okta, Auth0, "
+            "Entra ID...): their token is traded for a Salesforce token with no "
+            "Salesforce login page.",
+            "Salesforce runs your Apex token exchange handler, which validates the "
+            "outside token and maps it to a Salesforce user.",
+        ),
+        caveats=tuple(caveats),
+        alternatives=(FlowName.WEB_SERVER, FlowName.JWT_BEARER),
+        setup=(
+            "Write an Apex class extending Auth.OauthTokenExchangeHandler (validate "
+            "the token, return the user) and register it as a token exchange handler.",
+            "On the app, enable the Token Exchange Flow and choose the handler; turn "
+            "on 'Require Secret for Token Exchange Flow' for server-side apps.",
+            "Call token_exchange(subject_token, 'access_token' | 'id_token' | 'jwt', "
+            "token_handler=...) against your My Domain (login_url).",
         ),
     )
 
@@ -388,6 +424,7 @@ def recommend_flow(
     has_my_domain: bool = True,
     development_only: bool = False,
     browser_only: bool = False,
+    external_idp: bool = False,
 ) -> FlowRecommendation:
     """Recommend a Salesforce OAuth flow from a few facts about the app.
 
@@ -396,11 +433,13 @@ def recommend_flow(
     1. ``device="asset_tracking"`` → Asset Token.
     2. ``device="input_constrained"`` with a user present → Device.
     3. ``development_only`` → Username-Password (with every caveat).
-    4. No user present, or server to server: JWT Bearer if the integration can hold a
+    4. Users present who already sign in with another identity provider
+       (``external_idp``) → Token Exchange.
+    5. No user present, or server to server: JWT Bearer if the integration can hold a
        private key; otherwise Client Credentials if it can keep a secret; otherwise a
        one-time PKCE browser login that stores a refresh token.
-    5. A user in a browser-only app, or a client that cannot keep a secret → PKCE.
-    6. Otherwise → Web Server with PKCE and the client secret.
+    6. A user in a browser-only app, or a client that cannot keep a secret → PKCE.
+    7. Otherwise → Web Server with PKCE and the client secret.
 
     Args:
         can_keep_secret: whether the client can keep a secret (``None``: unknown).
@@ -412,6 +451,8 @@ def recommend_flow(
         has_my_domain: the app uses the org's My Domain URL as login URL.
         development_only: a quick setup for development; security trade-offs accepted.
         browser_only: the app runs entirely in the browser (no server).
+        external_idp: users sign in to your app with another identity provider
+            (Okta, Auth0, Entra ID) whose tokens can be exchanged.
 
     Returns:
         The flow, with reasons, caveats, alternatives and setup steps.
@@ -434,6 +475,8 @@ def recommend_flow(
         return _device()
     if development_only:
         return _username_password(can_keep_secret, has_my_domain)
+    if external_idp and not headless:
+        return _token_exchange(has_my_domain)
     if headless:
         if can_hold_private_key:
             return _jwt_bearer(can_keep_secret, has_my_domain)

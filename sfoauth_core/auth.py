@@ -5,9 +5,11 @@ Salesforce reports an expired (or revoked) access token only through the API: HT
 with a JSON array body ``[{"message": "Session expired or invalid", "errorCode":
 "INVALID_SESSION_ID"}]`` (reference 2.5). On that answer the auth asks the token manager
 for a refresh with ``stale`` = the token just used (so concurrent requests cause one
-refresh, SECURITY.md item 21) and sends the request once more. It does not refresh on
-the 401 bodies a refresh cannot fix (``This session is not valid for use with the REST
-API``, ``Connected app is not attached to Agent``), which would otherwise loop.
+refresh, SECURITY.md item 21) and sends the request once more; if the manager only
+re-read a token someone else had renewed and that one is refused too, it renews once
+more and sends a last time (:func:`_renewing`, docs/token-lifecycle.md). It does not
+refresh on the 401 bodies a refresh cannot fix (``This session is not valid for use
+with the REST API``, ``Connected app is not attached to Agent``), which would loop.
 
 The token is only attached to requests for the connection's instance host or another
 host the app trusts; redirects to other origins lose the header (httpx strips
@@ -20,9 +22,9 @@ One sans-IO plan (:meth:`SalesforceAuth._plan`) holds the logic; ``sync_auth_flo
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -30,7 +32,7 @@ from .exceptions import MalformedResponseError, UntrustedHostError
 from .flows._base import loads_json
 from .tokens import Token
 
-__all__ = ["SalesforceAuth", "is_invalid_session"]
+__all__ = ["Renewal", "SalesforceAuth", "is_invalid_session"]
 
 #: 401 messages that a refresh cannot fix (jsforce excludes the same two).
 NOT_REFRESHABLE = (
@@ -39,22 +41,65 @@ NOT_REFRESHABLE = (
 )
 
 
-class _SyncTokens(Protocol):
-    def valid_token(self, key: str) -> Token: ...
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """A token handed out after one was refused, and where it came from.
 
-    def refresh(self, key: str, *, stale: Token | str | None = None) -> Token: ...
+    Attributes:
+        token: the token to retry with.
+        at_salesforce: ``True`` when this renewal called Salesforce (even if a
+            sibling's concurrent write then won the store and its token is handed
+            out); ``False`` when the cache or the store already held a token other
+            than the refused one (another thread, manager or process had renewed it)
+            and no call was made.
+    """
 
-    def may_receive_token(self, host: str, token: Token) -> bool: ...
+    token: Token
+    at_salesforce: bool
 
 
 @dataclass(frozen=True, slots=True)
 class _Fetch:
+    key: str
     stale: str | None  # None: the current valid token; else: renew past this one
 
 
 @dataclass(frozen=True, slots=True)
 class _ReadBody:
     response: httpx.Response
+
+
+#: Renewals allowed after one refusal (see :func:`_renewing`).
+MAX_RENEWALS = 2
+
+Attempt = Callable[[Token], Generator[Any, Any, tuple[bool, Any]]]
+
+
+def _renewing(key: str, attempt: Attempt) -> Generator[Any, Any, tuple[bool, Any]]:
+    """The rule for a refused token, shared by API requests, identity and userinfo.
+
+    ``attempt(token)`` performs the call and returns ``(refused, value)``. When the
+    token is refused (401 ``INVALID_SESSION_ID``, or ``Bad_OAuth_Token`` on the identity
+    URL and userinfo), the manager renews past it (``stale`` = the refused token) and
+    the call is retried once with the token it hands out. When that token did not come
+    from Salesforce (it was a re-read: another manager, worker or thread had renewed it
+    already) and it is refused too, the manager renews once more, now past that token,
+    which calls Salesforce unless yet another sibling got there first, and the call is
+    retried a last time. So a refusal costs at most one call to the token endpoint per
+    request, and the app only sees the refusal of a token that was just renewed (or of
+    a second re-read). Returns the last ``(refused, value)``.
+    """
+    token: Token = yield _Fetch(key, None)
+    refused, value = yield from attempt(token)
+    for _ in range(MAX_RENEWALS):
+        if not refused:
+            break
+        renewal: Renewal = yield _Fetch(key, token.access_token)
+        token = renewal.token
+        refused, value = yield from attempt(token)
+        if renewal.at_salesforce:
+            break
+    return refused, value
 
 
 def is_invalid_session(status_code: int, body: bytes) -> bool:
@@ -83,8 +128,29 @@ def is_invalid_session(status_code: int, body: bytes) -> bool:
     return False
 
 
+def fetch_sync(manager: Any, step: _Fetch) -> Token | Renewal:
+    """Perform a :class:`_Fetch` with a sync manager (``renew`` when it has one)."""
+    if step.stale is None:
+        return manager.valid_token(step.key)  # type: ignore[no-any-return]
+    renew = getattr(manager, "renew", None)
+    if renew is None:  # a manager-like object with the documented refresh() only
+        return Renewal(manager.refresh(step.key, stale=step.stale), True)
+    return renew(step.key, stale=step.stale)  # type: ignore[no-any-return]
+
+
+async def fetch_async(manager: Any, step: _Fetch) -> Token | Renewal:
+    """Async twin of :func:`fetch_sync`."""
+    if step.stale is None:
+        return await manager.valid_token(step.key)  # type: ignore[no-any-return]
+    renew = getattr(manager, "renew", None)
+    if renew is None:
+        return Renewal(await manager.refresh(step.key, stale=step.stale), True)
+    return await renew(step.key, stale=step.stale)  # type: ignore[no-any-return]
+
+
 class SalesforceAuth(httpx.Auth):
-    """Bearer auth for one connection, with one refresh-and-retry on an expired session.
+    """Bearer auth for one connection; an expired session is renewed and the request
+    sent again (one call to Salesforce at most; see :func:`_renewing`).
 
     Args:
         manager: a :class:`~sfoauth_core.manager.TokenManager` (for ``httpx.Client``) or
@@ -96,6 +162,8 @@ class SalesforceAuth(httpx.Auth):
         UntrustedHostError: (from the request) the URL's host is neither the
             connection's instance nor a host the app trusts.
         ReauthorizationRequired: (from the request) the refresh was refused.
+        SalesforceUnavailableError: (from the request) the renewal got no answer or
+            5xx after retries.
 
     Example:
         >>> with httpx.Client(base_url=token.instance_url, auth=manager.auth(key)) as c:
@@ -124,24 +192,23 @@ class SalesforceAuth(httpx.Auth):
     def _plan(
         self, request: httpx.Request
     ) -> Generator[_Fetch | _ReadBody | httpx.Request, Any, None]:
-        token: Token = yield _Fetch(None)
-        self._authorize(request, token)
-        response: httpx.Response = yield request
-        if response.status_code != 401:
-            return
-        yield _ReadBody(response)
-        if not is_invalid_session(response.status_code, response.content):
-            return
-        fresh: Token = yield _Fetch(token.access_token)
-        self._authorize(request, fresh)
-        yield request  # one retry; its answer goes to the caller whatever it is
+        def attempt(token: Token) -> Generator[Any, Any, tuple[bool, None]]:
+            self._authorize(request, token)
+            response: httpx.Response = yield request
+            if response.status_code != 401:
+                return False, None
+            yield _ReadBody(response)
+            return is_invalid_session(response.status_code, response.content), None
+
+        # The last answer goes to the caller whatever it is.
+        yield from _renewing(self.key, attempt)
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         if self._is_async:
             raise RuntimeError("an AsyncTokenManager's auth needs an httpx.AsyncClient")
-        manager: _SyncTokens = self.manager
+        manager = self.manager
         plan = self._plan(request)
         value: Any = None
         while True:
@@ -153,10 +220,8 @@ class SalesforceAuth(httpx.Auth):
                 value = yield step
             elif isinstance(step, _ReadBody):
                 value = step.response.read()
-            elif step.stale is None:
-                value = manager.valid_token(self.key)
             else:
-                value = manager.refresh(self.key, stale=step.stale)
+                value = fetch_sync(manager, step)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -175,7 +240,5 @@ class SalesforceAuth(httpx.Auth):
                 value = yield step
             elif isinstance(step, _ReadBody):
                 value = await step.response.aread()
-            elif step.stale is None:
-                value = await manager.valid_token(self.key)
             else:
-                value = await manager.refresh(self.key, stale=step.stale)
+                value = await fetch_async(manager, step)

@@ -47,6 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="JSON file describing orgs/users/apps",
     )
+    emulator.add_argument(
+        "--jwt-certificate",
+        metavar="FILE",
+        default=None,
+        help="X.509 certificate (PEM) for the 'jwt' app, as uploaded at Salesforce "
+        "(default: the published test key pair the banner names)",
+    )
+    emulator.add_argument(
+        "--tls",
+        action="store_true",
+        help="also serve HTTPS on --tls-port, with a certificate from a local CA",
+    )
+    emulator.add_argument(
+        "--tls-port", type=int, default=8443, help="HTTPS port (default 8443)"
+    )
+    emulator.add_argument(
+        "--tls-dir",
+        metavar="DIR",
+        default=None,
+        help="where the local CA and certificate are kept "
+        "(default ~/.cache/sfoauth/emulator-tls)",
+    )
 
     advise = commands.add_parser(
         "advise", help="which Salesforce OAuth flow fits your case"
@@ -83,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--browser-only", action="store_true", help="a single-page app with no backend"
     )
     advise.add_argument(
+        "--external-idp",
+        action="store_true",
+        help="users already sign in with another identity provider (Okta, Auth0...)",
+    )
+    advise.add_argument(
         "-i",
         "--interactive",
         action="store_true",
@@ -94,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_login_parsers(commands)
     add_demo_parser(commands)
     return parser
+
+
+#: What makes the emulator's dependencies importable; sfoauth is not on PyPI yet, so
+#: the install is from a checkout of the repository.
+EMULATOR_INSTALL_HINT = 'pip install -e ".[emulator]"'
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
@@ -110,11 +142,25 @@ def _run_emulator(args: argparse.Namespace) -> int:
         from .testing import run
     except ImportError as exc:  # starlette/uvicorn are the `emulator` extra
         print(
-            f"the emulator needs the 'emulator' extra: pip install 'sfoauth[emulator]' ({exc})",
+            f"sfoauth emulator: missing {exc.name or exc}: the emulator needs the "
+            "'emulator' extra (starlette, uvicorn, python-multipart). From a checkout "
+            f"of the sfoauth repository, run: {EMULATOR_INSTALL_HINT}",
             file=sys.stderr,
         )
         return 2
-    run(host=args.host, port=args.port, config_file=args.config)
+    try:
+        run(
+            host=args.host,
+            port=args.port,
+            config_file=args.config,
+            tls=args.tls,
+            tls_port=args.tls_port,
+            tls_dir=args.tls_dir,
+            jwt_certificate=args.jwt_certificate,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"sfoauth emulator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -130,6 +176,7 @@ def _run_advise(args: argparse.Namespace) -> int:
         has_my_domain=not args.no_my_domain,
         development_only=args.development_only,
         browser_only=args.browser_only,
+        external_idp=args.external_idp,
     )
     print(explain(recommendation))
     return 0

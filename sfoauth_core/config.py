@@ -95,8 +95,9 @@ class ConnectedApp:
             A missing signature is refused on code exchange, refresh and user-agent
             answers (Salesforce always signs them).
         strict_signature: also refuse a missing ``signature`` on client credentials,
-            username-password and device answers (the reference's samples carry one,
-            but it does not say Salesforce always sends it). Default ``False``.
+            username-password, device and token-exchange answers (the reference's
+            samples carry one, but it does not say Salesforce always sends it).
+            Default ``False``.
         flows: the flows this app will run (``"web_server"``, ``"pkce"``,
             ``"user_agent"``, ``"jwt_bearer"``, ``"client_credentials"``,
             ``"username_password"``, ``"device"``, ``"asset_token"``, ``"introspect"``);

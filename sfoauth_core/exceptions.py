@@ -58,6 +58,7 @@ __all__ = [
     "PKCEError",
     "RateLimitExceededError",
     "ReauthorizationRequired",
+    "RefreshInProgressError",
     "RepeatedParameterError",
     "ResponseError",
     "SFOAuthError",
@@ -214,6 +215,20 @@ class InvalidClientError(OAuthProtocolError):
 
 class InvalidGrantError(OAuthProtocolError):
     """The grant (code, refresh token, assertion, credentials) was refused."""
+
+    default_error = "invalid_grant"
+
+
+class RefreshInProgressError(OAuthProtocolError):
+    """Salesforce refused a refresh because another refresh of the same refresh token
+    was being processed (reference 15.1: ``invalid_grant`` / ``expired authorization
+    code`` on a refresh grant, since Summer '24).
+
+    The grant is alive: someone else (another worker, another client holding the same
+    refresh token) is refreshing right now. Wait, re-read the stored token, and try
+    again; never treat it as a dead grant. Not an :class:`InvalidGrantError`, so code
+    that catches that to send users back through login does not catch this.
+    """
 
     default_error = "invalid_grant"
 

@@ -39,8 +39,9 @@ from sfoauth_core.storage import TokenCipher
 from sfoauth_core.tokens import Token
 
 from . import _runtime
+from ._responses import log_configuration_failure
 from .adapter import get_adapter, is_safe_next
-from .conf import sfoauth_settings
+from .conf import sfoauth_settings, translate_error
 from .models import (
     AbstractSalesforceConnection,
     PendingAuthorization,
@@ -52,6 +53,8 @@ security_log = logging.getLogger("sfoauth.security")
 logger = logging.getLogger("sfoauth.django")
 
 SESSION_BINDING = "_sfoauth_binding"
+#: Session flag set by a disconnect: the next redirect to login says why.
+DISCONNECTED = "_sfoauth_disconnected"
 MAX_LOGIN_HINT = 80
 
 
@@ -126,6 +129,10 @@ def start_login(request: HttpRequest, options: LoginOptions) -> str:
             login_hint=options.login_hint,
         )
     except ConfigurationError as exc:
+        if exc.setting in ("redirect_uri", "client_secret"):
+            logger.error(
+                "cannot start a Salesforce login: %s", translate_error(exc, None)
+            )
         raise FlowFailure("invalid_request", 400, exc) from None
     binding = request.session.get(SESSION_BINDING)
     if not isinstance(binding, str) or len(binding) < 32:
@@ -204,6 +211,20 @@ def _revoke_quietly(oauth: Any, token: Token) -> None:
         logger.warning("could not revoke an unused grant: %s", type(exc).__name__)
 
 
+def _username(oauth: Any, token: Token, claims: dict[str, Any]) -> str | None:
+    """The Salesforce username for the admin: from the verified ID token, else one
+    identity call (best effort: a login never fails for it)."""
+    username = claims.get("preferred_username")
+    if isinstance(username, str) and username:
+        return username
+    try:
+        found: str | None = oauth.identity(token).username
+    except SFOAuthError as exc:
+        logger.info("identity lookup for the username failed: %s", type(exc).__name__)
+        return None
+    return found
+
+
 def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     """Check the callback, exchange the code, store the token; returns (key, next).
 
@@ -226,6 +247,7 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     except AccessDeniedError as exc:
         raise FlowFailure("access_denied", 400, exc) from None
     except OAuthProtocolError as exc:
+        log_configuration_failure(exc, "the Salesforce login (authorize)")
         raise FlowFailure("salesforce_error", 400, exc) from None
     except FlowError as exc:
         security_log.warning("callback rejected: %s", type(exc).__name__)
@@ -235,19 +257,24 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     try:
         token = oauth.exchange_code(code, code_verifier=pending.get("verifier"))
     except TransportError as exc:
-        raise FlowFailure("unavailable", 502, exc) from None
+        raise FlowFailure("unavailable", 503, exc) from None
     except OAuthProtocolError as exc:
+        log_configuration_failure(exc, "the code exchange")
         raise FlowFailure("exchange_failed", 400, exc) from None
     except SFOAuthError as exc:
         raise FlowFailure("exchange_failed", 502, exc) from None
     if not token.org_id or not token.user_id:
         _revoke_quietly(oauth, token)
         raise FlowFailure("exchange_failed", 502)
+    claims: dict[str, Any] = {}
     if token.id_token and pending.get("nonce"):
         # OpenID Connect: the ID token must be the issuer's and carry this login's
         # nonce (SECURITY.md item 14).
         try:
-            oauth.verify_id_token(token, nonce=pending["nonce"])
+            claims = dict(oauth.verify_id_token(token, nonce=pending["nonce"]))
+        except TransportError as exc:  # the key set could not be fetched (503)
+            _revoke_quietly(oauth, token)
+            raise FlowFailure("unavailable", 503, exc) from None
         except SFOAuthError as exc:
             security_log.warning("callback rejected: ID token %s", type(exc).__name__)
             _revoke_quietly(oauth, token)
@@ -260,10 +287,11 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
             raise FlowFailure("signup_closed", 403)
     key = user_key(token.org_id, token.user_id)
     connection = _claim_row(key, user, token, oauth)
-    _runtime.manager().save(key, token)
+    _runtime.manager().save(key, token, username=_username(oauth, token, claims))
     _runtime.forget_user(user.pk)
     if pending.get("user") is None:
         login(request, user, backend="sfoauth_django.backends.SalesforceBackend")
+    request.session.pop(DISCONNECTED, None)
     connection.refresh_from_db()
     get_adapter(request).on_token_obtained(request, connection, token)
     return key, pending.get("next")
@@ -309,10 +337,11 @@ def _claim_row(
     return row
 
 
-def disconnect(request: HttpRequest) -> bool:
+def disconnect(request: HttpRequest) -> bool | None:
     """Revoke the user's connection at Salesforce (best effort) and delete it locally.
 
-    ``org_id`` in the form picks one of several connections. Returns whether there was one.
+    ``org_id`` in the form picks one of several connections. Returns ``None`` when there
+    was none, else whether Salesforce confirmed the revocation.
     """
     user: Any = request.user
     rows = get_token_model()._default_manager.filter(user=user, name="")
@@ -321,11 +350,12 @@ def disconnect(request: HttpRequest) -> bool:
         rows = rows.filter(org_id=org_id)
     row = rows.order_by("-updated_at").first()
     if row is None or (org_id and row.org_id != org_id):
-        return False
+        return None
+    revoked = True
     if row.token_ciphertext:
-        _runtime.manager().revoke(row.key)
+        revoked = _runtime.manager().revoke(row.key)
     else:
         row.delete()
     _runtime.forget(row.key)
     _runtime.forget_user(user.pk)
-    return True
+    return revoked

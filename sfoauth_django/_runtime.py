@@ -7,6 +7,7 @@ I/O; the user-to-connection map is cached the same way (``CACHE_TTL``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -18,6 +19,7 @@ from django.dispatch import Signal
 from sfoauth_core import AsyncSalesforceOAuth, ConnectedApp, SalesforceOAuth
 from sfoauth_core.events import EventName, TokenEvent, TokenEvents
 from sfoauth_core.manager import AsyncTokenManager, TokenManager
+from sfoauth_core.storage import NEEDS_REAUTH
 
 from . import signals
 from .adapter import get_adapter
@@ -59,6 +61,8 @@ def reset() -> None:
 
 
 def _send(event: TokenEvent) -> None:
+    if event.name == "needs_reauth":
+        forget_users_of(event.key)  # request.salesforce turns falsy for them now
     name = (
         event.key[len(NAMED_PREFIX) :] if event.key.startswith(NAMED_PREFIX) else None
     )
@@ -123,8 +127,10 @@ def async_oauth(
         client = _async_oauth.get(key)
         if client is None:
             app = _app(connection, login_url)
+            # A factory, not a client: each event loop gets its own client, closed
+            # with the loop (asgiref runs each async view of a WSGI site in a new one).
             client = _async_oauth[key] = AsyncSalesforceOAuth(
-                app, http_client=http_client(app, asynchronous=True)
+                app, http_client=functools.partial(http_client, app, asynchronous=True)
             )
         return client
 
@@ -205,8 +211,17 @@ def forget_user(user_pk: Any) -> None:
         cache.pop(user_pk, None)
 
 
+def forget_users_of(key: str) -> None:
+    """Drop the cached user -> connection entries that point at ``key``."""
+    cache = _user_cache()
+    with _guard:
+        for user_pk in [pk for pk, found in cache.items() if found == key]:
+            cache.pop(user_pk, None)
+
+
 def lookup_user_key(user_pk: Any) -> str | None:
-    """The key of the user's most recently updated connection (one query, then cached)."""
+    """The key of the user's most recently updated usable connection (one query, then
+    cached); a connection that needs re-authorization does not count."""
     cached = cached_user_key(user_pk)
     if cached is not _MISSING:
         return cached  # type: ignore[no-any-return]
@@ -214,6 +229,7 @@ def lookup_user_key(user_pk: Any) -> str | None:
         get_token_model()
         ._default_manager.filter(user_id=user_pk, name="")
         .exclude(token_ciphertext="")
+        .exclude(status=NEEDS_REAUTH)
         .order_by("-updated_at")
         .values_list("key", flat=True)
         .first()

@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
     from .models import AbstractSalesforceConnection
 
-__all__ = ["ERROR_MESSAGES", "DefaultSFOAuthAdapter", "get_adapter", "is_safe_next"]
+__all__ = [
+    "ERROR_MESSAGES",
+    "ERROR_PAGES",
+    "DefaultSFOAuthAdapter",
+    "get_adapter",
+    "is_safe_next",
+]
 
 logger = logging.getLogger("sfoauth.django")
 
@@ -44,6 +50,25 @@ ERROR_MESSAGES: dict[str, str] = {
     "login_required": "Please sign in before connecting Salesforce.",
     "invalid_request": "The login request was not valid.",
     "not_connected": "There is no Salesforce connection to disconnect.",
+    "configuration": "Salesforce refused this site's connection settings. Please try again later or contact the site's administrator.",
+}
+
+#: The error page's title and link for each error code: (title, link text, link target),
+#: the target being ``login`` (start again), ``home`` (``LOGIN_REDIRECT_URL``),
+#: ``disconnect`` (``DISCONNECT_REDIRECT_URL``) or ``app_login`` (``settings.LOGIN_URL``).
+ERROR_PAGES: dict[str, tuple[str, str, str]] = {
+    "invalid_state": ("Salesforce login expired", "Start again", "login"),
+    "access_denied": ("Salesforce access not granted", "Try again", "login"),
+    "salesforce_error": ("Salesforce login failed", "Try again", "login"),
+    "exchange_failed": ("Salesforce login failed", "Try again", "login"),
+    "unavailable": ("Salesforce is unavailable", "Back", "home"),
+    "different_account": ("Salesforce account already connected", "Back", "home"),
+    "already_linked": ("Salesforce account already connected", "Back", "home"),
+    "signup_closed": ("No account for this Salesforce user", "Back", "home"),
+    "login_required": ("Sign in first", "Sign in", "app_login"),
+    "invalid_request": ("Invalid Salesforce login request", "Start again", "login"),
+    "not_connected": ("Nothing to disconnect", "Back", "disconnect"),
+    "configuration": ("Salesforce connection problem", "Back", "home"),
 }
 
 
@@ -56,6 +81,31 @@ def is_safe_next(url: str | None) -> bool:
     if any(ord(ch) < 33 or ord(ch) == 127 or ch == "\\" for ch in url):
         return False
     return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
+
+
+def _retry_url(request: HttpRequest) -> str | None:
+    """This page again, for a ``GET`` whose URL carries no one-time secret (never the
+    callback's ``code`` and ``state``)."""
+    from .redaction import redact
+
+    path = request.get_full_path()
+    if request.method != "GET" or not is_safe_next(path) or redact(path) != path:
+        return None
+    return path
+
+
+def _link(target: str) -> str:
+    from django.conf import settings
+    from django.shortcuts import resolve_url
+    from django.urls import reverse
+
+    if target == "login":
+        return reverse("sfoauth:login")
+    if target == "disconnect":
+        return sfoauth_settings.DISCONNECT_REDIRECT_URL
+    if target == "app_login":
+        return str(resolve_url(settings.LOGIN_URL))
+    return sfoauth_settings.LOGIN_REDIRECT_URL
 
 
 class DefaultSFOAuthAdapter:
@@ -213,13 +263,28 @@ class DefaultSFOAuthAdapter:
             status: the HTTP status.
             exception: the error behind it, if any (its message never contains a secret).
 
-        Renders ``sfoauth/error.html`` (override the template, or this hook).
+        Renders ``sfoauth/unavailable.html`` for ``unavailable`` (Salesforce unreachable
+        or failing, status 503) and ``sfoauth/error.html`` for the rest (override the
+        templates, or this hook). The context has ``error``, ``title``, ``message``,
+        ``back_url``, ``back_text`` and, for a ``GET`` that Salesforce's outage
+        interrupted, ``retry_url``.
         """
+        known = error if error in ERROR_MESSAGES else "exchange_failed"
+        title, back_text, target = ERROR_PAGES[known]
         context = {
             "error": error,
-            "message": ERROR_MESSAGES.get(error, ERROR_MESSAGES["exchange_failed"]),
+            "title": title,
+            "message": ERROR_MESSAGES[known],
+            "back_url": _link(target),
+            "back_text": back_text,
+            "retry_url": _retry_url(request) if error == "unavailable" else None,
         }
-        return render(request, "sfoauth/error.html", context, status=status)
+        template = (
+            "sfoauth/unavailable.html"
+            if error == "unavailable"
+            else "sfoauth/error.html"
+        )
+        return render(request, template, context, status=status)
 
 
 def get_adapter(request: HttpRequest | None = None) -> DefaultSFOAuthAdapter:

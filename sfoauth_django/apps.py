@@ -1,4 +1,5 @@
-"""The Django app config: loads the checks and signals, nothing else."""
+"""The Django app config: loads the checks and signals, and redacts the callback's
+``code`` and ``state`` from ``runserver``'s request log."""
 
 from __future__ import annotations
 
@@ -18,3 +19,6 @@ class SFOAuthConfig(AppConfig):
 
     def ready(self) -> None:
         from . import _key_checks, checks, signals  # noqa: F401 - registers them
+        from .redaction import install
+
+        install()

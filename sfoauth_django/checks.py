@@ -1,7 +1,7 @@
 """System checks (``manage.py check``): every misconfiguration with an id and a hint.
 
-Errors ``sfoauth.E001``-``E010`` stop ``runserver`` and ``migrate``; warnings
-``sfoauth.W001``-``W002`` do not. Messages name the setting, never its value
+Errors ``sfoauth.E001``-``E011`` stop ``runserver`` and ``migrate``; warnings
+``sfoauth.W001``-``W004`` do not. Messages name the setting, never its value
 (SECURITY.md item 27).
 """
 
@@ -94,7 +94,7 @@ def _check_app() -> list[CheckMessage]:
         found.append(
             Error(
                 _problem(exc),
-                hint="Use absolute https URLs on Salesforce hosts (login.salesforce.com, test.salesforce.com, My Domain); list custom domains in SFOAUTH['EXTRA_HOSTS'].",
+                hint="Use absolute https URLs on Salesforce hosts (login.salesforce.com, test.salesforce.com, My Domain); list custom domains in SFOAUTH['EXTRA_HOSTS']. For the local emulator (http://127.0.0.1...) set SFOAUTH['ALLOW_LOOPBACK'] = True, with DEBUG on.",
                 id="sfoauth.E004",
             )
         )
@@ -121,6 +121,15 @@ def _check_app() -> list[CheckMessage]:
 
 
 def _check_keys() -> list[CheckMessage]:
+    if isinstance(sfoauth_settings.user_settings.get("TOKEN_KEYS"), str):
+        return [
+            Error(
+                f"{setting_label('TOKEN_KEYS')} is a string; it must be a list of keys.",
+                hint="Write SFOAUTH['TOKEN_KEYS'] = [os.environ['SFOAUTH_TOKEN_KEY']]: the "
+                "first key encrypts, every key decrypts (put a new key first to rotate).",
+                id="sfoauth.E011",
+            )
+        ]
     if not sfoauth_settings.TOKEN_KEYS:
         return [
             Error(
@@ -210,6 +219,17 @@ def _check_django() -> list[CheckMessage]:
                 id="sfoauth.E010",
             )
         )
+    if ours not in middleware:
+        found.append(
+            Warning(
+                "SalesforceMiddleware is not in MIDDLEWARE.",
+                hint=f"Add '{ours}' below '{auth}': without it request.salesforce exists "
+                "only in decorated views, and Salesforce failures inside other views "
+                "are not turned into the re-connect and 503 pages.",
+                id="sfoauth.W003",
+            )
+        )
+    found.extend(_check_login_url())
     engine = getattr(settings, "SESSION_ENGINE", "")
     if engine.endswith("signed_cookies"):
         found.append(
@@ -220,3 +240,46 @@ def _check_django() -> list[CheckMessage]:
             )
         )
     return found
+
+
+def _check_login_url() -> list[CheckMessage]:
+    """Anonymous visitors of decorated views go to ``settings.LOGIN_URL``: it must exist
+    (a fresh ``startproject`` has no ``/accounts/login/``), unless they sign in with
+    Salesforce instead."""
+    from django.shortcuts import resolve_url
+    from django.urls import NoReverseMatch, Resolver404, resolve
+
+    from .adapter import get_adapter
+
+    if not sfoauth_settings.CLIENT_ID:
+        return []
+    try:
+        if get_adapter().is_sign_in_allowed(None):  # type: ignore[arg-type]
+            return []
+        url = str(resolve_url(settings.LOGIN_URL))
+    except NoReverseMatch:
+        url = str(settings.LOGIN_URL)
+    except Exception:  # noqa: BLE001 - a broken adapter or URLconf has its own error
+        return []
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return []  # another site's login page
+    try:
+        resolve(parts.path)
+    except Resolver404:
+        pass
+    except Exception:  # noqa: BLE001 - a broken URLconf is reported by Django itself
+        return []
+    else:
+        return []
+    return [
+        Warning(
+            f"settings.LOGIN_URL ({url!r}) matches no URL pattern: anonymous visitors "
+            "of @salesforce_required views would get a 404 and lose where they were going.",
+            hint="Add a login view, e.g. path('accounts/login/', "
+            "LoginView.as_view(template_name='sfoauth/app_login.html'), name='login') "
+            "(from django.contrib.auth.views import LoginView), set LOGIN_URL to your "
+            "own login page, or enable Sign in with Salesforce (SalesforceBackend).",
+            id="sfoauth.W004",
+        )
+    ]

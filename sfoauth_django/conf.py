@@ -18,6 +18,7 @@ property below, whose docstring is the reference documentation.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -121,11 +122,39 @@ _CORE_TO_KEY = {
 }
 
 
-def _translate(exc: ConfigurationError, connection: str | None) -> ImproperlyConfigured:
+# Core argument names that the core's messages mention, as the Django settings a user
+# of this app writes instead (``allow_loopback=True`` -> ``SFOAUTH['ALLOW_LOOPBACK'] = True``).
+_CORE_WORDS = re.compile(
+    r"\b(?:pass |set )?(allow_loopback|extra_hosts|login_url|redirect_uri|client_id"
+    r"|client_secret|private_key|audience|scopes|timeout)\b(=True)?"
+)
+
+
+def _django_words(problem: str, connection: str | None) -> str:
+    def label(match: re.Match[str]) -> str:
+        key = match.group(1).upper()
+        text = setting_label(connection or key, key if connection else None)
+        if match.group(2):
+            text += " = True"
+        verb = match.group(0)[: match.start(1) - match.start(0)]
+        return ("set " if verb.strip() == "pass" else verb) + text
+
+    return _CORE_WORDS.sub(label, problem)
+
+
+def translate_error(
+    exc: ConfigurationError, connection: str | None
+) -> ImproperlyConfigured:
+    """The core's :class:`ConfigurationError` in Django terms: ``SFOAUTH['KEY']``
+    instead of the core's argument names, in the setting and in the explanation."""
     key = _CORE_TO_KEY.get(exc.setting, exc.setting.upper())
+    problem = _django_words(exc.problem, connection)
     return ImproperlyConfigured(
-        f"{setting_label(connection or key, key if connection else None)}: {exc.problem}"
+        f"{setting_label(connection or key, key if connection else None)}: {problem}"
     )
+
+
+_translate = translate_error
 
 
 class SFOAuthSettings:

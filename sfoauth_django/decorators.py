@@ -3,8 +3,10 @@
 
 Both make ``request.salesforce`` usable: a user without a connection is sent to
 ``sfoauth:login?next=<this page>`` (or to Django's login page first when anonymous and
-"Sign in with Salesforce" is off); a connection Salesforce refused is sent back through
-login with a message. ``connection="name"`` uses a named server-to-server connection
+"Sign in with Salesforce" is off); a connection Salesforce refused is sent back to the
+login interstitial, which says why (``reason=reauth``, ``reason=disconnected``);
+Salesforce unreachable is a ``503`` page (see :mod:`sfoauth_django._responses`).
+``connection="name"`` uses a named server-to-server connection
 (``SFOAUTH["CONNECTIONS"]``), minted on first use.
 """
 
@@ -14,72 +16,89 @@ import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
-from urllib.parse import urlencode
 
-from django.contrib import messages
+from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-    HttpResponseBase,
-    HttpResponseRedirect,
-)
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from sfoauth_core.exceptions import ReauthorizationRequired, TokenNotFoundError
+from sfoauth_core.exceptions import SFOAuthError, TokenNotFoundError
+from sfoauth_core.storage import NEEDS_REAUTH
 
+from . import _responses
+from ._flows import DISCONNECTED
 from .adapter import get_adapter
+from .models import get_token_model
 from .session import SalesforceSession, _auser_pk, _user_pk
 
 __all__ = ["SalesforceRequiredMixin", "salesforce_required"]
 
 V = TypeVar("V", bound=Callable[..., Any])
 
-REAUTH_MESSAGE = "Your Salesforce connection has expired. Please connect again."
+#: What the login interstitial says after a decorated view found the connection refused.
+REAUTH_MESSAGE = _responses.REASONS["reauth"]
 
 
-def _login_redirect(request: HttpRequest, *, reauth: bool) -> HttpResponse:
-    if reauth:
-        messages.warning(request, REAUTH_MESSAGE, fail_silently=True)
-    url = reverse("sfoauth:login") + "?" + urlencode({"next": request.get_full_path()})
-    return HttpResponseRedirect(url)
+def _not_connected(request: HttpRequest, pk: Any) -> HttpResponse:
+    """The redirect for a signed-in user without a usable connection, with the reason
+    when there is one (flagged by Salesforce, or just disconnected)."""
+    flagged = (
+        get_token_model()
+        ._default_manager.filter(user_id=pk, name="", status=NEEDS_REAUTH)
+        .exists()
+    )
+    if flagged:
+        return _responses.reconnect(request, "reauth")
+    session = getattr(request, "session", None)
+    if session is not None and session.pop(DISCONNECTED, False):
+        return _responses.reconnect(request, "disconnected")
+    return _responses.reconnect(request)
 
 
 def _anonymous_redirect(request: HttpRequest) -> HttpResponse:
     if get_adapter(request).is_sign_in_allowed(request):
-        return _login_redirect(request, reauth=False)
+        return _responses.reconnect(request)
     return redirect_to_login(request.get_full_path())
+
+
+def _handled(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Salesforce's failures become the documented answers; anything else re-raises."""
+    response = _responses.handle_exception(request, exc)
+    if response is None:
+        raise exc
+    return response
 
 
 def _check(
     request: HttpRequest, connection: str | None
-) -> tuple[SalesforceSession, HttpResponse | None]:
+) -> tuple[SalesforceSession, HttpResponseBase | None]:
     session = SalesforceSession(request, connection=connection)
     request.salesforce = session  # type: ignore[attr-defined]
-    if connection is None and _user_pk(request) is None:
+    pk = None if connection is not None else _user_pk(request)
+    if connection is None and pk is None:
         return session, _anonymous_redirect(request)
     try:
         _ = session.token
     except TokenNotFoundError:
-        return session, _login_redirect(request, reauth=False)
-    except ReauthorizationRequired:
-        return session, _login_redirect(request, reauth=True)
+        return session, _not_connected(request, pk)
+    except SFOAuthError as exc:
+        return session, _handled(request, exc)
     return session, None
 
 
 async def _acheck(
     request: HttpRequest, connection: str | None
-) -> tuple[SalesforceSession, HttpResponse | None]:
+) -> tuple[SalesforceSession, HttpResponseBase | None]:
     session = SalesforceSession(request, connection=connection)
     request.salesforce = session  # type: ignore[attr-defined]
-    if connection is None and await _auser_pk(request) is None:
+    pk = None if connection is not None else await _auser_pk(request)
+    if connection is None and pk is None:
         return session, _anonymous_redirect(request)
     try:
         await session.atoken()
     except TokenNotFoundError:
-        return session, _login_redirect(request, reauth=False)
-    except ReauthorizationRequired:
-        return session, _login_redirect(request, reauth=True)
+        return session, await sync_to_async(_not_connected)(request, pk)
+    except SFOAuthError as exc:
+        return session, await sync_to_async(_handled)(request, exc)
     return session, None
 
 
@@ -93,8 +112,8 @@ def _decorate(view: V, connection: str | None) -> V:
                 return redirect
             try:
                 return await view(request, *args, **kwargs)
-            except ReauthorizationRequired:
-                return _login_redirect(request, reauth=True)
+            except Exception as exc:  # noqa: BLE001 - re-raised unless Salesforce's
+                return await sync_to_async(_handled)(request, exc)
             finally:
                 await session.aclose()
 
@@ -107,8 +126,8 @@ def _decorate(view: V, connection: str | None) -> V:
             return redirect
         try:
             return view(request, *args, **kwargs)
-        except ReauthorizationRequired:
-            return _login_redirect(request, reauth=True)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless Salesforce's
+            return _handled(request, exc)
         finally:
             session.close()
 
@@ -160,8 +179,8 @@ class SalesforceRequiredMixin:
         try:
             response: HttpResponseBase = parent.dispatch(request, *args, **kwargs)
             return response
-        except ReauthorizationRequired:
-            return _login_redirect(request, reauth=True)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless Salesforce's
+            return _handled(request, exc)
         finally:
             session.close()
 
@@ -173,7 +192,7 @@ class SalesforceRequiredMixin:
             return redirect
         try:
             return await parent.dispatch(request, *args, **kwargs)
-        except ReauthorizationRequired:
-            return _login_redirect(request, reauth=True)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless Salesforce's
+            return await sync_to_async(_handled)(request, exc)
         finally:
             await session.aclose()

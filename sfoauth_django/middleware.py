@@ -16,6 +16,12 @@ closed after the response. Works under WSGI and ASGI:
 An async view behind the *sync* middleware (an async view under WSGI) reads a
 :class:`~sfoauth_django.session.SalesforceSession` that is falsy when there is no
 connection: deciding ``None`` there would need a query inside the event loop.
+
+A connection that needs re-authorization counts as none: reading ``request.salesforce``
+never raises. ``process_exception`` turns what Salesforce's failures raise in any view
+(decorated or not) into the documented answers: re-authorization → the login
+interstitial with the reason, Salesforce unreachable → the ``503`` page, a refused app
+configuration → an ``ERROR`` log and a generic page (see :mod:`sfoauth_django._responses`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
+from ._responses import handle_exception
 from .session import SalesforceSession
 
 __all__ = ["SalesforceMiddleware"]
@@ -95,6 +102,7 @@ def SalesforceMiddleware(  # noqa: N802 - a middleware factory is named like a c
             finally:
                 await session.aclose()
 
+        async_middleware.process_exception = handle_exception  # type: ignore[attr-defined]
         return async_middleware
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
@@ -105,4 +113,5 @@ def SalesforceMiddleware(  # noqa: N802 - a middleware factory is named like a c
         finally:
             session.close()
 
+    middleware.process_exception = handle_exception  # type: ignore[attr-defined]
     return middleware

@@ -91,11 +91,14 @@ class AbstractSalesforceConnection(models.Model):
         _("Salesforce user id"), max_length=18, blank=True
     )
     username = models.CharField(
-        _("username"),
+        _("Salesforce username"),
         max_length=255,
         blank=True,
         default="",
-        help_text=_("The JWT subject a jwt_bearer connection is minted for."),
+        help_text=_(
+            "The Salesforce username: the user who connected, or the JWT subject a "
+            "jwt_bearer connection is minted for."
+        ),
     )
     instance_url = models.URLField(_("instance URL"), max_length=255, blank=True)
     identity_url = models.URLField(_("identity URL"), max_length=255, blank=True)

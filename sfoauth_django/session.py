@@ -17,7 +17,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
-from sfoauth_core.exceptions import TokenNotFoundError
+from sfoauth_core.exceptions import ReauthorizationRequired, TokenNotFoundError
 from sfoauth_core.tokens import Identity, Token
 
 from . import _runtime
@@ -25,7 +25,18 @@ from .adapter import get_adapter
 from .conf import sfoauth_settings
 from .models import connection_key
 
-__all__ = ["SalesforceSession"]
+__all__ = ["ConnectionNeedsReauthorization", "SalesforceSession"]
+
+
+class ConnectionNeedsReauthorization(ReauthorizationRequired):
+    """:class:`~sfoauth_core.exceptions.ReauthorizationRequired` raised through
+    ``request.salesforce``: catch either. Templates render it as an empty value
+    (``silent_variable_failure``) instead of crashing the page; the session is falsy
+    from then on, and decorated views (or ``SalesforceMiddleware``) send the user to the
+    login interstitial."""
+
+    silent_variable_failure = True
+
 
 _UNRESOLVED: Any = object()
 
@@ -66,6 +77,8 @@ class SalesforceSession:
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._identity: Identity | None = None
+        self._reauth = False
+        self.known_instance_url: str | None = None
 
     def __repr__(self) -> str:
         key = "unresolved" if self._key is _UNRESOLVED else repr(self._key)
@@ -94,7 +107,24 @@ class SalesforceSession:
         return self._key
 
     def __bool__(self) -> bool:
-        return self.key is not None
+        """Truthy only with a usable connection: ``False`` without one, and when it
+        needs re-authorization (flagged, or refused during this request)."""
+        return not self._reauth and self.key is not None
+
+    @property
+    def needs_reauth(self) -> bool:
+        """``True`` once Salesforce refused the connection during this request."""
+        return self._reauth
+
+    def _refused(self, exc: ReauthorizationRequired) -> ConnectionNeedsReauthorization:
+        self._reauth = True
+        if isinstance(exc, ConnectionNeedsReauthorization):
+            return exc
+        return ConnectionNeedsReauthorization(str(exc), reason=exc.reason)
+
+    def _seen(self, token: Token) -> Token:
+        self.known_instance_url = token.instance_url
+        return token
 
     def _require_key(self, key: str | None) -> str:
         if key is None:
@@ -104,22 +134,32 @@ class SalesforceSession:
     # The token -------------------------------------------------------------------------
     @property
     def token(self) -> Token:
-        """A valid access token (cached in memory; refreshed when needed)."""
+        """A valid access token (cached in memory; refreshed when needed).
+
+        Raises:
+            ConnectionNeedsReauthorization: Salesforce refused the connection.
+        """
         key = self._require_key(self.key)
         manager = _runtime.manager(self.connection)
-        if self.connection is None:
-            return manager.valid_token(key)
-        flow, _app = sfoauth_settings.connection_config(self.connection)
-        return manager.obtain(key, grant=flow)
+        try:
+            if self.connection is None:
+                return self._seen(manager.valid_token(key))
+            flow, _app = sfoauth_settings.connection_config(self.connection)
+            return self._seen(manager.obtain(key, grant=flow))
+        except ReauthorizationRequired as exc:
+            raise self._refused(exc) from exc
 
     async def atoken(self) -> Token:
         """Async twin of :attr:`token`."""
         key = self._require_key(await self.akey())
         manager = _runtime.async_manager(self.connection)
-        if self.connection is None:
-            return await manager.valid_token(key)
-        flow, _app = sfoauth_settings.connection_config(self.connection)
-        return await manager.obtain(key, grant=flow)
+        try:
+            if self.connection is None:
+                return self._seen(await manager.valid_token(key))
+            flow, _app = sfoauth_settings.connection_config(self.connection)
+            return self._seen(await manager.obtain(key, grant=flow))
+        except ReauthorizationRequired as exc:
+            raise self._refused(exc) from exc
 
     @property
     def instance_url(self) -> str:
@@ -163,16 +203,23 @@ class SalesforceSession:
 
     @property
     def identity(self) -> Identity:
-        """The identity URL's description of the Salesforce user and org (one call)."""
+        """The identity URL's description of the Salesforce user and org (one call per
+        request). A refused token is renewed and the call retried, as for
+        :attr:`client`."""
         if self._identity is None:
-            self._identity = _runtime.oauth(self.connection).identity(self.token)
+            self.token  # noqa: B018 - connects (mints) a named connection on first use
+            manager = _runtime.manager(self.connection)
+            self._identity = manager.identity(self._require_key(self.key))
         return self._identity
 
     async def aidentity(self) -> Identity:
         """Async twin of :attr:`identity`."""
         if self._identity is None:
-            token = await self.atoken()
-            self._identity = await _runtime.async_oauth(self.connection).identity(token)
+            await self.atoken()
+            manager = _runtime.async_manager(self.connection)
+            self._identity = await manager.identity(
+                self._require_key(await self.akey())
+            )
         return self._identity
 
     def close(self) -> None:

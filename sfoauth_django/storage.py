@@ -176,8 +176,24 @@ class DjangoTokenStore:
 
     # The TokenStore protocol ------------------------------------------------------------
     def get(self, key: str) -> TokenRecord | None:
-        """The record under ``key``, or ``None`` (also before the first token is saved)."""
-        return self._record(self._rows().filter(key=key).first())
+        """The record under ``key``, or ``None`` (also before the first token is saved).
+
+        A connection the database dropped (a restart, ``pg_terminate_backend``) is
+        replaced and the read tried once more when no transaction is open; any other
+        database failure is a :class:`StorageError`, never a raw driver error.
+        """
+        for attempt in (1, 2):
+            try:
+                return self._record(self._rows().filter(key=key).first())
+            except DatabaseError as exc:
+                db = connections[self.using]
+                if attempt == 1 and not db.in_atomic_block and not db.is_usable():
+                    db.close()
+                    continue
+                raise StorageError(
+                    f"could not read the token of {key!r} ({type(exc).__name__})"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def save(
         self,

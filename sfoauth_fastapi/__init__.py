@@ -22,9 +22,10 @@ from .dependencies import (
     SalesforceCallback,
     SalesforceSession,
 )
-from .errors import ErrorCode, ErrorModel, http_error
+from .errors import ErrorCode, ErrorModel, SFOAuthHTTPException, http_error
 from .router import get_sfoauth_router
 from .state import (
+    MAX_PENDING_LOGINS,
     CookieSigner,
     InMemoryPendingFlowStore,
     PendingFlow,
@@ -43,6 +44,7 @@ except ImportError:  # pragma: no cover - the sqlalchemy extra is not installed
     pass
 
 __all__ = [
+    "MAX_PENDING_LOGINS",
     "CallbackParams",
     "ConfigIssue",
     "Connection",
@@ -58,6 +60,7 @@ __all__ = [
     "RedisPendingFlowStore",
     "SFOAuth",
     "SFOAuthConfigurationError",
+    "SFOAuthHTTPException",
     "SQLAlchemyPendingFlowStore",
     "SQLAlchemyTokenStore",
     "SalesforceCallback",

@@ -25,8 +25,11 @@ from typing import Any, Literal
 
 import httpx
 from cachetools import TTLCache
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.dependencies.models import Dependant
 from fastapi.params import Depends as DependsParam
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 
 from sfoauth_core.config import ConnectedApp, Secret
 from sfoauth_core.events import TokenEvents
@@ -48,9 +51,18 @@ from .dependencies import (
     CookieIdentity,
     SalesforceSession,
     _SharedTransport,
+    is_salesforce_failure,
 )
-from .errors import ErrorCode, http_error, sfoauth_exception_handler
-from .router import get_sfoauth_router, login_redirect_path
+from .errors import (
+    ErrorCode,
+    SFOAuthHTTPException,
+    code_for,
+    error_responses,
+    http_error,
+    log_failure,
+)
+from .pages import error_response
+from .router import get_sfoauth_router, here_path, login_redirect_path, with_next
 from .state import (
     DEFAULT_FLOW_TTL,
     MIN_SECRET_KEY_LENGTH,
@@ -145,6 +157,22 @@ def _install_redaction() -> None:
             target.addFilter(RedactCallbackFilter())
 
 
+def _depends_on(dependant: Dependant, targets: set[Any]) -> bool:
+    """True when ``dependant`` (a route's dependency tree) calls one of ``targets``."""
+    return any(
+        sub.call in targets or _depends_on(sub, targets)
+        for sub in dependant.dependencies
+    )
+
+
+def _host_of(exc: BaseException) -> str:
+    try:
+        request = exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return "?"
+    return str(request.url.host)
+
+
 def _default_pending_store(store: AsyncTokenStore, ttl: float) -> PendingFlowStore:
     from .storage import SQLAlchemyTokenStore
 
@@ -184,6 +212,14 @@ class SFOAuth:
         default_next: where to land after login when ``next`` is missing or unsafe.
         login_path: the login URL to redirect to when the router is not mounted on
             the request's app.
+        login_on_get: start the login on ``GET /login`` (a redirect to Salesforce)
+            instead of showing the "Connect to Salesforce" page whose button starts
+            it. Off by default: a page view (after a disconnect, or a link from
+            another site) never starts a login without the user's click.
+        app_login_url: your app's own login page (``"/login"``). Browsers that your
+            ``user_key`` does not identify are sent there (303, with ``next``) from
+            routes needing Salesforce and from the login route; without it they get
+            401 ``SFOAUTH_NOT_AUTHENTICATED``.
         cookie_secure: mark cookies ``Secure`` (turn off only for http development).
         flow_ttl: seconds a started login may take.
         events: token lifecycle hooks.
@@ -210,6 +246,8 @@ class SFOAuth:
         unauthenticated: Unauthenticated = "auto",
         default_next: str = "/",
         login_path: str = "/salesforce/login",
+        login_on_get: bool = False,
+        app_login_url: str | None = None,
         cookie_secure: bool = True,
         flow_ttl: float = DEFAULT_FLOW_TTL,
         events: TokenEvents | None = None,
@@ -223,7 +261,14 @@ class SFOAuth:
             for name, c in (connections or {}).items()
         }
         issues = self._check(
-            app, store, secret_key, named, unauthenticated, default_next, flow_ttl
+            app,
+            store,
+            secret_key,
+            named,
+            unauthenticated,
+            default_next,
+            flow_ttl,
+            app_login_url,
         )
         errors = [i for i in issues if i.id.startswith("sfoauth.E")]
         if errors:
@@ -243,6 +288,11 @@ class SFOAuth:
         self.flow_cookie_name = (
             "__Host-sfoauth_flow" if cookie_secure else "sfoauth_flow"
         )
+        self.disconnected_cookie_name = (
+            "__Host-sfoauth_disconnected" if cookie_secure else "sfoauth_disconnected"
+        )
+        self.login_on_get = login_on_get
+        self.app_login_url = app_login_url
         self.unauthenticated: Unauthenticated = unauthenticated
         self.default_next = default_next
         self.login_path = login_path
@@ -313,6 +363,7 @@ class SFOAuth:
         unauthenticated: str,
         default_next: str,
         flow_ttl: float,
+        app_login_url: str | None = None,
     ) -> list[ConfigIssue]:
         issues: list[ConfigIssue] = []
 
@@ -377,6 +428,16 @@ class SFOAuth:
                 "must be between 30 and 3600 seconds",
                 "the default is 600 (10 minutes)",
             )
+        if app_login_url is not None and (
+            safe_next_path(app_login_url, "") != app_login_url
+            and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", app_login_url)
+        ):
+            add(
+                "sfoauth.E009",
+                "app_login_url",
+                "must be a path or an http(s) URL",
+                "use your login page's path, such as '/login'",
+            )
         for name, connection in connections.items():
             grant = connection.resolved_grant
             if grant == "jwt_bearer" and not connection.app.private_key:
@@ -434,23 +495,34 @@ class SFOAuth:
         )
 
     # Dependencies ---------------------------------------------------------------------
+    def redirect_for(self, request: Request, code: ErrorCode) -> str | None:
+        """Where a browser without a usable connection is sent (``None``: answer
+        ``code`` instead), per :attr:`unauthenticated`: the login page with
+        ``next``, or ``app_login_url`` when the app has not identified the user."""
+        mode = self.unauthenticated
+        if mode == "auto":
+            wants_html = "text/html" in request.headers.get("accept", "")
+            mode = "redirect" if wants_html and request.method == "GET" else "401"
+        if mode != "redirect":
+            return None
+        if code is not ErrorCode.NOT_AUTHENTICATED:
+            return login_redirect_path(self, request)
+        if self.app_login_url:
+            # Salesforce's login needs an app user first: the app's own login.
+            return with_next(self.app_login_url, here_path(request, self))
+        return None  # a redirect to the Salesforce login would be a dead end
+
     def _unconnected(
         self, request: Request, code: ErrorCode, optional: bool
     ) -> SalesforceSession | None:
         if optional:
             return None
-        mode = self.unauthenticated
-        if mode == "auto":
-            wants_html = "text/html" in request.headers.get("accept", "")
-            mode = "redirect" if wants_html and request.method == "GET" else "401"
-        if mode == "redirect":
+        location = self.redirect_for(request, code)
+        if location is not None:
             raise HTTPException(
                 status_code=status.HTTP_303_SEE_OTHER,
                 detail=code.value,
-                headers={
-                    "Location": login_redirect_path(self, request),
-                    "Cache-Control": "no-store",
-                },
+                headers={"Location": location, "Cache-Control": "no-store"},
             )
         raise http_error(
             code, headers={"WWW-Authenticate": 'Bearer realm="salesforce"'}
@@ -462,7 +534,14 @@ class SFOAuth:
         """The current user's session, or the unconnected answer (``None``, a 401 or
         a redirect to login, per configuration)."""
         if user_key is None:
-            return self._unconnected(request, ErrorCode.NOT_CONNECTED, optional)
+            # No cookie yet with the default identity: simply not connected. With
+            # the app's own auth: nobody is signed in to the app.
+            anonymous = (
+                ErrorCode.NOT_CONNECTED
+                if self.identity is not None
+                else ErrorCode.NOT_AUTHENTICATED
+            )
+            return self._unconnected(request, anonymous, optional)
         key = self.key_for_user(user_key)
         try:
             token = await self.manager.valid_token(key)
@@ -541,19 +620,124 @@ class SFOAuth:
             ) from None
 
     def add_exception_handlers(self, api: Any) -> None:
-        """Map core errors raised inside routes (``await session.client.get(...)``
-        when the grant was revoked, Salesforce down...) to the stable error codes."""
-        api.add_exception_handler(SFOAuthError, sfoauth_exception_handler)
+        """Answer failures escaping your routes with sfoauth's codes, never a 500.
+
+        * core errors (``await session.client.get(...)`` when the grant was revoked,
+          Salesforce down while refreshing...) and the ``HTTPException`` of sfoauth's
+          dependencies: the mapped code, as an HTML page for browsers and
+          ``{"detail": code}`` otherwise;
+        * a network failure (``httpx.ConnectError``, a timeout...) of a call to
+          Salesforce through ``session.client``: 503
+          ``SFOAUTH_SALESFORCE_UNAVAILABLE`` with ``Retry-After``.
+
+        It also documents, in the OpenAPI schema, the 401/303/503 answers of routes
+        that depend on :attr:`session`.
+        """
+
+        async def core_error(request: Request, exc: Exception) -> Response:
+            if not isinstance(exc, SFOAuthError):  # pragma: no cover
+                raise exc
+            code = code_for(exc)
+            log_failure(exc, code)
+            if code in (ErrorCode.NOT_CONNECTED, ErrorCode.REAUTHORIZATION_REQUIRED):
+                # Refused while the route ran: a browser goes to reconnect, as the
+                # dependency would have sent it.
+                location = self.redirect_for(request, code)
+                if location is not None:
+                    return RedirectResponse(
+                        location,
+                        status_code=status.HTTP_303_SEE_OTHER,
+                        headers={"Cache-Control": "no-store"},
+                    )
+            return error_response(self, request, code)
+
+        async def sfoauth_http(request: Request, exc: Exception) -> Response:
+            if not isinstance(exc, SFOAuthHTTPException):  # pragma: no cover
+                raise exc
+            return error_response(self, request, exc.code, exc.headers)
+
+        async def network(request: Request, exc: Exception) -> Response:
+            if not is_salesforce_failure(exc):
+                raise exc  # not a call to Salesforce: the app's usual handling
+            logger.error(
+                "Salesforce unreachable: %s on %s",
+                type(exc).__name__,
+                _host_of(exc),
+            )
+            return error_response(self, request, ErrorCode.SALESFORCE_UNAVAILABLE)
+
+        api.add_exception_handler(SFOAuthError, core_error)
+        api.add_exception_handler(SFOAuthHTTPException, sfoauth_http)
+        api.add_exception_handler(httpx.TransportError, network)
+        self.document(api)
+
+    def session_responses(self) -> dict[int | str, dict[str, Any]]:
+        """OpenAPI ``responses=`` of a route depending on :attr:`session`."""
+        responses = error_responses(
+            ErrorCode.NOT_AUTHENTICATED,
+            ErrorCode.NOT_CONNECTED,
+            ErrorCode.REAUTHORIZATION_REQUIRED,
+            ErrorCode.SALESFORCE_UNAVAILABLE,
+            ErrorCode.STORAGE_UNAVAILABLE,
+        )
+        if self.unauthenticated != "401":
+            responses[303] = {
+                "description": (
+                    "A browser (HTML GET) without a usable connection: to the login "
+                    "page with `next`"
+                    + (
+                        ", or to `app_login_url` when not signed in to the app"
+                        if self.app_login_url
+                        else ""
+                    )
+                    + "."
+                )
+            }
+        return responses
+
+    def document(self, api: Any) -> None:
+        """Add :meth:`session_responses` to the OpenAPI operations of ``api``'s routes
+        that depend on :attr:`session` (``Depends(sf.session)``, ``sf.required``).
+        Called by :meth:`add_exception_handlers` and the lifespan; idempotent."""
+        original = api.openapi
+        if getattr(original, "_sfoauth_documents", None) is self:
+            return
+        targets = {self.session}
+
+        def openapi() -> dict[str, Any]:
+            if api.openapi_schema is None:
+                extra = self.session_responses()
+                for route in api.routes:
+                    if isinstance(route, APIRoute) and _depends_on(
+                        route.dependant, targets
+                    ):
+                        # A new dict: a responses mapping shared by several
+                        # routes must not document the others.
+                        route.responses = {**extra, **route.responses}
+            schema: dict[str, Any] = original()
+            return schema
+
+        openapi._sfoauth_documents = self  # type: ignore[attr-defined]
+        api.openapi = openapi
 
     # Lifespan -------------------------------------------------------------------------
     @asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
         """Start-up report and shutdown cleanup; ``FastAPI(lifespan=sf.lifespan)`` or
-        ``async with sf.lifespan(app):`` inside your own lifespan."""
+        ``async with sf.lifespan(app):`` inside your own lifespan.
+
+        At start-up it creates the store's tables when the store was built with
+        ``create_tables=True``, logs the configuration warnings and documents the
+        routes depending on :attr:`session` in the OpenAPI schema."""
         for issue in self.warnings:
             logger.warning("%s", issue)
         await self._warn_removed_keys()
         _install_redaction()
+        setup = getattr(self.store, "setup", None)
+        if setup is not None:
+            await setup()
+        if app is not None and hasattr(app, "openapi") and hasattr(app, "routes"):
+            self.document(app)
         try:
             yield
         finally:

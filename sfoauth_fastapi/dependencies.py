@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import secrets
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,6 +187,17 @@ class SalesforceCallback:
         return CallbackParams(code, state, error, error_description, iss)
 
 
+#: Network failures of calls to Salesforce made through sfoauth's clients: the
+#: exception handlers answer them 503 ``SFOAUTH_SALESFORCE_UNAVAILABLE`` (an
+#: ``httpx`` error from any other client keeps its usual handling).
+salesforce_failures: weakref.WeakSet[BaseException] = weakref.WeakSet()
+
+
+def is_salesforce_failure(exc: BaseException) -> bool:
+    """True for a network failure of a call sfoauth's clients made to Salesforce."""
+    return exc in salesforce_failures
+
+
 class _SharedTransport(httpx.AsyncBaseTransport):
     """Lets per-session clients share one connection pool without closing it."""
 
@@ -193,7 +205,11 @@ class _SharedTransport(httpx.AsyncBaseTransport):
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.inner.handle_async_request(request)
+        try:
+            return await self.inner.handle_async_request(request)
+        except httpx.TransportError as exc:
+            salesforce_failures.add(exc)
+            raise
 
     async def aclose(self) -> None:
         return None
@@ -275,10 +291,10 @@ class SalesforceSession:
         if cached is not None:
             return cached
         try:
-            found = await self._manager.oauth.identity(self.token)  # type: ignore[attr-defined]
+            # A refused token is renewed and the call retried, as for ``client``.
+            found = await self._manager.identity(self.key)
         except SFOAuthError as exc:
             raise http_error(exc) from None
-        assert isinstance(found, Identity)
         self._identities[self.key] = found
         return found
 

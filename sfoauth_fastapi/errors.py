@@ -43,7 +43,9 @@ from sfoauth_core.exceptions import (
 
 __all__ = [
     "NO_STORE_HEADERS",
+    "RETRY_AFTER_SECONDS",
     "ErrorCode",
+    "SFOAuthHTTPException",
     "ErrorModel",
     "error_responses",
     "http_error",
@@ -58,6 +60,10 @@ NO_STORE_HEADERS: Mapping[str, str] = {
     "Pragma": "no-cache",
     "Referrer-Policy": "no-referrer",
 }
+
+
+#: Seconds a client is asked to wait after a 503 from Salesforce (``Retry-After``).
+RETRY_AFTER_SECONDS = 30
 
 
 class ErrorCode(str, Enum):
@@ -132,6 +138,44 @@ _DESCRIPTIONS: dict[int, str] = {
 }
 
 
+class SFOAuthHTTPException(HTTPException):
+    """The ``HTTPException`` sfoauth raises: ``detail`` is the code's value and
+    :attr:`code` the :class:`ErrorCode` (``sf.add_exception_handlers`` renders it as
+    an HTML page for browsers)."""
+
+    def __init__(self, code: ErrorCode, headers: Mapping[str, str]) -> None:
+        super().__init__(
+            status_code=_STATUS[code], detail=code.value, headers=dict(headers)
+        )
+        self.code = code
+
+
+def log_failure(exc: SFOAuthError, code: ErrorCode) -> None:
+    """Log why a request failed, with the core's message (it names settings, tables
+    and Salesforce's error codes, never a token or secret value).
+
+    Failures the operator must fix (storage, the app's own credentials) and Salesforce
+    being down are errors; the rest (a user's refused grant...) are warnings.
+    """
+    level = (
+        logging.ERROR
+        if code
+        in (
+            ErrorCode.STORAGE_UNAVAILABLE,
+            ErrorCode.APP_MISCONFIGURED,
+            ErrorCode.SALESFORCE_UNAVAILABLE,
+        )
+        else logging.WARNING
+    )
+    logger.log(
+        level,
+        "sfoauth request failed: %s (%s: %s)",
+        code.value,
+        type(exc).__name__,
+        exc,
+    )
+
+
 def status_for(code: ErrorCode) -> int:
     """The HTTP status sfoauth uses for ``code``."""
     return _STATUS[code]
@@ -166,7 +210,7 @@ def code_for(exc: SFOAuthError) -> ErrorCode:
 
 def http_error(
     exc: SFOAuthError | ErrorCode, *, headers: Mapping[str, str] | None = None
-) -> HTTPException:
+) -> SFOAuthHTTPException:
     """Turn a core exception (or a code) into the ``HTTPException`` to raise.
 
     The exception's message is logged, never returned: the response body is only the
@@ -183,14 +227,13 @@ def http_error(
         code = exc
     else:
         code = code_for(exc)
-        # Core messages name settings and Salesforce's error codes, never values.
-        logger.warning(
-            "sfoauth request failed: %s (%s)", code.value, type(exc).__name__
-        )
+        log_failure(exc, code)
     merged = dict(NO_STORE_HEADERS)
+    if code is ErrorCode.SALESFORCE_UNAVAILABLE:
+        merged["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if headers:
         merged.update(headers)
-    return HTTPException(status_code=_STATUS[code], detail=code.value, headers=merged)
+    return SFOAuthHTTPException(code, merged)
 
 
 def error_responses(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:

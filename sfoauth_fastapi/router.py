@@ -1,13 +1,17 @@
-"""The router factory: ``GET /login``, ``GET /callback``, ``POST /disconnect``.
+"""The router factory: ``GET``/``POST /login``, ``GET /callback``, ``POST /disconnect``.
 
 :func:`get_sfoauth_router` builds the routes for one :class:`~sfoauth_fastapi.SFOAuth`;
 its closures capture that object, so nothing lives in module globals (STYLE.md C10).
 Routes are thin: they take what FastAPI parsed and call the flow helpers below, which
 hold the security rules (SECURITY.md items 1-7):
 
-* login: PKCE S256 always, ``state`` from ``secrets``, both kept server-side with the
-  validated ``next`` and the issuer; the browser gets a signed HttpOnly cookie with a
-  flow id. A login started cross-site asks Salesforce for consent (no silent linking).
+* login: ``GET`` shows the "Connect to Salesforce" interstitial (with the reason: a
+  refused connection, a disconnect); its button ``POST``s, refused cross-site, and
+  only that starts the flow (``login_on_get=True`` restores the redirect on ``GET``).
+  PKCE S256 always, ``state`` from ``secrets``, both kept server-side with the
+  validated ``next`` and the issuer; the browser gets a signed HttpOnly cookie listing
+  its pending flows (several tabs may log in at once). A login started cross-site on
+  ``GET`` asks Salesforce for consent (no silent linking).
 * callback: the flow is taken once (atomic), must be unexpired, from the same browser
   and user, with the exact state; the code is exchanged at the token endpoint of the
   recorded issuer with the configured ``redirect_uri``; a different Salesforce user or
@@ -25,8 +29,8 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sfoauth_core.exceptions import (
     ConfigurationError,
@@ -38,8 +42,16 @@ from sfoauth_core.flows.endpoints import endpoints_for
 
 from ._urls import safe_next_path
 from .dependencies import CallbackParams, SalesforceCallback, call_hook
-from .errors import NO_STORE_HEADERS, ErrorCode, code_for, error_responses, status_for
-from .state import PendingFlow, new_flow_id
+from .errors import NO_STORE_HEADERS, ErrorCode, code_for, error_responses
+from .pages import (
+    DISCONNECTED_REASON,
+    PAGE_HEADERS,
+    RENEW_REASON,
+    error_response,
+    interstitial,
+    login_base,
+)
+from .state import MAX_PENDING_LOGINS, PendingFlow
 
 if TYPE_CHECKING:
     from .app import SFOAuth
@@ -50,11 +62,58 @@ security_log = logging.getLogger("sfoauth.security")
 
 _PROMPTS = frozenset({"login", "consent", "select_account"})
 _MAX_PARAM = 2048
+#: How long the login page remembers that this browser disconnected Salesforce.
+_DISCONNECTED_MAX_AGE = 30 * 24 * 3600
 
 
-def _error(code: ErrorCode) -> JSONResponse:
-    return JSONResponse(
-        {"detail": code.value}, status_code=status_for(code), headers=NO_STORE_HEADERS
+def _error(
+    sf: SFOAuth, request: Request, code: ErrorCode, next_path: str | None = None
+) -> Response:
+    """An error of sfoauth's own routes: its page links back into the app, to
+    ``next_path`` (default: ``default_next``), never to the route itself."""
+    return error_response(
+        sf, request, code, next_path=next_path if next_path else sf.default_next
+    )
+
+
+def here_path(request: Request, sf: SFOAuth) -> str:
+    """The request's own path and query, as a safe ``next`` value."""
+    here = request.url.path
+    if request.url.query:
+        here += "?" + request.url.query
+    return safe_next_path(here, sf.default_next)
+
+
+def with_next(base: str, next_path: str) -> str:
+    """``base`` with ``next=<next_path>`` added to its query."""
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}next={quote(next_path, safe='')}"
+
+
+def _pending_ids(sf: SFOAuth, request: Request) -> list[str]:
+    """The ids of the logins this browser has pending (newest last)."""
+    value = sf.signer.unsign(
+        "flow", request.cookies.get(sf.flow_cookie_name), max_age=sf.flow_ttl
+    )
+    if not value:
+        return []
+    return [i for i in value.split(",") if i][-MAX_PENDING_LOGINS:]
+
+
+def _set_pending_ids(sf: SFOAuth, response: Response, ids: list[str]) -> None:
+    if not ids:
+        response.delete_cookie(
+            sf.flow_cookie_name, path="/", secure=sf.cookie_secure, httponly=True
+        )
+        return
+    response.set_cookie(
+        sf.flow_cookie_name,
+        sf.signer.sign("flow", ",".join(ids[-MAX_PENDING_LOGINS:])),
+        max_age=int(sf.flow_ttl),
+        path="/",
+        secure=sf.cookie_secure,
+        httponly=True,
+        samesite="lax",
     )
 
 
@@ -91,13 +150,14 @@ async def start_login(
     scope: str | None,
     prompt: str | None,
     login_hint: str | None,
+    status_code: int = status.HTTP_303_SEE_OTHER,
 ) -> Response:
-    """``GET /login``: remember a new flow server-side and send the browser to
-    Salesforce."""
+    """``POST /login`` (or ``GET`` with ``login_on_get``): remember a new flow
+    server-side and send the browser to Salesforce."""
     minted: str | None = None
     if key is None:
         if sf.identity is None:
-            return _error(ErrorCode.NOT_AUTHENTICATED)
+            return _anonymous(sf, request)
         key = minted = sf.identity.new_key()
     scopes: list[str] | None = None
     if scope is not None:
@@ -105,15 +165,15 @@ async def start_login(
         # Per-request scopes narrow the configured ones; they never widen or change
         # the shared configuration (SECURITY.md item 28).
         if not scopes or any(s not in sf.app.scopes for s in scopes):
-            return _error(ErrorCode.INVALID_REQUEST)
+            return _error(sf, request, ErrorCode.INVALID_REQUEST)
     if prompt is not None and (
         not prompt.split() or not set(prompt.split()) <= _PROMPTS
     ):
-        return _error(ErrorCode.INVALID_REQUEST)
+        return _error(sf, request, ErrorCode.INVALID_REQUEST)
     if login_hint is not None and (
         len(login_hint) > 255 or not login_hint.isprintable()
     ):
-        return _error(ErrorCode.INVALID_REQUEST)
+        return _error(sf, request, ErrorCode.INVALID_REQUEST)
     if _is_cross_site(request):
         # A login another site started must not link an account silently (item 7).
         prompt = " ".join(sorted({*(prompt or "").split(), "consent"}))
@@ -122,9 +182,9 @@ async def start_login(
             scopes=scopes, prompt=prompt, login_hint=login_hint
         )
     except ConfigurationError:
-        return _error(ErrorCode.INVALID_REQUEST)
+        return _error(sf, request, ErrorCode.INVALID_REQUEST)
     assert auth.code_verifier is not None  # PKCE is always on for this flow
-    flow_id = new_flow_id()
+    flow_id = sf.signer.flow_id_for(auth.state)
     flow = PendingFlow(
         state=auth.state,
         code_verifier=auth.code_verifier,
@@ -137,68 +197,84 @@ async def start_login(
     )
     try:
         await sf.pending_flows.put(flow_id, flow)
-    except StorageError:
-        security_log.error("could not save a pending login (storage failed)")
-        return _error(ErrorCode.STORAGE_UNAVAILABLE)
+    except StorageError as exc:
+        security_log.error("could not save a pending login: %s", exc)
+        return _error(sf, request, ErrorCode.STORAGE_UNAVAILABLE)
     response = RedirectResponse(
-        auth.url, status_code=status.HTTP_302_FOUND, headers=NO_STORE_HEADERS
+        auth.url, status_code=status_code, headers=NO_STORE_HEADERS
     )
-    response.set_cookie(
-        sf.flow_cookie_name,
-        sf.signer.sign("flow", flow_id),
-        max_age=int(sf.flow_ttl),
-        path="/",
-        secure=sf.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    pending = [i for i in _pending_ids(sf, request) if i != flow_id]
+    _set_pending_ids(sf, response, [*pending, flow_id])
     if minted is not None and sf.identity is not None:
         sf.identity.set_cookie(response, minted)
     return response
 
 
-def _reject(sf: SFOAuth, code: ErrorCode, why: str) -> Response:
-    # A security event: the reason, never the values (SECURITY.md item 1).
-    security_log.warning("sfoauth callback rejected: %s (%s)", code.value, why)
-    response = _error(code)
-    response.delete_cookie(
-        sf.flow_cookie_name, path="/", secure=sf.cookie_secure, httponly=True
-    )
-    return response
+class _Callback:
+    """One callback being answered: the browser's pending flows, minus the one this
+    callback used, go back in its cookie whatever the outcome."""
+
+    def __init__(self, sf: SFOAuth, request: Request) -> None:
+        self.sf = sf
+        self.request = request
+        self.pending = _pending_ids(sf, request)
+        self.used: str | None = None
+        self.next_path: str | None = None
+
+    def finish(self, response: Response) -> Response:
+        if self.used is not None:
+            _set_pending_ids(
+                self.sf, response, [i for i in self.pending if i != self.used]
+            )
+        return response
+
+    def reject(self, code: ErrorCode, why: str) -> Response:
+        # A security event: the reason, never the values (SECURITY.md item 1).
+        security_log.warning("sfoauth callback rejected: %s (%s)", code.value, why)
+        return self.finish(_error(self.sf, self.request, code, self.next_path))
 
 
 async def finish_login(
     sf: SFOAuth, request: Request, key: str | None, params: CallbackParams
 ) -> Response:
     """``GET /callback``: check the flow, exchange the code, store the connection."""
+    answer = _Callback(sf, request)
     try:
         # state=a&state=b: refused before the pending login is even looked up.
         web_server.callback_params(request.query_params.multi_items())
     except SFOAuthError as exc:
-        return _reject(sf, code_for(exc), type(exc).__name__)
-    flow_id = sf.signer.unsign(
-        "flow", request.cookies.get(sf.flow_cookie_name), max_age=sf.flow_ttl
-    )
-    if flow_id is None:
-        return _reject(sf, ErrorCode.INVALID_STATE, "no pending login in this browser")
+        return answer.reject(code_for(exc), type(exc).__name__)
+    if not answer.pending:
+        return answer.reject(
+            ErrorCode.INVALID_STATE, "no pending login in this browser"
+        )
+    if params.state is None or len(params.state) > _MAX_PARAM:
+        return answer.reject(ErrorCode.INVALID_STATE, "callback without a usable state")
+    flow_id = sf.signer.flow_id_for(params.state)
+    if not any(hmac.compare_digest(flow_id, i) for i in answer.pending):
+        # Not a login this browser started (or one it already finished).
+        return answer.reject(ErrorCode.INVALID_STATE, "no such login in this browser")
+    answer.used = flow_id
     try:
         flow = await sf.pending_flows.take(flow_id)
-    except StorageError:
-        return _reject(sf, ErrorCode.STORAGE_UNAVAILABLE, "pending login unreadable")
+    except StorageError as exc:
+        security_log.error("could not read a pending login: %s", exc)
+        return answer.reject(ErrorCode.STORAGE_UNAVAILABLE, "pending login unreadable")
     if flow is None:
-        return _reject(sf, ErrorCode.INVALID_STATE, "unknown, used or expired login")
+        return answer.reject(ErrorCode.INVALID_STATE, "unknown, used or expired login")
+    answer.next_path = flow.next_url
     if flow.is_expired():
-        return _reject(sf, ErrorCode.INVALID_STATE, "expired login")
-    if key is None or not hmac.compare_digest(key.encode(), flow.user_key.encode()):
-        return _reject(sf, ErrorCode.INVALID_STATE, "login started by another user")
+        return answer.reject(ErrorCode.INVALID_STATE, "expired login")
+    if key is None or not _same_user(sf, key, flow.user_key):
+        return answer.reject(ErrorCode.INVALID_STATE, "login started by another user")
     if any(len(v) > _MAX_PARAM for v in params.as_dict().values()):
-        return _reject(sf, ErrorCode.INVALID_CALLBACK, "oversized parameter")
+        return answer.reject(ErrorCode.INVALID_CALLBACK, "oversized parameter")
     try:
         code = web_server.parse_authorization_response(
             params.as_dict(), expected_state=flow.state, expected_issuer=flow.issuer
         )
     except SFOAuthError as exc:
-        return _reject(sf, code_for(exc), type(exc).__name__)
+        return answer.reject(code_for(exc), type(exc).__name__)
     try:
         # Token endpoint and redirect_uri from the server-side record (item 5).
         token = await sf.oauth.run(
@@ -211,9 +287,16 @@ async def finish_login(
             )
         )
     except SFOAuthError as exc:
-        return _reject(sf, code_for(exc), f"code exchange failed: {type(exc).__name__}")
+        if code_for(exc) in (
+            ErrorCode.APP_MISCONFIGURED,
+            ErrorCode.SALESFORCE_UNAVAILABLE,
+        ):
+            security_log.error("sfoauth code exchange failed: %s", exc)
+        return answer.reject(
+            code_for(exc), f"code exchange failed: {type(exc).__name__}"
+        )
     if not token.org_id or not token.user_id:
-        return _reject(sf, ErrorCode.SALESFORCE_ERROR, "token without identity")
+        return answer.reject(ErrorCode.SALESFORCE_ERROR, "token without identity")
     if token.id_token and flow.nonce:
         # OpenID Connect: the ID token must be signed by the issuer and carry this
         # login's nonce (SECURITY.md item 14).
@@ -229,19 +312,22 @@ async def finish_login(
             )
         except SFOAuthError as exc:
             await _revoke_quietly(sf, token.refresh_token or token.access_token)
-            return _reject(sf, code_for(exc), f"ID token refused: {type(exc).__name__}")
+            return answer.reject(
+                code_for(exc), f"ID token refused: {type(exc).__name__}"
+            )
     store_key = sf.key_for_user(key)
     try:
         existing = await sf.manager.record(store_key)
-    except StorageError:
-        return _reject(sf, ErrorCode.STORAGE_UNAVAILABLE, "store unreadable")
+    except StorageError as exc:
+        security_log.error("could not read the token store: %s", exc)
+        return answer.reject(ErrorCode.STORAGE_UNAVAILABLE, "store unreadable")
     if existing is not None and (
         existing.token.org_id != token.org_id or existing.token.user_id != token.user_id
     ):
         # Another Salesforce user or org never replaces a connection silently (item
         # 7); ids compare case-sensitively (item 18). The new grant is given back.
         await _revoke_quietly(sf, token.refresh_token or token.access_token)
-        return _reject(sf, ErrorCode.CONNECTION_CONFLICT, "different Salesforce user")
+        return answer.reject(ErrorCode.CONNECTION_CONFLICT, "different Salesforce user")
     rotated: str | None = None
     try:
         if sf.identity is not None and key.startswith("anon:"):
@@ -256,18 +342,39 @@ async def finish_login(
         else:
             await sf.manager.save(store_key, token)
     except SFOAuthError as exc:
-        return _reject(sf, code_for(exc), f"saving failed: {type(exc).__name__}")
+        security_log.error("could not save a new connection: %s", exc)
+        return answer.reject(code_for(exc), f"saving failed: {type(exc).__name__}")
     if sf.on_login is not None:
         await call_hook(sf.on_login, request, sf.session_for(store_key, token))
     response = RedirectResponse(
         flow.next_url, status_code=status.HTTP_303_SEE_OTHER, headers=NO_STORE_HEADERS
     )
     response.delete_cookie(
-        sf.flow_cookie_name, path="/", secure=sf.cookie_secure, httponly=True
+        sf.disconnected_cookie_name,
+        path="/",
+        secure=sf.cookie_secure,
+        httponly=True,
     )
     if rotated is not None and sf.identity is not None:
         sf.identity.set_cookie(response, rotated)
-    return response
+    return answer.finish(response)
+
+
+def _same_user(sf: SFOAuth, key: str, started_by: str) -> bool:
+    """Whether the user finishing a login is the one who started it.
+
+    With the app's own ``user_key``: the same id. With the default identity the
+    visitor id *is* the browser, and a finished login rotates it; the signed flow
+    cookie already proves the login was started in this browser, so a second tab's
+    login still completes after the first one rotated the id.
+    """
+    if hmac.compare_digest(key.encode(), started_by.encode()):
+        return True
+    return (
+        sf.identity is not None
+        and key.startswith("anon:")
+        and started_by.startswith("anon:")
+    )
 
 
 async def _revoke_quietly(sf: SFOAuth, value: str) -> None:
@@ -281,48 +388,115 @@ async def disconnect(
     sf: SFOAuth, request: Request, key: str | None, *, next_url: str | None
 ) -> Response:
     """``POST /disconnect``: revoke at Salesforce (best effort), delete locally."""
-    if _is_cross_site(request) or _has_foreign_origin(request):
-        security_log.warning("sfoauth disconnect refused: cross-site request")
-        return _error(ErrorCode.CROSS_SITE_REQUEST)
+    if _refused_cross_site(request, "disconnect"):
+        return _error(sf, request, ErrorCode.CROSS_SITE_REQUEST)
     if key is None:
-        return _error(ErrorCode.NOT_AUTHENTICATED)
+        return _error(sf, request, ErrorCode.NOT_AUTHENTICATED)
     store_key = sf.key_for_user(key)
     try:
         await sf.manager.revoke(store_key)
-    except StorageError:
-        return _error(ErrorCode.STORAGE_UNAVAILABLE)
+    except StorageError as exc:
+        security_log.error("could not remove a connection: %s", exc)
+        return _error(sf, request, ErrorCode.STORAGE_UNAVAILABLE)
     sf.identities.pop(store_key, None)
+    response: Response
     if next_url is not None:
-        return RedirectResponse(
+        response = RedirectResponse(
             safe_next_path(next_url, sf.default_next),
             status_code=status.HTTP_303_SEE_OTHER,
             headers=NO_STORE_HEADERS,
         )
-    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=NO_STORE_HEADERS)
+    else:
+        response = Response(
+            status_code=status.HTTP_204_NO_CONTENT, headers=NO_STORE_HEADERS
+        )
+    # The login page says why the user is not connected; nothing reconnects until
+    # they click (the login route starts a flow on POST only).
+    response.set_cookie(
+        sf.disconnected_cookie_name,
+        "1",
+        max_age=_DISCONNECTED_MAX_AGE,
+        path="/",
+        secure=sf.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def _refused_cross_site(request: Request, what: str) -> bool:
+    if _is_cross_site(request) or _has_foreign_origin(request):
+        security_log.warning("sfoauth %s refused: cross-site request", what)
+        return True
+    return False
+
+
+def _anonymous(sf: SFOAuth, request: Request) -> Response:
+    """The login route for a visitor the app has not identified: to the app's own
+    login (``app_login_url``, coming back here), else 401 ``NOT_AUTHENTICATED``."""
+    if sf.app_login_url and request.method == "GET":
+        return RedirectResponse(
+            with_next(sf.app_login_url, here_path(request, sf)),
+            status_code=status.HTTP_303_SEE_OTHER,
+            headers=NO_STORE_HEADERS,
+        )
+    return _error(sf, request, ErrorCode.NOT_AUTHENTICATED)
+
+
+async def login_page(
+    sf: SFOAuth, request: Request, key: str | None, fields: dict[str, str | None]
+) -> Response:
+    """``GET /login``: the "Connect to Salesforce" page; its button POSTs."""
+    if key is None and sf.identity is None:
+        return _anonymous(sf, request)
+    reason: str | None = None
+    if key is not None:
+        try:
+            record = await sf.manager.record(sf.key_for_user(key))
+        except StorageError as exc:
+            security_log.error("could not read the token store: %s", exc)
+            record = None
+        if record is not None and record.needs_reauth:
+            reason = RENEW_REASON
+    if reason is None and request.cookies.get(sf.disconnected_cookie_name):
+        reason = DISCONNECTED_REASON
+    fields["next"] = safe_next_path(fields.get("next"), sf.default_next)
+    page = interstitial(
+        login_base(sf, request), fields, reason=reason, back=sf.default_next
+    )
+    return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
 def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
     """Build the login, callback and disconnect routes for ``sf``.
 
-    Routes are named ``sfoauth:login``, ``sfoauth:callback`` and
-    ``sfoauth:disconnect``; mount with ``app.include_router(sf.router,
+    Routes are named ``sfoauth:login`` (``GET``; ``POST`` is
+    ``sfoauth:login-start``), ``sfoauth:callback`` and ``sfoauth:disconnect``; mount
+    with ``app.include_router(sf.router,
     prefix="/salesforce")``.
     """
     router = APIRouter(tags=["salesforce"])
     user_key: Any = sf.user_key
     callback = SalesforceCallback()
 
+    login_errors = error_responses(
+        ErrorCode.NOT_AUTHENTICATED,
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.CROSS_SITE_REQUEST,
+        ErrorCode.STORAGE_UNAVAILABLE,
+    )
+
     @router.get(
         "/login",
         name="sfoauth:login",
-        status_code=status.HTTP_302_FOUND,
-        response_class=RedirectResponse,
-        summary="Start connecting Salesforce",
-        responses=error_responses(
-            ErrorCode.NOT_AUTHENTICATED,
-            ErrorCode.INVALID_REQUEST,
-            ErrorCode.STORAGE_UNAVAILABLE,
-        ),
+        response_class=HTMLResponse,
+        summary="The 'Connect to Salesforce' page (its button starts the login)",
+        responses={
+            200: {"description": "The page, with a POST form to this URL."},
+            302: {"description": "With `login_on_get=True`: to Salesforce."},
+            303: {"description": "An anonymous visitor: to `app_login_url`."},
+            **login_errors,
+        },
     )
     async def login(
         request: Request,
@@ -334,14 +508,59 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
         login_hint: str | None = Query(None, description="Username to prefill."),
         key: str | None = Depends(user_key),
     ) -> Response:
+        if sf.login_on_get:
+            return await start_login(
+                sf,
+                request,
+                key,
+                next_url=next_url,
+                scope=scope,
+                prompt=prompt,
+                login_hint=login_hint,
+                status_code=status.HTTP_302_FOUND,
+            )
+        fields = {
+            "next": next_url,
+            "scope": scope,
+            "prompt": prompt,
+            "login_hint": login_hint,
+        }
+        return await login_page(sf, request, key, fields)
+
+    @router.post(
+        "/login",
+        name="sfoauth:login-start",
+        status_code=status.HTTP_303_SEE_OTHER,
+        response_class=RedirectResponse,
+        summary="Start connecting Salesforce (the interstitial's button)",
+        responses=login_errors,
+    )
+    async def login_start(
+        request: Request,
+        next_form: str | None = Form(
+            None, alias="next", description="Same-origin path to return to."
+        ),
+        scope: str | None = Form(None, description="A subset of the app's scopes."),
+        prompt: str | None = Form(None, description="login, consent, select_account"),
+        login_hint: str | None = Form(None, description="Username to prefill."),
+        next_query: str | None = Query(
+            None, alias="next", description="`next`, when not in the form."
+        ),
+        key: str | None = Depends(user_key),
+    ) -> Response:
+        if _refused_cross_site(request, "login"):
+            return _error(sf, request, ErrorCode.CROSS_SITE_REQUEST)
+        query = request.query_params
         return await start_login(
             sf,
             request,
             key,
-            next_url=next_url,
-            scope=scope,
-            prompt=prompt,
-            login_hint=login_hint,
+            next_url=next_form if next_form is not None else next_query,
+            scope=scope if scope is not None else query.get("scope"),
+            prompt=prompt if prompt is not None else query.get("prompt"),
+            login_hint=login_hint
+            if login_hint is not None
+            else query.get("login_hint"),
         )
 
     @router.get(
@@ -398,11 +617,4 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
 def login_redirect_path(sf: SFOAuth, request: Request) -> str:
     """Where an unconnected browser is sent: the login route with ``next`` set to
     the current path."""
-    try:
-        base = str(request.app.url_path_for("sfoauth:login"))
-    except Exception:  # noqa: BLE001 - router not mounted on this app
-        base = sf.login_path
-    here = request.url.path
-    if request.url.query:
-        here += "?" + request.url.query
-    return f"{base}?next={quote(here, safe='')}"
+    return with_next(login_base(sf, request), here_path(request, sf))

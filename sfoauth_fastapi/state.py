@@ -3,8 +3,10 @@
 Between ``/login`` and ``/callback`` sfoauth remembers the ``state``, the PKCE
 verifier, the nonce, where to go next, who started the flow and which authorization
 server it was sent to (SECURITY.md items 1, 2 and 5). None of it travels in a URL or a
-readable cookie: the browser only holds a signed, HttpOnly, SameSite=Lax cookie with a
-random flow id, and the record lives in a :class:`PendingFlowStore`:
+readable cookie: the browser only holds a signed, HttpOnly, SameSite=Lax cookie listing
+the ids of its pending logins (at most :data:`MAX_PENDING_LOGINS`, so logins started
+in several tabs all work), and each record lives in a :class:`PendingFlowStore` under
+an id derived from its ``state`` by a keyed HMAC (:meth:`CookieSigner.flow_id_for`):
 
 * :class:`InMemoryPendingFlowStore` — one process (tests, demos);
 * :class:`RedisPendingFlowStore` — shared by every worker on one Redis (``GETDEL``);
@@ -42,6 +44,7 @@ from sfoauth_core.storage.cipher import TokenCipher
 
 __all__ = [
     "DEFAULT_FLOW_TTL",
+    "MAX_PENDING_LOGINS",
     "MIN_SECRET_KEY_LENGTH",
     "CookieSigner",
     "InMemoryPendingFlowStore",
@@ -55,7 +58,10 @@ __all__ = [
 DEFAULT_FLOW_TTL = 600.0
 #: The shortest ``secret_key`` accepted.
 MIN_SECRET_KEY_LENGTH = 32
-_MAX_COOKIE_VALUE = 512
+#: Logins one browser may have pending at once (several tabs); the oldest beyond it
+#: are dropped from the browser's flow cookie.
+MAX_PENDING_LOGINS = 5
+_MAX_COOKIE_VALUE = 1024
 
 
 def new_flow_id() -> str:
@@ -107,7 +113,7 @@ class CookieSigner:
             )
         self._keys: dict[str, bytes] = {}
         root = hashlib.sha256(b"sfoauth-cookie-key\x00" + raw.encode()).digest()
-        for purpose in ("flow", "uid"):
+        for purpose in ("flow", "uid", "flow-id"):
             self._keys[purpose] = hmac.new(root, purpose.encode(), "sha256").digest()
 
     def __repr__(self) -> str:
@@ -115,6 +121,13 @@ class CookieSigner:
 
     def _mac(self, purpose: str, message: bytes) -> bytes:
         return hmac.new(self._keys[purpose], message, "sha256").digest()
+
+    def flow_id_for(self, state: str) -> str:
+        """The pending-flow id of a login, derived from its ``state`` with a keyed
+        HMAC: the callback finds its flow from the ``state`` it carries (so several
+        logins can be pending in one browser), while the stored id reveals nothing
+        about the state and cannot be computed without the secret key."""
+        return _b64(self._mac("flow-id", state.encode()))
 
     def sign(self, purpose: str, value: str, *, now: float | None = None) -> str:
         """``value`` with its signing time and MAC, safe to put in a cookie."""

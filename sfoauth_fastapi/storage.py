@@ -163,9 +163,34 @@ async def drop_tables(engine: AsyncEngine, which: SFOAuthTables = tables) -> Non
         )
 
 
-def _db_error(exc: Exception, doing: str) -> StorageError:
-    # SQLAlchemy's own message quotes the statement and its parameters: keep it out.
-    return StorageError(f"database failed while {doing} ({type(exc).__name__})")
+_MISSING_TABLE = (
+    "no such table",  # SQLite
+    "undefinedtable",  # asyncpg's UndefinedTableError
+    "does not exist",  # PostgreSQL: relation "..." does not exist
+    "doesn't exist",  # MySQL
+)
+
+
+def _db_error(exc: Exception, doing: str, table: str | None = None) -> StorageError:
+    """A :class:`StorageError` naming the cause an operator can act on.
+
+    SQLAlchemy's own message quotes the statement and its parameters (ciphertexts,
+    keys): it is kept out. A missing table says so and how to create it; anything
+    else names the driver's exception class.
+    """
+    orig = getattr(exc, "orig", None) or exc.__cause__
+    cause = f"{type(orig).__name__} " if orig is not None else ""
+    cause += f"{type(exc).__name__}"
+    if table is not None and orig is not None:
+        text = f"{type(orig).__name__} {orig}".lower()
+        if any(marker in text for marker in _MISSING_TABLE) and table in text:
+            return StorageError(
+                f"database failed while {doing}: table {table!r} does not exist; "
+                "create it with `await create_tables(engine)`, "
+                "`SQLAlchemyTokenStore(..., create_tables=True)` (run by "
+                "`sf.lifespan`) or your migrations"
+            )
+    return StorageError(f"database failed while {doing} ({cause})")
 
 
 @dataclass(slots=True)
@@ -197,6 +222,8 @@ class SQLAlchemyTokenStore:
             transaction is ended by the server after this long idle.
         lock_wait: seconds to wait for a lock before :class:`StorageError` (default:
             ``lock_timeout`` + 10).
+        create_tables: create the tables (if missing) in :meth:`setup`, which
+            ``SFOAuth.lifespan`` runs at start-up; for apps without migrations.
 
     Example:
         >>> store = SQLAlchemyTokenStore(engine, TokenCipher([key]))
@@ -211,6 +238,7 @@ class SQLAlchemyTokenStore:
         tables: SFOAuthTables = tables,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         lock_wait: float | None = None,
+        create_tables: bool = False,
     ) -> None:
         if not isinstance(cipher, TokenCipher):
             raise TypeError("cipher must be a TokenCipher (the table keeps ciphertext)")
@@ -219,7 +247,22 @@ class SQLAlchemyTokenStore:
         self.tables = tables
         self.lock_timeout, self.lock_wait = lock_bounds(lock_timeout, lock_wait)
         self.row_locks = engine.dialect.name == "postgresql"
+        self.create_tables = create_tables
         self._local_locks: dict[str, anyio.Lock] = {}
+
+    async def setup(self) -> None:
+        """Start-up work (``SFOAuth.lifespan`` calls it): create the tables when the
+        store was built with ``create_tables=True``.
+
+        Raises:
+            StorageError: the database failed (the cause is named, never the SQL).
+        """
+        if not self.create_tables:
+            return
+        try:
+            await create_tables(self.engine, self.tables)
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "creating the tables") from exc
 
     def __repr__(self) -> str:
         return (
@@ -297,7 +340,7 @@ class SQLAlchemyTokenStore:
                 async with self.engine.connect() as conn:
                     row = await self._read(conn, key)
         except SQLAlchemyError as exc:
-            raise _db_error(exc, "reading a token") from exc
+            raise _db_error(exc, "reading a token", self.tables.tokens.name) from exc
         return self._decode(key, row)
 
     # Writes ---------------------------------------------------------------------------
@@ -353,7 +396,7 @@ class SQLAlchemyTokenStore:
                 f"token record {key!r} changed during a locked write"
             ) from None
         except SQLAlchemyError as exc:
-            raise _db_error(exc, "writing a token") from exc
+            raise _db_error(exc, "writing a token", self.tables.tokens.name) from exc
         raise StorageError(f"token record {key!r} is changing too fast to write")
 
     async def save(
@@ -393,7 +436,7 @@ class SQLAlchemyTokenStore:
             async with self.engine.begin() as conn:
                 await conn.execute(delete(t).where(t.c.key == key))
         except SQLAlchemyError as exc:
-            raise _db_error(exc, "deleting a token") from exc
+            raise _db_error(exc, "deleting a token", self.tables.tokens.name) from exc
 
     # Locking --------------------------------------------------------------------------
     @asynccontextmanager
@@ -446,8 +489,8 @@ class SQLAlchemyTokenStore:
                         )
                     )
             except SQLAlchemyError as exc:
-                raise StorageError(
-                    f"could not take the token lock of {key!r} ({type(exc).__name__})"
+                raise _db_error(
+                    exc, f"taking the token lock of {key!r}", t.name
                 ) from exc
             held = _Held(self, key, conn, tx)
             reset = _HELD.set(held)
@@ -561,7 +604,9 @@ class SQLAlchemyPendingFlowStore:
                     )
                 )
         except SQLAlchemyError as exc:
-            raise _db_error(exc, "saving a pending login") from exc
+            raise _db_error(
+                exc, "saving a pending login", self.tables.pending_flows.name
+            ) from exc
 
     async def take(self, flow_id: str) -> PendingFlow | None:
         """Atomically delete and return the flow (``None`` if unknown or used)."""
@@ -573,7 +618,9 @@ class SQLAlchemyPendingFlowStore:
                 )
                 row = result.first()
         except SQLAlchemyError as exc:
-            raise _db_error(exc, "reading a pending login") from exc
+            raise _db_error(
+                exc, "reading a pending login", self.tables.pending_flows.name
+            ) from exc
         if row is None:
             return None
         return PendingFlow.from_bytes(

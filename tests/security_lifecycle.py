@@ -128,6 +128,25 @@ async def newer_stored_token_is_used_without_a_call(
     assert emu.calls("refresh_token") == 2 and emu.reuse_detected == 0
 
 
+async def stale_cache_after_another_worker_renewed_still_recovers(
+    emu: SalesforceEmulator, new_store: NewStore
+) -> None:
+    """Issue 10 item 5: a worker's cached token was replaced in the store by another
+    worker, and the replacement expired too, inside the first worker's cache lifetime.
+    The 401 must not reach the app: one refresh per refused request."""
+    (one, two), _ = await connected(emu, new_store, 2)
+    await two.valid_token(KEY)  # worker two caches the first token
+    for round_ in (1, 2):
+        emu.expire_access_tokens()
+        async with await one.client(KEY, transport=emu.async_transport()) as sf:
+            assert (await sf.get(REST)).status_code == 200  # one renews
+        emu.expire_access_tokens()  # ... and its token expires as well
+        async with await two.client(KEY, transport=emu.async_transport()) as sf:
+            assert (await sf.get(REST)).status_code == 200  # re-read, then renewed
+        assert emu.calls("refresh_token") == 2 * round_
+    assert emu.reuse_detected == 0
+
+
 # Item 23 ----------------------------------------------------------------------------
 async def locks_are_per_connection(
     emu: SalesforceEmulator, new_store: NewStore, *, connections: int = 10
@@ -358,6 +377,7 @@ async def unsaved_rotation_is_kept_and_written_later(
 SCENARIOS = [
     many_requests_one_expired_token_one_refresh,
     newer_stored_token_is_used_without_a_call,
+    stale_cache_after_another_worker_renewed_still_recovers,
     locks_are_per_connection,
     lease_outlasts_a_refresh,
     stale_writer_cannot_overwrite_a_newer_token,

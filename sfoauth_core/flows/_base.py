@@ -66,7 +66,9 @@ SIGNED_GRANTS = frozenset({"authorization_code", "refresh_token", "user_agent"})
 #: Grants whose answers carry a signature in the reference's samples, but where the
 #: reference is unsure it is always sent: required only with
 #: ``ConnectedApp(strict_signature=True)``; verified whenever present.
-STRICT_SIGNED_GRANTS = frozenset({"client_credentials", "password", "device"})
+STRICT_SIGNED_GRANTS = frozenset(
+    {"client_credentials", "password", "device", "token_exchange"}
+)
 
 # A string, or an unterminated one up to the end: every attempt at a quote succeeds, so
 # the scan is linear (a pattern that must find the closing quote backtracks from every
@@ -206,10 +208,16 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
     """Decode a JSON object body; an OAuth error body raises its typed error.
 
     Raises:
+        SalesforceUnavailableError: HTTP 5xx (whatever the body).
         OAuthProtocolError: (a subclass) the body is ``{"error": ...}``.
         MalformedResponseError: HTML, empty, not JSON, not an object, or oversized.
     """
     status = response.status_code
+    if status >= 500:
+        # A flow that retries never parses a 5xx; here it is final (SalesforceUnavailable).
+        raise SalesforceUnavailableError(
+            f"Salesforce answered HTTP {status}", status_code=status
+        )
     if len(response.content) > MAX_RESPONSE_BYTES:
         raise MalformedResponseError("response body is too large", status_code=status)
     text = masked(response.content.decode("utf-8", "replace").strip())
@@ -406,7 +414,7 @@ def parse_token_response(
     Args:
         grant: the grant that was asked for (``"authorization_code"``,
             ``"refresh_token"``, ``"client_credentials"``, ``"password"``, ``"device"``,
-            ``"jwt_bearer"``); decides whether a missing ``signature`` is refused.
+            ``"jwt_bearer"``, ``"token_exchange"``); decides whether a missing ``signature`` is refused.
     """
     payload = parse_json_object(response)
     verify_token_signature(app, payload, grant=grant)

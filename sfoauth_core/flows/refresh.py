@@ -20,7 +20,13 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ..config import ConnectedApp
-from ..exceptions import FlowError, ResponseError, SFOAuthError
+from ..exceptions import (
+    FlowError,
+    InvalidGrantError,
+    RefreshInProgressError,
+    ResponseError,
+    SFOAuthError,
+)
 from ..tokens import Token, masked
 from ._base import (
     Flow,
@@ -33,11 +39,15 @@ from ._base import (
 from .endpoints import endpoints_for
 from .id_token import verify_id_token
 
-__all__ = ["DEFAULT_REFRESH_RETRY", "refresh_token"]
+__all__ = ["DEFAULT_REFRESH_RETRY", "REFRESH_IN_PROGRESS", "refresh_token"]
 
 security_log = logging.getLogger("sfoauth.security")
 
 DEFAULT_REFRESH_RETRY = RetryPolicy(attempts=3)
+#: Reference 15.1: on a refresh grant this description means "another refresh of this
+#: refresh token is being processed", not a dead grant (on a code exchange it means
+#: what it says).
+REFRESH_IN_PROGRESS = "expired authorization code"
 
 
 def refresh_token(
@@ -65,6 +75,8 @@ def refresh_token(
 
     Raises:
         InvalidGrantError: the refresh token is revoked, expired or rotated out.
+        RefreshInProgressError: another refresh of the same refresh token was being
+            processed at Salesforce (the grant is alive; retry after a re-read).
         SalesforceUnavailableError: 5xx/429/timeouts after ``retry.attempts``.
         ResponseError: the response names a different org or user than the token.
     """
@@ -80,7 +92,19 @@ def refresh_token(
     response = yield from send_with_retries(
         lambda: prepare_token_request(url, form), retry
     )
-    new = parse_token_response(app, response, grant="refresh_token", previous=previous)
+    try:
+        new = parse_token_response(
+            app, response, grant="refresh_token", previous=previous
+        )
+    except InvalidGrantError as exc:
+        if exc.description.strip().lower() != REFRESH_IN_PROGRESS:
+            raise
+        raise RefreshInProgressError(
+            exc.error,
+            exc.description,
+            status_code=exc.status_code,
+            response=exc.response,
+        ) from None
     if previous is not None and (
         (previous.org_id and new.org_id != previous.org_id)
         or (previous.user_id and new.user_id != previous.user_id)

@@ -27,6 +27,7 @@ from ..flows import (
     password,
     refresh,
     revoke,
+    token_exchange,
     user_agent,
     userinfo,
     web_server,
@@ -170,6 +171,21 @@ class BaseSalesforceOAuth:
     ) -> Flow[Token]:
         return client_credentials.client_credentials(
             self.app, scopes=scopes, use_basic_auth=use_basic_auth
+        )
+
+    def _token_exchange(
+        self,
+        subject_token: str,
+        subject_token_type: str,
+        token_handler: str | None,
+        scopes: tuple[str, ...] | list[str] | None,
+    ) -> Flow[Token]:
+        return token_exchange.token_exchange(
+            self.app,
+            subject_token,
+            subject_token_type,
+            token_handler=token_handler,
+            scopes=scopes,
         )
 
     def _password(

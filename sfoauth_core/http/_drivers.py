@@ -1,8 +1,10 @@
 """Run any sans-IO flow over httpx: one sync driver, one async driver.
 
 A flow yields :class:`HttpRequest` or :class:`Wait`; the driver performs it and sends the
-result back. Transport failures are thrown into the flow as ``TransportError`` so flows can
-decide to retry. Redirects are never followed and bodies are capped (SECURITY.md items 10-11).
+result back. Transport failures are thrown into the flow so flows can decide to retry:
+no answer at all (connection refused or reset, DNS, TLS, timeouts) as
+``SalesforceUnavailableError``, anything else httpx refuses as ``TransportError``; a flow
+that does not retry passes them on, so callers never see a raw ``httpx`` exception. Redirects are never followed and bodies are capped (SECURITY.md items 10-11).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TypeVar, cast
 import anyio
 import httpx
 
-from ..exceptions import TransportError
+from ..exceptions import SalesforceUnavailableError, TransportError
 from ..flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, Wait
 from ..tokens import MaskedBytes
 
@@ -67,9 +69,21 @@ def _too_large() -> TransportError:
     return TransportError(f"response body exceeds {MAX_RESPONSE_BYTES} bytes")
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _failure(exc: httpx.HTTPError) -> TransportError:
+    """The typed error thrown into a flow for an httpx failure."""
     # httpx messages can include the URL (never secrets: credentials are in bodies).
-    return f"{type(exc).__name__}: {exc}"
+    detail = f"{type(exc).__name__}: {exc}"
+    error = (
+        SalesforceUnavailableError(f"Salesforce did not answer ({detail})")
+        if isinstance(
+            exc, httpx.TransportError
+        )  # no HTTP answer: network, TLS, timeout
+        else TransportError(detail)
+    )
+    # Not chained to the httpx error: its frames hold the request body (form values
+    # with credentials) as locals, and error reports print chained tracebacks.
+    error.__suppress_context__ = True
+    return error
 
 
 # The body is read in its own frame, gone once it returns: a later traceback through
@@ -99,14 +113,6 @@ async def _aread(raw: httpx.Response) -> bytes:
     return bytes(body)
 
 
-def _transport_error(exc: httpx.HTTPError) -> TransportError:
-    # Not chained to the httpx error: its frames hold the request body (form values
-    # with credentials) as locals, and error reports print chained tracebacks.
-    error = TransportError(_describe(exc))
-    error.__suppress_context__ = True
-    return error
-
-
 def run_sync(flow: Flow[T], client: httpx.Client) -> T:
     """Drive ``flow`` to completion over a synchronous httpx client."""
     try:
@@ -125,7 +131,7 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                 finally:
                     raw.close()
             except httpx.HTTPError as exc:
-                step = flow.throw(_transport_error(exc))
+                step = flow.throw(_failure(exc))
                 continue
             except TransportError as exc:
                 step = flow.throw(exc)
@@ -154,7 +160,7 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 finally:
                     await raw.aclose()
             except httpx.HTTPError as exc:
-                step = flow.throw(_transport_error(exc))
+                step = flow.throw(_failure(exc))
                 continue
             except TransportError as exc:
                 step = flow.throw(exc)

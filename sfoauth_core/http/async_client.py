@@ -19,10 +19,15 @@ from ..tokens import (
 )
 from ._base import BaseSalesforceOAuth
 from ._drivers import run_async
+from ._loops import PerLoop
 
 __all__ = ["AsyncSalesforceOAuth"]
 
 T = TypeVar("T")
+
+
+async def _close_client(client: httpx.AsyncClient) -> None:
+    await client.aclose()
 
 
 class AsyncSalesforceOAuth(BaseSalesforceOAuth):
@@ -31,8 +36,12 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
 
     Args:
         app: the connected app configuration.
-        http_client: an ``httpx.AsyncClient`` to reuse; when omitted, one is created with
-            the app's timeout and closed by :meth:`aclose`.
+        http_client: an ``httpx.AsyncClient`` to reuse (you keep it on the event loop
+            it belongs to and close it), or a factory returning a new one. When it is
+            a factory or omitted, each running event loop gets its own client, closed
+            when that loop ends or by :meth:`aclose`: a client's pooled connections
+            never outlive or cross their loop (Django under WSGI runs each async view
+            in a new loop; so does every ``asyncio.run``).
 
     Example:
         >>> oauth = AsyncSalesforceOAuth(app)
@@ -40,19 +49,43 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
     """
 
     def __init__(
-        self, app: ConnectedApp, *, http_client: httpx.AsyncClient | None = None
+        self,
+        app: ConnectedApp,
+        *,
+        http_client: httpx.AsyncClient | Callable[[], httpx.AsyncClient] | None = None,
     ) -> None:
         super().__init__(app)
-        self._owns_client = http_client is None
-        self.http_client = http_client or httpx.AsyncClient(**self._client_kwargs())
+        self._shared: httpx.AsyncClient | None = None
+        self._per_loop: PerLoop[httpx.AsyncClient] | None = None
+        if isinstance(http_client, httpx.AsyncClient):
+            self._shared = http_client
+        else:
+            factory = http_client or self._default_client
+            self._per_loop = PerLoop(factory, _close_client)
+
+    def _default_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**self._client_kwargs())
+
+    @property
+    def http_client(self) -> httpx.AsyncClient | None:
+        """The ``httpx.AsyncClient`` passed in, or ``None`` when clients are per loop."""
+        return self._shared
+
+    async def current_client(self) -> httpx.AsyncClient:
+        """The client for the running event loop (the one passed in, or this loop's)."""
+        if self._shared is not None:
+            return self._shared
+        assert self._per_loop is not None
+        return await self._per_loop.get()
 
     async def run(self, flow: Flow[T]) -> T:
-        """Drive any flow generator over this client."""
-        return await run_async(flow, self.http_client)
+        """Drive any flow generator over this loop's client."""
+        return await run_async(flow, await self.current_client())
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self.http_client.aclose()
+        """Close the running loop's own client (a client passed in stays open)."""
+        if self._per_loop is not None:
+            await self._per_loop.aclose()
 
     async def __aenter__(self) -> AsyncSalesforceOAuth:
         return self
@@ -105,6 +138,23 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         instead of the form body.
         """
         return await self.run(self._client_credentials(scopes, use_basic_auth))
+
+    async def token_exchange(
+        self,
+        subject_token: str,
+        subject_token_type: str,
+        *,
+        token_handler: str | None = None,
+        scopes: tuple[str, ...] | list[str] | None = None,
+    ) -> Token:
+        """Token exchange: trade another identity provider's token (Okta, Auth0, Entra
+        ID...) for a Salesforce token (My Domain or site only; sent once, never
+        retried; subject tokens over 10,000 characters are refused before sending)."""
+        return await self.run(
+            self._token_exchange(
+                subject_token, subject_token_type, token_handler, scopes
+            )
+        )
 
     async def password(
         self, username: str, password: str, *, security_token: str = ""

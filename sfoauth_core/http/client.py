@@ -106,6 +106,23 @@ class SalesforceOAuth(BaseSalesforceOAuth):
         """
         return self.run(self._client_credentials(scopes, use_basic_auth))
 
+    def token_exchange(
+        self,
+        subject_token: str,
+        subject_token_type: str,
+        *,
+        token_handler: str | None = None,
+        scopes: tuple[str, ...] | list[str] | None = None,
+    ) -> Token:
+        """Token exchange: trade another identity provider's token (Okta, Auth0, Entra
+        ID...) for a Salesforce token (My Domain or site only; sent once, never
+        retried; subject tokens over 10,000 characters are refused before sending)."""
+        return self.run(
+            self._token_exchange(
+                subject_token, subject_token_type, token_handler, scopes
+            )
+        )
+
     def password(
         self, username: str, password: str, *, security_token: str = ""
     ) -> Token:

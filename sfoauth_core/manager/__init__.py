@@ -5,6 +5,7 @@ Both run the same plans (``_base.py``); see that module for the rules they follo
 
 from __future__ import annotations
 
+from ..auth import Renewal
 from ._async import AsyncOAuth, AsyncTokenManager
 from ._base import DEFAULT_CACHE_TTL, DEFAULT_LEEWAY, BaseTokenManager, OAuthFlows
 from ._sync import SyncOAuth, TokenManager
@@ -16,6 +17,7 @@ __all__ = [
     "AsyncTokenManager",
     "BaseTokenManager",
     "OAuthFlows",
+    "Renewal",
     "SyncOAuth",
     "TokenManager",
 ]

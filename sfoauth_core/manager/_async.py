@@ -10,11 +10,12 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
-from ..auth import SalesforceAuth
+from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_async
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
+from ..http._loops import current_loop
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
-from ..tokens import Token
+from ..tokens import Identity, Token
 from ._base import (
     BaseTokenManager,
     OAuthFlows,
@@ -71,7 +72,7 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
     async def _in_process(self, key: str, what: str) -> AsyncIterator[None]:
         # This process's per-key lock, taken before the store's: one caller per key
         # at a time goes to the store (and its database or Redis connection).
-        lock = self._local_lock(key, anyio.Lock)
+        lock = self._local_lock(key, anyio.Lock, scope=current_loop())
         async with aholding(lock, wait=self.lock_wait, what=f"{what} of {key!r}"):
             yield
 
@@ -95,6 +96,8 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
             return await self.store.delete(op.key)
         if isinstance(op, _Call):
             return await self.oauth.run(op.flow)
+        if isinstance(op, _Fetch):
+            return await fetch_async(self, op)
         return await self.events.aemit(op.event)
 
     async def _drive(self, plan: Plan[T]) -> T:
@@ -191,11 +194,16 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
             InvalidClientError: the app's credentials are wrong (nothing flagged).
             StorageError: the store or its lock failed (no call was made).
         """
+        return (await self.renew(key, stale=stale)).token
+
+    async def renew(self, key: str, *, stale: Token | str | None = None) -> Renewal:
+        """:meth:`refresh`, also saying whether Salesforce was called
+        (``Renewal.at_salesforce``) or a token a sibling had renewed was re-read."""
         stale_access = _access_token_of(stale)
         async with self._in_process(key, "refresh"):
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
-                return sibling
+                return Renewal(sibling, at_salesforce=False)
             # Waiting for the store's lock can be cancelled (nothing has happened yet);
             # from the moment it is held, the refresh and the lock's release are
             # shielded: a caller cancelled after Salesforce rotated the refresh token
@@ -204,12 +212,28 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
             await held.__aenter__()
             with anyio.CancelScope(shield=True):
                 try:
-                    token = await self._drive(self._refresh_plan(key, stale_access))
+                    renewal = await self._drive(self._refresh_plan(key, stale_access))
                 except BaseException as exc:
                     await held.__aexit__(type(exc), exc, exc.__traceback__)
                     raise
                 await held.__aexit__(None, None, None)
-            return token
+            return renewal
+
+    async def identity(self, key: str, *, version: str | None = None) -> Identity:
+        """The identity URL's answer for ``key``'s user, renewing the token when it is
+        refused (401, or 403 ``Bad_OAuth_Token``) exactly as API requests do.
+
+        Raises:
+            TokenNotFoundError, ReauthorizationRequired: as :meth:`valid_token`.
+            InvalidTokenError: the token was refused even after the renewal.
+            SalesforceUnavailableError: no answer or 5xx/429 after retries.
+        """
+        return await self._drive(self._identity_plan(key, version))
+
+    async def userinfo(self, key: str) -> dict[str, Any]:
+        """OpenID Connect UserInfo claims for ``key``'s user; renews a refused token
+        like :meth:`identity`."""
+        return await self._drive(self._userinfo_plan(key))
 
     async def revoke(self, key: str) -> bool:
         """Disconnect: revoke at Salesforce (best effort), then delete the local token.

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 from cachetools import TTLCache
 
+from ..auth import Renewal, _Fetch, _renewing
 from ..config import ConnectedApp
 from ..events import TokenEvent, TokenEvents
 from ..exceptions import (
@@ -42,15 +44,17 @@ from ..exceptions import (
     InvalidGrantError,
     InvalidTokenError,
     ReauthorizationRequired,
+    RefreshInProgressError,
+    SalesforceUnavailableError,
     SFOAuthError,
     StorageError,
     TokenNotFoundError,
     TransportError,
 )
-from ..flows._base import Flow, HttpResponse, RetryPolicy
+from ..flows._base import NO_RETRY, Flow, HttpResponse, RetryPolicy, Wait
 from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
 from ..storage.base import MINTED_GRANTS, TokenRecord, VersionConflictError
-from ..tokens import Introspection, Token
+from ..tokens import Identity, Introspection, Token
 
 __all__ = ["BaseTokenManager", "OAuthFlows"]
 
@@ -63,6 +67,10 @@ S = TypeVar("S")  # the store's type
 
 #: Seconds before a known expiry at which the token is refreshed.
 DEFAULT_LEEWAY = 60.0
+#: Pauses before trying a refresh again that Salesforce refused because another refresh
+#: of the same refresh token was being processed (reference 15.1); the store is re-read
+#: after each, and the whole stays within :meth:`worst_case_refresh_seconds`.
+CONCURRENT_REFRESH_PAUSES = (0.25, 0.5, 1.0, 2.0)
 #: Seconds a token stays in the in-process cache before the store is consulted again.
 DEFAULT_CACHE_TTL = 300.0
 _FOREVER = float("inf")
@@ -82,6 +90,10 @@ class OAuthFlows(Protocol):
     def _revoke(self, token: Token | str) -> Flow[None]: ...
 
     def _introspect(self, token: Token | str, hint: str) -> Flow[Introspection]: ...
+
+    def _identity(self, token: Token, version: str | None = None) -> Flow[Identity]: ...
+
+    def _userinfo(self, token: Token) -> Flow[dict[str, Any]]: ...
 
 
 # Operations a plan asks its runner to perform ---------------------------------------
@@ -121,7 +133,7 @@ class _Emit:
     event: TokenEvent
 
 
-_Op = _Read | _Save | _Mark | _Delete | _Call[Any] | _Emit
+_Op = _Read | _Save | _Mark | _Delete | _Call[Any] | _Emit | _Fetch
 Plan = Generator[_Op, Any, T]
 
 
@@ -136,8 +148,21 @@ class _Pending:
     username: str | None
 
 
+def _pause(seconds: float) -> Flow[None]:
+    """A flow that only waits (the driver sleeps, sync or async)."""
+    yield Wait(seconds)
+
+
 def _access_token_of(stale: Token | str | None) -> str | None:
     return stale.access_token if isinstance(stale, Token) else stale
+
+
+def _refused_token(exc: InvalidTokenError) -> bool:
+    """A refusal a renewal can fix: 401, or 403 ``Bad_OAuth_Token`` (identity URL,
+    userinfo); another 403 (e.g. a missing permission) is passed on at once."""
+    if exc.status_code == 401:
+        return True
+    return exc.status_code == 403 and exc.description.strip() == "Bad_OAuth_Token"
 
 
 def _watch(flow: Flow[T], notes: list[str]) -> Flow[T]:
@@ -216,6 +241,9 @@ class BaseTokenManager(Generic[L, O, S]):
         )
         self._guard = threading.Lock()
         self._locks: dict[str, L] = {}
+        self._loop_locks: weakref.WeakKeyDictionary[object, dict[str, L]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pending: dict[str, _Pending] = {}
         self._check_lease(getattr(store, "lock_timeout", None))
 
@@ -283,14 +311,26 @@ class BaseTokenManager(Generic[L, O, S]):
             return token
         return None
 
-    def _local_lock(self, key: str, factory: Callable[[], L]) -> L:
-        lock = self._locks.get(key)
+    def _local_lock(
+        self, key: str, factory: Callable[[], L], *, scope: object | None = None
+    ) -> L:
+        """This process's lock for ``key``; with ``scope`` (an event loop), one per
+        scope: an async lock belongs to its loop (waiters are futures of that loop)."""
+        locks = self._locks if scope is None else self._scoped_locks(scope)
+        lock = locks.get(key)
         if lock is None:
             with self._guard:
-                lock = self._locks.get(key)
+                lock = locks.get(key)
                 if lock is None:
-                    lock = self._locks[key] = factory()
+                    lock = locks[key] = factory()
         return lock
+
+    def _scoped_locks(self, scope: object) -> dict[str, L]:
+        with self._guard:
+            locks = self._loop_locks.get(scope)
+            if locks is None:
+                locks = self._loop_locks[scope] = {}
+            return locks
 
     def forget(self, key: str) -> None:
         """Drop ``key`` from the in-process cache (the store is untouched)."""
@@ -343,7 +383,12 @@ class BaseTokenManager(Generic[L, O, S]):
         return token
 
     def _renew_flow(
-        self, grant: str, username: str | None, token: Token | None, notes: list[str]
+        self,
+        grant: str,
+        username: str | None,
+        token: Token | None,
+        notes: list[str],
+        retry: RetryPolicy | None = None,
     ) -> Flow[Token]:
         if grant == "jwt_bearer":
             return self.oauth._jwt_bearer(username=username, audience=None)
@@ -353,7 +398,7 @@ class BaseTokenManager(Generic[L, O, S]):
         flow = refresh_token(
             self.oauth.app,
             token,
-            retry=self.retry,
+            retry=retry or self.retry,
             # The client's rate-limited key cache verifies an ID token in the answer.
             jwks_cache=getattr(self.oauth, "_jwks_cache", None),
         )
@@ -382,7 +427,7 @@ class BaseTokenManager(Generic[L, O, S]):
         self._remember(key, record.token)
         return record.token
 
-    def _refresh_plan(self, key: str, stale: str | None) -> Plan[Token]:
+    def _refresh_plan(self, key: str, stale: str | None) -> Plan[Renewal]:
         """The critical section: runs while the in-process and store locks are held."""
         yield from self._flush_pending(key)
         record = self._usable(key, (yield _Read(key)))
@@ -393,8 +438,14 @@ class BaseTokenManager(Generic[L, O, S]):
             and not self._is_due(current)
         ):
             # A sibling (thread, task, process) renewed it: no call (SECURITY 22).
+            # Whether that token is still good is unknown; a caller whose retry is
+            # refused again renews past it (auth._renewing).
             self._remember(key, current)
-            return current
+            return Renewal(current, at_salesforce=False)
+        return Renewal((yield from self._renew_plan(key, record)), at_salesforce=True)
+
+    def _renew_plan(self, key: str, record: TokenRecord) -> Plan[Token]:
+        current = record.token
         if not record.is_minted and not current.refresh_token:
             reason = (
                 "the access token expired and there is no refresh token "
@@ -402,13 +453,41 @@ class BaseTokenManager(Generic[L, O, S]):
             )
             return (yield from self._needs_reauth(key, record, reason, None))
         notes: list[str] = []
-        try:
-            new = yield _Call(
-                self._renew_flow(record.grant, record.username, current, notes)
-            )
-            new = yield from self._with_expiry(new)
-        except InvalidGrantError as exc:
-            return (yield from self._refused(key, record, exc, notes))
+        started = time.monotonic()
+        pauses = iter(CONCURRENT_REFRESH_PAUSES)
+        retry = self.retry
+        while True:
+            try:
+                new = yield _Call(
+                    self._renew_flow(
+                        record.grant, record.username, current, notes, retry
+                    )
+                )
+                new = yield from self._with_expiry(new)
+                break
+            except InvalidGrantError as exc:
+                return (yield from self._refused(key, record, exc, notes))
+            except RefreshInProgressError as exc:
+                # Reference 15.1: another refresh of this refresh token is being
+                # processed (another client holding the same token, or a holder whose
+                # lock was lost). The grant is alive: wait, re-read, try again, and
+                # never mark the connection for it.
+                pause = next(pauses, None)
+                budget = self.worst_case_refresh_seconds() - self.oauth.app.timeout
+                if pause is None or time.monotonic() - started + pause > budget:
+                    raise SalesforceUnavailableError(
+                        f"Salesforce kept refusing to refresh {key!r} because another "
+                        "refresh of the same refresh token was in progress elsewhere; "
+                        "the connection is kept, try again shortly"
+                    ) from exc
+                logger.info("refresh of %r is in progress elsewhere; waiting", key)
+                yield _Call(_pause(pause))
+                latest = yield _Read(key)
+                if latest is not None and latest.version != record.version:
+                    record = self._usable(key, latest)
+                    self._remember(key, record.token)
+                    return record.token
+                retry = NO_RETRY  # within the bound checked above
         try:
             saved: TokenRecord = yield _Save(
                 key, new, record.grant, record.username, record.version
@@ -470,6 +549,32 @@ class BaseTokenManager(Generic[L, O, S]):
         raise ReauthorizationRequired(
             f"connection {key!r} needs a new login: {reason}", reason=reason
         ) from cause
+
+    def _bearer_plan(self, key: str, make: Callable[[Token], Flow[T]]) -> Plan[T]:
+        """A bearer call (identity URL, userinfo) with the 401 rule of API requests:
+        a refused token is renewed and the call retried (auth._renewing)."""
+
+        def attempt(token: Token) -> Plan[tuple[bool, Any]]:
+            try:
+                value = yield _Call(make(token))
+            except InvalidTokenError as exc:
+                if not _refused_token(exc):
+                    raise
+                return True, exc
+            return False, value
+
+        refused, value = yield from _renewing(key, attempt)
+        if refused:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _identity_plan(self, key: str, version: str | None) -> Plan[Identity]:
+        return self._bearer_plan(
+            key, lambda token: self.oauth._identity(token, version)
+        )
+
+    def _userinfo_plan(self, key: str) -> Plan[dict[str, Any]]:
+        return self._bearer_plan(key, self.oauth._userinfo)
 
     def _save_plan(
         self,

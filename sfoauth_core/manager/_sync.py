@@ -10,11 +10,11 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from ..auth import SalesforceAuth
+from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_sync
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
 from ..storage.base import TokenRecord, TokenStore, holding
-from ..tokens import Token
+from ..tokens import Identity, Token
 from ._base import (
     BaseTokenManager,
     OAuthFlows,
@@ -96,6 +96,8 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
             return self.store.delete(op.key)
         if isinstance(op, _Call):
             return self.oauth.run(op.flow)
+        if isinstance(op, _Fetch):
+            return fetch_sync(self, op)
         return self.events.emit(op.event)
 
     def _drive(self, plan: Plan[T]) -> T:
@@ -199,13 +201,37 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
             InvalidClientError: the app's credentials are wrong (nothing flagged).
             StorageError: the store or its lock failed (no call was made).
         """
+        return self.renew(key, stale=stale).token
+
+    def renew(self, key: str, *, stale: Token | str | None = None) -> Renewal:
+        """:meth:`refresh`, also saying whether Salesforce was called
+        (``Renewal.at_salesforce``) or a token a sibling had renewed was re-read."""
         stale_access = _access_token_of(stale)
         with self._in_process(key, "refresh"):
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
-                return sibling
+                return Renewal(sibling, at_salesforce=False)
             with self.store.lock(key):
                 return self._drive(self._refresh_plan(key, stale_access))
+
+    def identity(self, key: str, *, version: str | None = None) -> Identity:
+        """The identity URL's answer for ``key``'s user, renewing the token when it is
+        refused (401, or 403 ``Bad_OAuth_Token``) exactly as API requests do.
+
+        Args:
+            version: fills ``{version}`` in ``urls`` (``"62.0"`` or ``"latest"``).
+
+        Raises:
+            TokenNotFoundError, ReauthorizationRequired: as :meth:`valid_token`.
+            InvalidTokenError: the token was refused even after the renewal.
+            SalesforceUnavailableError: no answer or 5xx/429 after retries.
+        """
+        return self._drive(self._identity_plan(key, version))
+
+    def userinfo(self, key: str) -> dict[str, Any]:
+        """OpenID Connect UserInfo claims for ``key``'s user; renews a refused token
+        like :meth:`identity`."""
+        return self._drive(self._userinfo_plan(key))
 
     def revoke(self, key: str) -> bool:
         """Disconnect: revoke at Salesforce (best effort), then delete the local token.

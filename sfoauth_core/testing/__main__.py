@@ -1,22 +1,18 @@
-"""``python -m sfoauth_core.testing [--host H] [--port P] [--config FILE]``: serve the
-emulator."""
+"""``python -m sfoauth_core.testing [options]``: serve the emulator, like ``sfoauth
+emulator`` (same options: ``--host``, ``--port``, ``--config``, ``--tls``, …)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
+from collections.abc import Sequence
 
-from .emulator.server import run
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and serve until interrupted; returns the exit status."""
+    from ..cli import main as cli_main
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse arguments and serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m sfoauth_core.testing")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8999)
-    parser.add_argument("--config", default=None, help="JSON configuration file")
-    args = parser.parse_args(argv)
-    run(args.host, args.port, args.config)
+    return cli_main(["emulator", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -283,6 +283,7 @@ def test_flow_names_are_strings():
         "jwt_bearer",
         "client_credentials",
         "username_password",
+        "token_exchange",
     }
     assert all(f.label for f in F)
 
@@ -309,3 +310,15 @@ def test_explain_skips_empty_sections_and_wraps():
     assert all(len(line) <= 40 for line in out.splitlines()[2:])
     assert out.splitlines()[3].startswith("  - word")
     assert out.splitlines()[4].startswith("    word")
+
+
+def test_users_of_another_identity_provider_get_token_exchange():
+    rec = recommend_flow(can_keep_secret=True, external_idp=True)
+    assert rec.flow is F.TOKEN_EXCHANGE
+    assert any("never retried" in c for c in rec.caveats)
+    assert any("OauthTokenExchangeHandler" in s for s in rec.setup)
+    assert F.WEB_SERVER in rec.alternatives
+    no_domain = recommend_flow(external_idp=True, has_my_domain=False)
+    assert "My Domain" in no_domain.caveats[0]
+    # Nobody to exchange a token for: the server-to-server answer stands.
+    assert recommend_flow(external_idp=True, user_present=False).flow is F.JWT_BEARER

@@ -49,7 +49,51 @@ def test_emulator_command_runs_the_server(monkeypatch):
 
     monkeypatch.setattr(testing, "run", lambda **kw: calls.append(kw))
     assert cli.main(["emulator", "--port", "9123"]) == 0
-    assert calls == [{"host": "127.0.0.1", "port": 9123, "config_file": None}]
+    assert calls == [
+        {
+            "host": "127.0.0.1",
+            "port": 9123,
+            "config_file": None,
+            "tls": False,
+            "tls_port": 8443,
+            "tls_dir": None,
+            "jwt_certificate": None,
+        }
+    ]
+
+
+def test_emulator_command_passes_tls_and_certificate_options(monkeypatch):
+    calls = []
+    import sfoauth_core.testing as testing
+
+    monkeypatch.setattr(testing, "run", lambda **kw: calls.append(kw))
+    argv = ["--tls", "--tls-port", "9444", "--tls-dir", "ca", "--jwt-certificate", "c"]
+    assert cli.main(["emulator", *argv]) == 0
+    assert calls[0]["tls"] is True and calls[0]["tls_port"] == 9444
+    assert calls[0]["tls_dir"] == "ca" and calls[0]["jwt_certificate"] == "c"
+
+
+def test_python_m_testing_takes_the_same_options(monkeypatch):
+    calls = []
+    import sfoauth_core.testing as testing
+    from sfoauth_core.testing.__main__ import main as module_main
+
+    monkeypatch.setattr(testing, "run", lambda **kw: calls.append(kw))
+    assert module_main(["--port", "9124", "--tls"]) == 0
+    assert calls[0]["port"] == 9124 and calls[0]["tls"] is True
+
+
+def test_emulator_command_reports_a_bad_certificate(tmp_path, capsys):
+    bad = tmp_path / "server.crt"
+    bad.write_text("not a certificate")
+    argv = ["emulator", "--port", "0", "--jwt-certificate", str(bad)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sfoauth emulator: ")
+    assert "expected an X.509 certificate PEM" in err
+    missing = ["emulator", "--port", "0", "--jwt-certificate", str(tmp_path / "no")]
+    assert cli.main(missing) == 2
+    assert "No such file" in capsys.readouterr().err
 
 
 def test_emulator_command_without_the_extra(monkeypatch, capsys):
@@ -64,7 +108,10 @@ def test_emulator_command_without_the_extra(monkeypatch, capsys):
 
     monkeypatch.setattr(builtins, "__import__", blocked)
     assert cli.main(["emulator"]) == 2
-    assert "emulator" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # sfoauth is not on PyPI: the hint is the install that works from a checkout.
+    assert 'pip install -e ".[emulator]"' in err
+    assert "checkout" in err and "sfoauth[emulator]'" not in err
 
 
 def test_emulator_refuses_non_loopback_hosts(capsys):
@@ -92,3 +139,24 @@ def test_interactive_advise_is_wired(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("\n" * 14))
     assert cli.main(["advise", "-i"]) == 0
     assert "Recommended" in capsys.readouterr().out
+
+
+def test_emulator_command_names_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        assert cli.main(["emulator", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "pick another port" in err
+
+
+def test_emulator_command_names_a_broken_config_file(tmp_path, capsys):
+    config = tmp_path / "emulator.json"
+    config.write_text("{not json")
+    assert cli.main(["emulator", "--port", "0", "--config", str(config)]) == 2
+    assert f"{config}: not valid JSON" in capsys.readouterr().err
+    config.write_text('{"apps": [{"name": "web", "no_such_field": 1}]}')
+    assert cli.main(["emulator", "--port", "0", "--config", str(config)]) == 2
+    assert "EmulatedApp has no field 'no_such_field'" in capsys.readouterr().err

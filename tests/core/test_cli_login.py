@@ -857,12 +857,22 @@ def test_advise_interactive_server_to_server():
 
 
 def test_advise_interactive_browser_only_app():
-    input_fn, print_fn, asked, printed = scripted("", "n", "no", "y", "n", "")
+    input_fn, print_fn, asked, printed = scripted("", "n", "no", "n", "y", "n", "")
     assert run_interactive_advise(input_fn, print_fn) == 0
     text = "\n".join(printed)
     assert "Recommended: Web Server flow with PKCE only" in text
     assert "CORS" in text
     assert "sfoauth advise --can-keep-secret no --no-my-domain --browser-only" in text
+
+
+def test_advise_interactive_users_of_another_identity_provider():
+    input_fn, print_fn, asked, printed = scripted("", "none", "yes", "yes", "", "")
+    assert run_interactive_advise(input_fn, print_fn) == 0
+    text = "\n".join(printed)
+    assert "Recommended: Token Exchange flow" in text
+    assert "Auth.OauthTokenExchangeHandler" in text
+    assert "sfoauth advise --can-keep-secret yes --external-idp" in text
+    assert not any("entirely in the browser" in q for q in asked)
 
 
 def test_advise_interactive_device_skips_irrelevant_questions():
@@ -893,3 +903,116 @@ def test_advise_interactive_ctrl_c():
     printed: list[str] = []
     assert run_interactive_advise(interrupted, printed.append) == 130
     assert printed == ["\nCancelled."]
+
+
+# Salesforce unavailable: what happened, and what changed locally (issue 10 item 6) ----
+def _cc_login(base_url: str, store: Path, emu, monkeypatch) -> str:
+    monkeypatch.setenv("SFOAUTH_CLIENT_SECRET", emu.apps["cc"].client_secret)
+    assert (
+        run("login", "client-credentials", *common(base_url, store, CC_APP_CLIENT_ID))
+        == 0
+    )
+    (alias,) = TokenFile(store).load()
+    return alias
+
+
+@pytest.fixture
+def no_back_off(monkeypatch):
+    from sfoauth_core.http import _drivers
+
+    monkeypatch.setattr(_drivers.time, "sleep", lambda seconds: None)
+
+
+def test_token_revoke_when_salesforce_is_unreachable_says_the_grant_is_still_live(
+    emu, base_url, store, monkeypatch, capsys, no_back_off
+):
+    # Before: "sfoauth: SalesforceUnavailableError: ..." and nothing about the alias
+    # that had just been deleted.
+    alias = _cc_login(base_url, store, emu, monkeypatch)
+    tokens = TokenFile(store)
+    _, connection = tokens.get(alias)
+    tokens.put(alias, {**connection, "login_url": f"http://127.0.0.1:{free_port()}"})
+    capsys.readouterr()
+    assert run("token", "revoke", "--store", str(store)) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"the token of {alias!r} was NOT revoked at Salesforce" in err
+    assert "Salesforce is unavailable" in err and "ConnectError" in err
+    assert f"It was removed from {store} anyway" in err
+    assert "stays valid at Salesforce" in err
+    assert "Traceback" not in err
+    assert TokenFile(store).load() == {}
+
+
+def test_token_revoke_json_on_a_5xx(
+    emu, base_url, store, monkeypatch, capsys, no_back_off
+):
+    from sfoauth_core.testing import Fault
+
+    alias = _cc_login(base_url, store, emu, monkeypatch)
+    capsys.readouterr()
+    emu.inject_fault(Fault(kind="status", status=503, count=3))
+    assert run("token", "revoke", "--store", str(store), "--json") == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {
+        "alias": alias,
+        "revoked": False,
+        "removed": True,
+        "error": "SalesforceUnavailableError",
+    }
+    assert "HTTP 503" in err and "NOT revoked" in err
+    assert TokenFile(store).load() == {}
+
+
+def test_token_revoke_of_an_already_dead_token_succeeds(
+    emu, base_url, store, monkeypatch, capsys
+):
+    # Before: exit 1 with "InvalidTokenError" although the goal (a dead grant, no local
+    # copy) was reached.
+    alias = _cc_login(base_url, store, emu, monkeypatch)
+    _, connection = TokenFile(store).get(alias)
+    dead = connection["token"]["access_token"]
+    with httpx.Client() as client:
+        assert (
+            client.post(
+                f"{base_url}/services/oauth2/revoke", data={"token": dead}
+            ).status_code
+            == 200
+        )
+    capsys.readouterr()
+    assert run("token", "revoke", "--store", str(store)) == 0
+    out, _ = capsys.readouterr()
+    assert f"The token of {alias!r} was already invalid at Salesforce" in out
+    assert TokenFile(store).load() == {}
+
+
+def test_token_userinfo_when_salesforce_is_unreachable_changes_nothing(
+    emu, base_url, store, monkeypatch, capsys, no_back_off
+):
+    alias = _cc_login(base_url, store, emu, monkeypatch)
+    tokens = TokenFile(store)
+    _, connection = tokens.get(alias)
+    dead_host = {**connection, "login_url": f"http://127.0.0.1:{free_port()}"}
+    token = dict(connection["token"], instance_url=dead_host["login_url"])
+    tokens.put(alias, {**dead_host, "token": token})
+    before = TokenFile(store).load()
+    capsys.readouterr()
+    assert run("token", "userinfo", "--store", str(store)) == 1
+    err = capsys.readouterr().err
+    assert "sfoauth: Salesforce is unavailable" in err
+    assert "Nothing was changed locally." in err
+    assert TokenFile(store).load() == before
+
+
+def test_login_when_salesforce_is_unreachable_stores_nothing(
+    emu, store, monkeypatch, capsys, no_back_off
+):
+    monkeypatch.setenv("SFOAUTH_CLIENT_SECRET", emu.apps["cc"].client_secret)
+    dead = f"http://127.0.0.1:{free_port()}"
+    code = run("login", "client-credentials", *common(dead, store, CC_APP_CLIENT_ID))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "sfoauth: Salesforce is unavailable: " in err
+    assert "Nothing was changed locally." in err
+    assert "Traceback" not in err
+    assert not store.exists()

@@ -52,11 +52,13 @@ def emu(salesforce_emulator: SalesforceEmulator) -> Iterator[SalesforceEmulator]
     """The in-process emulator every sfoauth_django HTTP client talks to."""
     salesforce_emulator.auto_approve = DEFAULT_USERNAME
     django_testkit.CURRENT["emulator"] = salesforce_emulator
+    django_testkit.CURRENT["down"] = False
     sfoauth_settings.reload()
     _runtime.reset()
     yield salesforce_emulator
     _runtime.reset()
     django_testkit.CURRENT["emulator"] = None
+    django_testkit.CURRENT["down"] = False
 
 
 @pytest.fixture

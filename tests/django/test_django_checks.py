@@ -144,6 +144,50 @@ def test_middleware_order(settings):
     assert ids(settings) == ["sfoauth.E010"]
 
 
+def test_missing_salesforce_middleware_warns(settings):
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if not m.endswith("SalesforceMiddleware")
+    ]
+    found = messages(settings)
+    assert [m.id for m in found] == ["sfoauth.W003"]
+    assert "request.salesforce" in found[0].hint
+
+
+def test_token_keys_as_a_bare_string_is_an_error(settings):
+    key = TokenCipher.generate_key()
+    found = messages(settings, TOKEN_KEYS=key)
+    assert [m.id for m in found] == ["sfoauth.E011"]
+    assert "list" in found[0].msg and key not in found[0].msg + found[0].hint
+
+
+def test_login_url_that_matches_nothing_warns(settings):
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    assert ids(settings) == []  # the test URLconf has /accounts/login/
+    settings.LOGIN_URL = "/nowhere/"
+    found = messages(settings)
+    assert [m.id for m in found] == ["sfoauth.W004"]
+    assert "LoginView" in found[0].hint
+    settings.LOGIN_URL = "login"  # a URL name resolves
+    assert ids(settings) == []
+    settings.LOGIN_URL = "https://sso.example.com/login"  # another site
+    assert ids(settings) == []
+    # Sign in with Salesforce: anonymous visitors never go to LOGIN_URL.
+    settings.LOGIN_URL = "/nowhere/"
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "sfoauth_django.backends.SalesforceBackend",
+    ]
+    assert ids(settings) == []
+
+
+def test_loopback_hints_name_the_django_setting(settings):
+    found = messages(settings, LOGIN_URL="http://127.0.0.1:8000")
+    assert [m.id for m in found] == ["sfoauth.E004"]
+    text = found[0].msg + " " + found[0].hint
+    assert "SFOAUTH['ALLOW_LOOPBACK'] = True" in found[0].msg
+    assert "allow_loopback" not in text
+
+
 def test_signed_cookie_sessions_warn(settings):
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
     assert ids(settings) == ["sfoauth.W002"]
@@ -308,12 +352,14 @@ def test_secret_setting_names_are_hidden_by_django():
 
 
 def test_debug_page_of_a_failing_connection_hides_secrets(settings, emu, db):
-    """A token request failing inside sfoauth, with the secrets in its frames."""
+    """A token request failing inside sfoauth, with the secrets in its frames.
+
+    (An answer that cannot be parsed: Salesforce *unavailable* is a 503 page instead.)"""
     from sfoauth_core.testing.emulator.state import Fault
 
     settings.DEBUG = True
     settings.SFOAUTH = _debug_settings(emu)
-    emu.inject_fault(Fault(status=500, count=10))
+    emu.inject_fault(Fault(kind="html", status=400, count=10))
     client = Client(raise_request_exception=False)
     response = client.get("/integration/")
     page = response.content.decode()

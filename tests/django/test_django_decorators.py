@@ -62,9 +62,12 @@ def connected(client, emu, browser) -> Client:
     return client
 
 
-def _login_redirect(response, path):
+def _login_redirect(response, path, reason=None):
     assert response.status_code == 302
-    assert response["Location"] == f"/salesforce/login/?next={path.replace('/', '%2F')}"
+    expected = f"/salesforce/login/?next={path.replace('/', '%2F')}"
+    if reason:
+        expected += f"&reason={reason}"
+    assert response["Location"] == expected
 
 
 # -- unconnected and anonymous users ---------------------------------------------------------
@@ -177,16 +180,16 @@ def test_needs_reauth_sends_the_user_back_through_login(connected, emu):
         response = connected.get("/limits/")
     finally:
         connection_needs_reauth.disconnect(dispatch_uid="reauth")
-    _login_redirect(response, "/limits/")
+    _login_redirect(response, "/limits/", "reauth")
     assert [m.message for m in get_messages(response.wsgi_request)] == [
-        "Your Salesforce connection has expired. Please connect again."
+        "Your Salesforce connection needs to be renewed."
     ]
     row = get_token_model().objects.get()
     assert row.status == "needs_reauth" and "invalid_grant" in row.reason
     assert [kw["key"] for kw in flagged] == [KEY]
     # The next request is redirected straight away, with no call to Salesforce.
     calls = emu.calls()
-    _login_redirect(connected.get("/whoami/"), "/whoami/")
+    _login_redirect(connected.get("/whoami/"), "/whoami/", "reauth")
     assert emu.calls() == calls
 
 

@@ -235,3 +235,48 @@ def test_worker_processes_one_refresh(pg, salesforce_emulator_server, tmp_path):
     assert len({out.strip() for out, _ in outputs}) == 1
     assert emu.calls("refresh_token") == 1
     assert emu.reuse_detected == 0
+
+
+def _terminate_my_backend() -> None:
+    """Kill this thread's database session server-side, as a restart or
+    ``pg_terminate_backend`` by an operator would."""
+    import psycopg
+
+    pid = connections[ALIAS].cursor().connection.info.backend_pid
+    db = settings.DATABASES[ALIAS]
+    with psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_get_after_the_server_dropped_the_connection_reconnects(pg, rotating):
+    # Found by the soak (benchmarks/soak.py): after pg_terminate_backend the next read
+    # raised django.db.utils.OperationalError into the application.
+    key = "00DXX0000001abcEAA:005XX000001xyzQAA"
+    store = DjangoTokenStore(using=ALIAS)
+    store.save(key, _expired_token(rotating))
+    _terminate_my_backend()
+    record = store.get(key)
+    assert record is not None and record.version == 1
+
+
+def test_get_inside_a_broken_transaction_is_a_storage_error(pg, rotating):
+    from django.db import transaction
+
+    from sfoauth_core.exceptions import StorageError
+
+    key = "00DXX0000001abcEAA:005XX000001xyzQAA"
+    store = DjangoTokenStore(using=ALIAS)
+    store.save(key, _expired_token(rotating))
+    with pytest.raises(StorageError) as caught:
+        with transaction.atomic(using=ALIAS):
+            _terminate_my_backend()
+            store.get(key)
+    assert "OperationalError" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    connections[ALIAS].close()

@@ -176,3 +176,48 @@ async def test_access_token_expiry(
     fresh = emu.issue_tokens()
     emu.advance_time(61)
     assert await rest_status(client, fresh["access_token"]) == 401
+
+
+async def test_concurrent_refresh_of_one_token_is_refused_while_processed(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    """Reference 15.1: one refresh per refresh token at a time; the second gets
+    invalid_grant / expired authorization code, and the grant stays alive."""
+    import anyio
+
+    emu.apps["web"].refresh_processing_seconds = 0.3
+    tokens = emu.issue_tokens()
+    data = web_params(
+        emu, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+    )
+    answers: list[httpx.Response] = []
+
+    async def refresh(delay: float) -> None:
+        await anyio.sleep(delay)
+        answers.append(await client.post(TOKEN, data=data))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(refresh, 0.0)
+        tg.start_soon(refresh, 0.1)
+    first, second = answers[1], answers[0]  # the second one is answered first
+    assert first.status_code == 200
+    assert_error(second, "invalid_grant", "expired authorization code")
+    assert emu.concurrent_refresh_rejections == 1
+    assert emu.reuse_detected == 0
+    # Once the first is done the token works again (no rotation): nothing was revoked.
+    assert (await client.post(TOKEN, data=data)).status_code == 200
+    stats = (await client.get("/__emulator__/stats")).json()
+    assert stats["concurrent_refresh_rejections"] == 1
+
+
+async def test_without_a_processing_window_sequential_refreshes_are_not_refused(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    tokens = emu.issue_tokens()
+    data = web_params(
+        emu, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+    )
+    for _ in range(3):
+        assert (await client.post(TOKEN, data=data)).status_code == 200
+    assert emu.concurrent_refresh_rejections == 0
+    assert not emu.state.refreshes_in_flight

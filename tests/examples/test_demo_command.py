@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from examples_support import (
     PYTHON,
+    REPO,
     answers,
     children_of,
     pid_alive,
@@ -204,7 +206,9 @@ def test_names_the_missing_extra(
     assert _cli_demo.run_demo(_args()) == 2
     err = capsys.readouterr().err
     assert "sfoauth_no_such_module" in err
-    assert "pip install 'sfoauth[fastapi,sqlalchemy,emulator]'" in err
+    # sfoauth is not on PyPI: the install that works is the one from the checkout.
+    assert 'pip install -e ".[fastapi,sqlalchemy,emulator]"' in err
+    assert "./scripts/demo fastapi" in err
 
 
 @pytest.mark.loopback
@@ -257,3 +261,86 @@ def test_an_app_that_cannot_start_is_reported(
     monkeypatch.setitem(_cli_demo._EXAMPLES, "fastapi", broken)
     assert _cli_demo.run_demo(_args(port=0, emulator_port=0)) == 2
     assert "the app exited during start-up" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ ./scripts/demo
+FAKE_PIP = """#!/bin/sh
+# A stand-in for .venv/bin/python: records pip's arguments and prints what pip would.
+echo "$@" >> "$(dirname "$0")/../pip-calls"
+echo "Collecting httpx"
+"""
+FAKE_SFOAUTH = """#!/bin/sh
+echo "sfoauth $@"
+"""
+
+
+def fake_checkout(tmp_path: Path) -> Path:
+    """A copy of scripts/demo next to a pyproject.toml and a .venv whose python and
+    sfoauth only record what they were asked (no network, no real install)."""
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO / "scripts" / "demo", root / "scripts" / "demo")
+    (root / "pyproject.toml").write_text("[project]\nname = 'sfoauth'\n")
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, text in (("python", FAKE_PIP), ("sfoauth", FAKE_SFOAUTH)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return root
+
+
+def run_script(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(root / "scripts" / "demo"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def pip_calls(root: Path) -> list[str]:
+    calls = root / ".venv" / "pip-calls"
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+@pytest.mark.skipif(
+    shutil.which("bash") is None, reason="scripts/demo is a bash script"
+)
+def test_scripts_demo_says_what_it_installs_and_shows_pips_progress(
+    tmp_path: Path,
+) -> None:
+    root = fake_checkout(tmp_path)
+    first = run_script(root, "fastapi", "--port", "0")
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    announce = next(i for i, line in enumerate(lines) if line.startswith("==> Install"))
+    assert 'pip install -e ".[fastapi,sqlalchemy,emulator]"' in lines[announce]
+    assert lines.index("Collecting httpx") > announce  # pip talks, not --quiet
+    assert pip_calls(root) == [
+        "-m pip install --progress-bar on -e .[fastapi,sqlalchemy,emulator]"
+    ]
+    assert lines[-1] == "sfoauth demo fastapi --port 0"
+
+    again = run_script(root, "fastapi")
+    assert again.returncode == 0, again.stderr
+    assert "already installed" in again.stdout
+    assert len(pip_calls(root)) == 1  # no second install
+
+    django = run_script(root, "django")
+    assert (
+        pip_calls(root)[-1] == "-m pip install --progress-bar on -e .[django,emulator]"
+    )
+    assert django.stdout.splitlines()[-1] == "sfoauth demo django"
+
+    (root / "pyproject.toml").write_text("[project]\nname = 'sfoauth'\n# changed\n")
+    run_script(root, "fastapi")
+    assert len(pip_calls(root)) == 3  # a changed pyproject.toml installs again
+
+
+def test_scripts_demo_refuses_an_unknown_app(tmp_path: Path) -> None:
+    root = fake_checkout(tmp_path)
+    answer = run_script(root, "flask")
+    assert answer.returncode == 2
+    assert "usage: ./scripts/demo [fastapi|django]" in answer.stderr
+    assert pip_calls(root) == []

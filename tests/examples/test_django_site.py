@@ -205,8 +205,22 @@ def test_login_connect_refresh_integration_status_disconnect(site: Site) -> None
         assert any(e.path == "/services/oauth2/revoke" for e in emu.request_log)
         status = browser.get(site.url + "/status/")
         assert 'id="user-missing"' in status.text
+        assert "You disconnected Salesforce." in status.text  # the message, shown here
         home = browser.get(site.url + "/")
         assert 'data-connected="no"' in home.text
+        assert "You disconnected Salesforce." not in home.text  # and only once
+
+        # No silent reconnect: the decorated page shows the interstitial, with the reason.
+        org = browser.get(site.url + "/org/")
+        assert org.headers["location"] == (
+            "/salesforce/login/?next=%2Forg%2F&reason=disconnected"
+        )
+        interstitial = browser.get(site.url + org.headers["location"])
+        assert interstitial.status_code == 200
+        assert "<h1>Connect to Salesforce</h1>" in interstitial.text
+        assert "You disconnected Salesforce." in interstitial.text
+        assert "Continue to Salesforce" in interstitial.text
+        assert emu.calls("authorization_code") == 1
 
 
 def test_disconnect_needs_csrf_and_the_demo_password_is_checked(site: Site) -> None:

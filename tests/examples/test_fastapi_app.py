@@ -90,16 +90,24 @@ async def test_connect_call_refresh_integration_status_disconnect(
 
     home = await browser.get("/")
     assert 'id="connection-state" data-connected="no"' in home.text
+    assert (
+        '<form id="connect-form" method="post" action="/salesforce/login">' in home.text
+    )
     assert 'id="connect-button"' in home.text
 
-    # The decorated page sends an unconnected visitor to login, and login to Salesforce.
+    # The decorated page sends an unconnected visitor to the login page, whose button
+    # (a POST) sends them to Salesforce.
     org = await browser.get("/org")
     assert (org.status_code, org.headers["location"]) == (
         303,
         "/salesforce/login?next=%2Forg",
     )
-    login = await browser.get(org.headers["location"])
-    assert login.status_code == 302
+    page = await browser.get(org.headers["location"])
+    assert page.status_code == 200 and "<h1>Connect to Salesforce</h1>" in page.text
+    assert '<input type="hidden" name="next" value="/org">' in page.text
+    assert emu.calls() == 0
+    login = await browser.post("/salesforce/login", data={"next": "/org"})
+    assert login.status_code == 303
     authorize = login.headers["location"]
     assert authorize.startswith(MY_DOMAIN + "/services/oauth2/authorize?")
     assert "&code_challenge=" in authorize  # PKCE
@@ -163,7 +171,13 @@ async def test_connect_call_refresh_integration_status_disconnect(
     assert 'id="user-missing"' in status.text
     home = await browser.get("/")
     assert 'data-connected="no"' in home.text
-    assert (await browser.get("/org")).status_code == 303
+    calls = emu.calls()
+    org = await browser.get("/org")
+    assert org.status_code == 303
+    # Nothing reconnects without a click: the login page says why the user is there.
+    page = await browser.get(org.headers["location"])
+    assert "You disconnected Salesforce." in page.text
+    assert emu.calls() == calls
 
 
 @pytest.mark.anyio
@@ -171,7 +185,7 @@ async def test_a_revoked_grant_sends_the_user_back_to_login(
     emu: SalesforceEmulator, browser: httpx.AsyncClient
 ) -> None:
     emu.auto_approve = "jane@acme.com"
-    login = await browser.get("/salesforce/login?next=/org")
+    login = await browser.post("/salesforce/login", data={"next": "/org"})
     async with httpx.AsyncClient(transport=emu.async_transport()) as at_salesforce:
         answer = await at_salesforce.get(login.headers["location"])
     await browser.get(answer.headers["location"])
@@ -186,6 +200,8 @@ async def test_a_revoked_grant_sends_the_user_back_to_login(
     org = await browser.get("/org")
     assert org.status_code == 303
     assert org.headers["location"].startswith("/salesforce/login?next=")
+    page = await browser.get(org.headers["location"])
+    assert "Your Salesforce connection needs to be renewed." in page.text
     status = await browser.get("/status")
     assert 'id="user-status">needs_reauth<' in status.text
     assert dd(status.text, "user-reason") != "—"

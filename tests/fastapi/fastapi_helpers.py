@@ -41,11 +41,11 @@ async def header_user(x_user: Annotated[str | None, Header()] = None) -> str | N
 def make_sf(emu: SalesforceEmulator, store: Any = None, **kwargs: Any) -> SFOAuth:
     config = emu.connected_app("web", redirect_uri=CALLBACK)
     kwargs.setdefault("cookie_secure", False)
+    kwargs.setdefault("transport", emu.async_transport())
     return SFOAuth(
         config,
         store=store if store is not None else AsyncInMemoryTokenStore(),
         secret_key=SECRET_KEY,
-        transport=emu.async_transport(),
         **kwargs,
     )
 
@@ -103,7 +103,7 @@ def query(url: str) -> dict[str, str]:
 
 async def authorize(emu: SalesforceEmulator, login_response: httpx.Response) -> str:
     """Follow the login redirect at the emulator; returns the callback URL."""
-    assert login_response.status_code == 302, login_response.text
+    assert login_response.status_code in (302, 303), login_response.text
     async with httpx.AsyncClient(transport=emu.async_transport()) as sf_browser:
         answer = await sf_browser.get(login_response.headers["location"])
     assert answer.status_code == 302, answer.text
@@ -115,7 +115,8 @@ async def authorize(emu: SalesforceEmulator, login_response: httpx.Response) -> 
 async def browser_login(
     emu: SalesforceEmulator, browser: httpx.AsyncClient, next_url: str = "/me"
 ) -> httpx.Response:
-    """The whole web server flow; returns the callback's response."""
-    login = await browser.get("/salesforce/login", params={"next": next_url})
+    """The whole web server flow (the interstitial's button: ``POST /login``);
+    returns the callback's response."""
+    login = await browser.post("/salesforce/login", data={"next": next_url})
     callback = await authorize(emu, login)
     return await browser.get(callback)

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.anyio
 async def test_repeated_oauth_parameter_is_refused(emu, browser_factory, caplog, extra):
     sf = make_sf(emu)
     browser: httpx.AsyncClient = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(
+        emu, await browser.post("/salesforce/login", data={"next": "/me"})
+    )
     params = query(callback)
     r = await browser.get(callback + "&" + extra.format(**params))
     assert r.status_code == 400

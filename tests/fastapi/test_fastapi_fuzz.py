@@ -37,35 +37,48 @@ def operations() -> list[tuple[str, str, list[str]]]:
 OPERATIONS = operations()
 
 
+FORM_FIELDS = {("POST", "/salesforce/login"): ["next", "scope", "prompt", "login_hint"]}
+
+
 @st.composite
-def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], dict[str, str]]:
+def requests(
+    draw: st.DrawFn,
+) -> tuple[str, str, dict[str, str], dict[str, str], dict[str, str]]:
     method, path, names = draw(st.sampled_from(OPERATIONS))
     chosen = draw(st.lists(st.sampled_from(names), unique=True)) if names else []
     params = {name: draw(text) for name in chosen}
+    fields = FORM_FIELDS.get((method, path), [])
+    chosen = draw(st.lists(st.sampled_from(fields), unique=True)) if fields else []
+    form = {name: draw(text) for name in chosen}
     cookies = draw(
         st.dictionaries(
-            st.sampled_from(["sfoauth_flow", "sfoauth_uid"]),
+            st.sampled_from(["sfoauth_flow", "sfoauth_uid", "sfoauth_disconnected"]),
             st.text(
                 alphabet=st.characters(min_codepoint=33, max_codepoint=126),
                 max_size=200,
             ),
         )
     )
-    return method, path, params, cookies
+    return method, path, params, form, cookies
 
 
 async def send(
-    method: str, path: str, params: dict[str, str], cookies: dict[str, str]
+    method: str,
+    path: str,
+    params: dict[str, str],
+    form: dict[str, str],
+    cookies: dict[str, str],
 ) -> httpx.Response:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=API), base_url=APP_ORIGIN, cookies=cookies
     ) as client:
-        return await client.request(method, path, params=params)
+        return await client.request(method, path, params=params, data=form or None)
 
 
 def test_operations_cover_the_router():
     assert {(m, p) for m, p, _ in OPERATIONS} == {
         ("GET", "/salesforce/login"),
+        ("POST", "/salesforce/login"),
         ("GET", "/salesforce/callback"),
         ("POST", "/salesforce/disconnect"),
     }
@@ -74,8 +87,8 @@ def test_operations_cover_the_router():
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 def test_router_never_fails_with_500_or_422(request):
-    method, path, params, cookies = request
-    response = asyncio.run(send(method, path, params, cookies))
+    method, path, params, form, cookies = request
+    response = asyncio.run(send(method, path, params, form, cookies))
     assert response.status_code < 500 or response.status_code == 503
     assert response.status_code != 422
     assert SECRET_KEY not in response.text

@@ -136,8 +136,8 @@ async def run_scenario(tmp_path: Path, store: str, url: str, prefix: str) -> Non
                 headers={"x-user": "alice"},
             ) as client:
                 await wait_ready(client, process)
-                login = await client.get("/salesforce/login")
-                assert login.status_code == 302
+                login = await client.post("/salesforce/login")
+                assert login.status_code == 303
                 async with httpx.AsyncClient(timeout=30) as browser:
                     authorized = await browser.get(login.headers["location"])
                 assert authorized.status_code == 302

@@ -46,11 +46,11 @@ async def stored_secrets(sf: Any, key: str) -> list[str]:
 async def test_login_redirects_with_pkce_and_server_side_state(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    r = await browser.get(
+    r = await browser.post(
         "/salesforce/login",
         headers={"host": "evil.example", "x-forwarded-host": "evil.example"},
     )
-    assert r.status_code == 302
+    assert r.status_code == 303
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["referrer-policy"] == "no-referrer"
     params = query(r.headers["location"])
@@ -72,7 +72,7 @@ async def test_login_redirects_with_pkce_and_server_side_state(emu, browser_fact
 
 async def test_secure_cookies_use_host_prefix(emu, browser_factory):
     sf = make_sf(emu, cookie_secure=True)
-    r = await browser_factory(make_api(sf)).get("/salesforce/login")
+    r = await browser_factory(make_api(sf)).post("/salesforce/login")
     cookies = " ".join(r.headers.get_list("set-cookie"))
     assert "__Host-sfoauth_flow=" in cookies and "Secure" in cookies
 
@@ -81,7 +81,7 @@ async def test_full_login_flow_and_session(emu, browser_factory, caplog):
     caplog.set_level(logging.DEBUG)
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    first = await browser.get("/salesforce/login")
+    first = await browser.post("/salesforce/login")
     uid_before = browser.cookies.get("sfoauth_uid")
     callback = await authorize(emu, first)
     r = await browser.get(callback)
@@ -155,20 +155,24 @@ async def test_callback_without_pending_flow_is_refused(emu, browser_factory, ca
 async def test_wrong_state_is_refused_without_exchange(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     forged = callback.replace("state=", "state=X")
     r = await browser.get(forged)
     assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_STATE
     assert emu.calls() == 0 and len(sf.store) == 0
-    # The flow is single use: the genuine callback after a refusal fails too.
+    # A forged state names no login of this browser, so it cannot spoil the real
+    # one; that one is still single use.
     r = await browser.get(callback)
-    assert r.status_code == 400 and emu.calls() == 0
+    assert r.status_code == 303 and emu.calls() == 1
+    r = await browser.get(callback)
+    assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_STATE
+    assert emu.calls() == 1
 
 
 async def test_replayed_callback_is_refused(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    login = await browser.get("/salesforce/login")
+    login = await browser.post("/salesforce/login")
     flow_cookie = browser.cookies["sfoauth_flow"]
     callback = await authorize(emu, login)
     assert (await browser.get(callback)).status_code == 303
@@ -182,8 +186,8 @@ async def test_foreign_state_from_another_browser_is_refused(emu, browser_factor
     sf = make_sf(emu)
     api = make_api(sf)
     attacker, victim = browser_factory(api), browser_factory(api)
-    callback = await authorize(emu, await attacker.get("/salesforce/login"))
-    await victim.get("/salesforce/login")  # the victim has a flow of their own
+    callback = await authorize(emu, await attacker.post("/salesforce/login"))
+    await victim.post("/salesforce/login")  # the victim has a flow of their own
     r = await victim.get(callback)
     assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_STATE
     assert emu.calls() == 0
@@ -193,7 +197,7 @@ async def test_flow_started_by_another_user_is_refused(emu, browser_factory):
     sf = make_sf(emu, user_key=header_user)
     api = make_api(sf)
     browser = browser_factory(api)
-    login = await browser.get("/salesforce/login", headers={"x-user": "alice"})
+    login = await browser.post("/salesforce/login", headers={"x-user": "alice"})
     callback = await authorize(emu, login)
     r = await browser.get(callback, headers={"x-user": "mallory"})
     assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_STATE
@@ -203,7 +207,7 @@ async def test_flow_started_by_another_user_is_refused(emu, browser_factory):
 async def test_expired_flow_is_refused(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    await browser.get("/salesforce/login")
+    await browser.post("/salesforce/login")
     cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     uid = await sf.identity(
         Request({"type": "http", "headers": [(b"cookie", cookie.encode())]})
@@ -223,7 +227,7 @@ async def test_expired_flow_is_refused(emu, browser_factory):
 async def test_tampered_or_old_flow_cookie_is_refused(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     good = browser.cookies["sfoauth_flow"]
     flow_id = sf.signer.unsign("flow", good, max_age=600)
     for bad in (
@@ -241,7 +245,7 @@ async def test_tampered_or_old_flow_cookie_is_refused(emu, browser_factory):
 async def test_racing_callbacks_make_one_exchange(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     statuses: list[int] = []
 
     async def hit() -> None:
@@ -258,7 +262,7 @@ async def test_access_denied_makes_no_exchange(emu, browser_factory):
     emu.auto_consent = "deny"
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     assert query(callback)["error"] == "access_denied"
     r = await browser.get(callback)
     assert r.status_code == 403 and detail(r) == ErrorCode.ACCESS_DENIED
@@ -268,7 +272,7 @@ async def test_access_denied_makes_no_exchange(emu, browser_factory):
 async def test_mixup_iss_must_match_recorded_issuer(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     r = await browser.get(callback + "&iss=https%3A%2F%2Fevil.example")
     assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_CALLBACK
     assert emu.calls() == 0
@@ -277,7 +281,7 @@ async def test_mixup_iss_must_match_recorded_issuer(emu, browser_factory):
 async def test_exchange_goes_to_recorded_issuer(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     # Callback parameters cannot redirect the exchange (item 5).
     r = await browser.get(callback + "&token_url=https%3A%2F%2Fevil.example%2Ftoken")
     assert r.status_code == 303
@@ -288,7 +292,7 @@ async def test_exchange_goes_to_recorded_issuer(emu, browser_factory):
 async def test_invalid_code_maps_to_authorization_failed(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     params = {**query(callback), "code": "bogus"}
     r = await browser.get(CALLBACK, params=params)
     assert r.status_code == 400 and detail(r) == ErrorCode.AUTHORIZATION_FAILED
@@ -298,7 +302,7 @@ async def test_invalid_code_maps_to_authorization_failed(emu, browser_factory):
 async def test_salesforce_down_during_exchange(emu, browser_factory):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     emu.inject_fault(Fault(kind="status", status=503, count=5))
     r = await browser.get(callback)
     assert r.status_code == 503 and detail(r) == ErrorCode.SALESFORCE_UNAVAILABLE
@@ -337,8 +341,10 @@ async def test_safe_next_survives(emu, browser_factory):
 
 # Item 7 and 18-19 ---------------------------------------------------------------------
 async def test_cross_site_login_asks_for_consent(emu, browser_factory):
-    browser = browser_factory(make_api(make_sf(emu)))
+    # Only reachable with login_on_get=True: by default a cross-site POST is refused.
+    browser = browser_factory(make_api(make_sf(emu, login_on_get=True)))
     r = await browser.get("/salesforce/login", headers={"sec-fetch-site": "cross-site"})
+    assert r.status_code == 302
     assert query(r.headers["location"])["prompt"] == "consent"
     r = await browser.get(
         "/salesforce/login", headers={"sec-fetch-site": "same-origin"}
@@ -428,7 +434,7 @@ async def test_disconnect_refuses_cross_site_and_anonymous(emu, browser_factory)
     anon = browser_factory(make_api(sf))
     r = await anon.post("/salesforce/disconnect")
     assert r.status_code == 401 and detail(r) == ErrorCode.NOT_AUTHENTICATED
-    r = await anon.get("/salesforce/login")
+    r = await anon.post("/salesforce/login")
     assert r.status_code == 401 and detail(r) == ErrorCode.NOT_AUTHENTICATED
 
 
@@ -532,7 +538,7 @@ async def test_per_request_scope_never_mutates_config(emu, browser_factory):
     sf = make_sf(emu)
     scopes = sf.app.scopes
     browser = browser_factory(make_api(sf))
-    r = await browser.get(
+    r = await browser.post(
         "/salesforce/login", params={"scope": "api", "prompt": "login"}
     )
     assert query(r.headers["location"])["scope"] == "api"
@@ -543,7 +549,7 @@ async def test_per_request_scope_never_mutates_config(emu, browser_factory):
         {"prompt": "bogus"},
         {"login_hint": "x" * 300},
     ):
-        r = await browser.get("/salesforce/login", params=params)
+        r = await browser.post("/salesforce/login", params=params)
         assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_REQUEST
     assert sf.app.scopes == scopes
 

@@ -120,7 +120,7 @@ async def test_flow_expires_after_ten_minutes_by_default(
     sf = make_sf(emu)
     assert sf.flow_ttl == DEFAULT_FLOW_TTL == 600
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     params = query(callback)
     caplog.clear()  # the test's own visit to Salesforce was logged by httpx
     move_clock(monkeypatch, 601)
@@ -139,7 +139,7 @@ async def test_flow_is_still_good_just_before_ten_minutes(
 ):
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     move_clock(monkeypatch, 590)
     assert (await browser.get(callback)).status_code == 303
     assert emu.calls("authorization_code") == 1
@@ -165,7 +165,7 @@ async def _replayed(browser, callback, factory, api):
 
 async def _foreign(browser, callback, factory, api):
     victim = factory(api, **{"x-user": "victim"})
-    await victim.get("/salesforce/login")
+    await victim.post("/salesforce/login")
     return await victim.get(callback)
 
 
@@ -190,7 +190,7 @@ async def test_every_refused_state_is_a_400_and_a_security_event_without_values(
     sf = make_sf(emu, user_key=header_user)
     api = make_api(sf)
     browser = browser_factory(api, **{"x-user": "alice"})
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     params = query(callback)
     caplog.clear()
     r = await forge(browser, callback, browser_factory, api)
@@ -263,7 +263,7 @@ async def test_racing_callbacks_on_shared_pending_flow_stores(
         browsers = [
             browser_factory(make_api(sf), **{"x-user": "alice"}) for sf in workers
         ]
-        callback = await authorize(emu, await browsers[0].get("/salesforce/login"))
+        callback = await authorize(emu, await browsers[0].post("/salesforce/login"))
         browsers[1].cookies.update(browsers[0].cookies)
         statuses: list[int] = []
 
@@ -285,7 +285,7 @@ async def test_verifier_never_in_urls_logs_or_cookies(emu, browser_factory, capl
     caplog.set_level(logging.DEBUG)
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
-    logins = [await browser.get("/salesforce/login") for _ in range(3)]
+    logins = [await browser.post("/salesforce/login") for _ in range(3)]
     flows = list(sf.pending_flows._flows.values())
     assert len({f.code_verifier for f in flows}) == 3  # one per pending flow
     callback = await authorize(emu, logins[-1])
@@ -312,7 +312,7 @@ def test_redirect_uri_never_comes_from_request_headers(emu, host, proto):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=make_api(sf)), base_url=APP_ORIGIN
         ) as browser:
-            return await browser.get(
+            return await browser.post(
                 "/salesforce/login",
                 headers={
                     "host": host,
@@ -412,7 +412,7 @@ def test_any_other_iss_is_refused_before_the_exchange(emu, data):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=make_api(sf)), base_url=APP_ORIGIN
         ) as browser:
-            callback = await authorize(emu, await browser.get("/salesforce/login"))
+            callback = await authorize(emu, await browser.post("/salesforce/login"))
             return await browser.get(callback + "&iss=" + quote(iss, safe=""))
 
     r = run(flow)
@@ -446,7 +446,7 @@ async def test_every_login_and_callback_answer_is_private(
 
 async def test_callback_location_never_carries_code_or_state(emu, browser_factory):
     browser = browser_factory(make_api(make_sf(emu)))
-    login = await browser.get("/salesforce/login", params={"next": "/me?tab=1"})
+    login = await browser.post("/salesforce/login", params={"next": "/me?tab=1"})
     callback = await authorize(emu, login)
     params = query(callback)
     r = await browser.get(callback)
@@ -546,7 +546,7 @@ async def test_422_bodies_of_app_routes_never_echo_secrets(emu, browser_factory)
         return {"year": year}  # pragma: no cover - never valid below
 
     browser = browser_factory(api)
-    callback = await authorize(emu, await browser.get("/salesforce/login"))
+    callback = await authorize(emu, await browser.post("/salesforce/login"))
     code = query(callback)["code"]
     await browser.get(callback)
     r = await browser.get("/report", params={"year": code})
@@ -564,7 +564,7 @@ async def test_no_secret_in_debug_logs_or_warnings(emu, browser_factory, caplog)
     browser = browser_factory(make_api(sf), **{"x-user": "alice"})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        login = await browser.get("/salesforce/login")
+        login = await browser.post("/salesforce/login")
         callback = await authorize(emu, login)
         caplog.clear()  # the test's own visit to Salesforce was logged by httpx
         await browser.get(callback)

@@ -245,7 +245,7 @@ async def test_login_with_sqlite_store_leaves_no_plaintext(
         sf = make_sf(emu, store=SQLAlchemyTokenStore(engine, cipher, tables=which))
         assert isinstance(sf.pending_flows, SQLAlchemyPendingFlowStore)
         browser = browser_factory(make_api(sf))
-        login = await browser.get("/salesforce/login")
+        login = await browser.post("/salesforce/login")
         state = login.headers["location"].split("state=")[1].split("&")[0]
         assert state not in await sweep_tables(engine, which)
         from fastapi_helpers import authorize

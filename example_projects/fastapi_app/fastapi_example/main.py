@@ -9,8 +9,10 @@ Pages (HTML):
 ``GET /integration``   ``Depends(sf.connection("integration"))``: the same through a
                        server-to-server JWT bearer connection
 ``GET /status``        what is stored for the connections (never a token value)
-``GET /salesforce/login``, ``GET /salesforce/callback``, ``POST /salesforce/disconnect``
-                       sfoauth's router
+``GET|POST /salesforce/login``, ``GET /salesforce/callback``,
+``POST /salesforce/disconnect``
+                       sfoauth's router (``GET /salesforce/login`` is the "Connect
+                       to Salesforce" page; the home page's button posts to it)
 ``GET /healthz``       ``ok`` (readiness probe)
 =====================  ===========================================================
 
@@ -40,7 +42,6 @@ from sfoauth_fastapi import (
     SalesforceSession,
     SFOAuth,
     SQLAlchemyTokenStore,
-    create_tables,
 )
 
 from . import pages
@@ -101,7 +102,9 @@ def create_app(
     settings = settings or ExampleSettings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(settings.database_url)
-    store = SQLAlchemyTokenStore(engine, TokenCipher([settings.token_key]))
+    store = SQLAlchemyTokenStore(
+        engine, TokenCipher([settings.token_key]), create_tables=True
+    )
     connections: dict[str, Connection] = {}
     if settings.integration is not None:
         connections["integration"] = Connection(
@@ -122,8 +125,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        await create_tables(engine)
-        async with sf.lifespan(api):
+        async with sf.lifespan(api):  # creates the tables (create_tables=True)
             yield
         await engine.dispose()
 
@@ -164,9 +166,7 @@ def create_app(
         if session is None:
             state = (
                 '<p id="connection-state" data-connected="no">'
-                "Salesforce is not connected.</p>"
-                '<p><a id="connect-button" class="button" '
-                'href="/salesforce/login?next=/org">Connect Salesforce</a></p>'
+                "Salesforce is not connected.</p>" + pages.connect_form("/org")
             )
         else:
             state = (
@@ -188,6 +188,7 @@ def create_app(
             data = await fetch_org_data(session.client, version)
             identity = await session.identity()
         except ReauthorizationRequired:
+            # The login page says the connection needs to be renewed.
             return RedirectResponse("/salesforce/login?next=/org", status_code=303)
         except httpx.HTTPStatusError as exc:
             return html(

@@ -1,7 +1,7 @@
 """Plain HTML pages (no template engine): every value is escaped, no token is shown.
 
 Element ids are stable so that browser tests can find them: ``#connection-state``
-(``data-connected="yes|no"``), ``#connect-button``, ``#accounts`` (rows
+(``data-connected="yes|no"``), ``#connect-form`` / ``#connect-button``, ``#accounts`` (rows
 ``tr.account``), ``#org-limits``, ``#integration-accounts``, ``#user-connection`` and
 ``#integration-connection`` (``dd`` ids below), ``#disconnect-form`` /
 ``#disconnect-button``.
@@ -40,6 +40,17 @@ def layout(title: str, body: str) -> str:
 <h1 id="page-title">{escape(title)}</h1>
 {body}
 </body></html>"""
+
+
+def connect_form(next_path: str) -> str:
+    """``POST /salesforce/login``: the click that starts a login (the router's ``GET``
+    shows a "Connect to Salesforce" page instead)."""
+    return (
+        '<form id="connect-form" method="post" action="/salesforce/login">'
+        f'<input type="hidden" name="next" value="{escape(next_path)}">'
+        '<button id="connect-button" type="submit">Connect Salesforce</button>'
+        "</form>"
+    )
 
 
 def disconnect_form(next_path: str) -> str:

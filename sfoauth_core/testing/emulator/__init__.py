@@ -7,6 +7,7 @@ from .app import SalesforceEmulator, build_app
 from .constants import (
     ASSET_APP_CLIENT_ID,
     CC_APP_CLIENT_ID,
+    DEFAULT_CALLBACK_URLS,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_ORG_ID,
     DEFAULT_ORG_NAME,
@@ -18,11 +19,15 @@ from .constants import (
     INACTIVE_USERNAME,
     INTEGRATION_USER_ID,
     INTEGRATION_USERNAME,
+    JWT_APP_CERTIFICATE_FILE,
+    JWT_APP_CERTIFICATE_PEM,
     JWT_APP_CLIENT_ID,
+    JWT_APP_PRIVATE_KEY_FILE,
+    JWT_APP_PRIVATE_KEY_PEM,
     PUBLIC_APP_CLIENT_ID,
     WEB_APP_CLIENT_ID,
 )
-from .crypto import new_private_key_pem, public_key_pem
+from .crypto import certificate_pem_for, new_private_key_pem, public_key_pem
 from .server import run
 from .state import (
     AssetTokenConfig,
@@ -31,13 +36,16 @@ from .state import (
     EmulatedUser,
     Fault,
     LogEntry,
+    TokenExchangeConfig,
 )
+from .tls import EmulatorTLS
 from .transport import EmulatorAsyncTransport, EmulatorTransport
 
 __all__ = [
     "ASSET_APP_CLIENT_ID",
     "AssetTokenConfig",
     "CC_APP_CLIENT_ID",
+    "DEFAULT_CALLBACK_URLS",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_ORG_ID",
     "DEFAULT_ORG_NAME",
@@ -50,17 +58,24 @@ __all__ = [
     "EmulatedOrg",
     "EmulatedUser",
     "EmulatorAsyncTransport",
+    "EmulatorTLS",
     "EmulatorTransport",
     "Fault",
     "INACTIVE_USERNAME",
     "INTEGRATION_USERNAME",
     "INTEGRATION_USER_ID",
+    "JWT_APP_CERTIFICATE_FILE",
+    "JWT_APP_CERTIFICATE_PEM",
     "JWT_APP_CLIENT_ID",
+    "JWT_APP_PRIVATE_KEY_FILE",
+    "JWT_APP_PRIVATE_KEY_PEM",
     "LogEntry",
     "PUBLIC_APP_CLIENT_ID",
     "SalesforceEmulator",
+    "TokenExchangeConfig",
     "WEB_APP_CLIENT_ID",
     "build_app",
+    "certificate_pem_for",
     "new_private_key_pem",
     "public_key_pem",
     "run",

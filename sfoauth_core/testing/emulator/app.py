@@ -6,16 +6,23 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from ...hosts import is_loopback_host
 from . import authorize as authorize_module
-from . import extras, resources
+from . import extras, resources, rest
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
 from .control import control_routes
-from .crypto import cached_private_key, private_pem, public_pem
+from .crypto import (
+    cached_private_key,
+    check_certificate_pem,
+    private_pem,
+    public_pem,
+)
 from .defaults import install_defaults
 from .middleware import EmulatorMiddleware
 from .oauth import token_endpoint
@@ -32,6 +39,7 @@ from .vhosts import HostContext
 
 if TYPE_CHECKING:
     from ...config import ConnectedApp
+    from .tls import EmulatorTLS
 
 __all__ = ["SalesforceEmulator", "build_app"]
 
@@ -64,16 +72,15 @@ def build_app(state: EmulatorState) -> Starlette:
             resources.auth_configuration,
             methods=["GET"],
         ),
-        Route("/services/data/", resources.rest_versions, methods=["GET"]),
-        Route("/services/data/{version}/", resources.rest_resources, methods=["GET"]),
+        Route("/services/data", rest.rest_endpoint, methods=rest.REST_METHODS),
         Route(
-            "/services/data/{version}/limits", resources.rest_limits, methods=["GET"]
+            "/services/data/{rest:path}", rest.rest_endpoint, methods=rest.REST_METHODS
         ),
         Route(
-            "/services/data/{version}/limits/", resources.rest_limits, methods=["GET"]
+            "/services/apexrest/{rest:path}",
+            rest.apex_rest_endpoint,
+            methods=rest.REST_METHODS,
         ),
-        Route("/services/data/{version}/query", resources.rest_query, methods=["GET"]),
-        Route("/services/data/{version}/query/", resources.rest_query, methods=["GET"]),
         *control_routes(CONTROL_PREFIX),
     ]
     app = Starlette(
@@ -220,15 +227,39 @@ class SalesforceEmulator:
             client_id: consumer key.
             **policies: other :class:`EmulatedApp` fields. ``jwt_key=True`` generates a
                 key pair and sets ``certificate_pem``/``private_key_pem``.
+
+        Raises:
+            ValueError: an unknown field, or a ``certificate_pem`` that is not an X.509
+                certificate or RSA public key PEM.
         """
         if policies.pop("jwt_key", False):
             key = cached_private_key(f"app:{name}")
             policies.setdefault("certificate_pem", public_pem(key))
             policies.setdefault("private_key_pem", private_pem(key))
+        if policies.get("certificate_pem") is not None:
+            check_certificate_pem(policies["certificate_pem"])
         _fields(EmulatedApp, policies)
         app = EmulatedApp(name=name, client_id=client_id, **policies)
         with self.state.lock:
             self.state.apps[name] = app
+        return app
+
+    def upload_certificate(self, name: str, certificate_pem: str) -> EmulatedApp:
+        """Give app ``name`` a JWT bearer certificate, as uploading one in Setup does.
+
+        ``certificate_pem`` is an X.509 certificate PEM (what ``openssl req -x509``
+        makes and what Salesforce takes) or a public key PEM. The app's
+        ``private_key_pem`` is cleared: the matching key stays with your client.
+
+        Raises:
+            KeyError: no app ``name``.
+            ValueError: not a certificate or RSA public key PEM.
+        """
+        check_certificate_pem(certificate_pem)
+        with self.state.lock:
+            app = self.state.apps[name]
+            app.certificate_pem = certificate_pem
+            app.private_key_pem = None
         return app
 
     def connected_app(self, name: str = "web", **overrides: Any) -> ConnectedApp:
@@ -250,10 +281,12 @@ class SalesforceEmulator:
             "redirect_uri": app.callback_urls[0] if app.callback_urls else None,
             "login_url": base,
             "scopes": tuple(app.scopes),
-            "allow_loopback": base.startswith("http://"),
+            # Served (http or https --tls) on a loopback address.
+            "allow_loopback": is_loopback_host(urlsplit(base).hostname or ""),
         }
         if app.private_key_pem:
             kwargs["private_key"] = app.private_key_pem
+        if app.certificate_pem:  # a JWT bearer app: sign as the default user
             kwargs["username"] = DEFAULT_USERNAME
         kwargs.update(overrides)
         return ConnectedApp(**kwargs)
@@ -362,6 +395,13 @@ class SalesforceEmulator:
         """How many times a rotated-out refresh token was replayed."""
         with self.state.lock:
             return self.state.reuse_detected
+
+    @property
+    def concurrent_refresh_rejections(self) -> int:
+        """How many refreshes were refused because another refresh of the same
+        refresh token was being processed (reference 15.1)."""
+        with self.state.lock:
+            return self.state.concurrent_refresh_rejections
 
     def inject_fault(self, fault: Fault) -> None:
         """Make the next ``fault.count`` matching requests fail (see :class:`Fault`)."""
@@ -492,8 +532,16 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------------ serving
     @contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: EmulatorTLS | None = None
+    ) -> Iterator[str]:
         """Serve on a loopback port in a background thread; yields the base URL.
+
+        Args:
+            host: loopback address to bind.
+            port: port (0: a free one).
+            tls: serve HTTPS with these certificates (:meth:`EmulatorTLS.create`); the
+                base URL (and ``instance_url``) is then ``https://…``.
 
         Example:
             >>> with emu.serve() as base_url:
@@ -501,7 +549,7 @@ class SalesforceEmulator:
         """
         from .server import serve_in_thread
 
-        with serve_in_thread(self, host, port) as base_url:
+        with serve_in_thread(self, host, port, tls=tls) as base_url:
             self.base_url = base_url
             try:
                 yield base_url

@@ -7,6 +7,8 @@ tokens ``<15-char org id>!<opaque>`` and refresh tokens starting ``5Aep``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ...ids import to_18
 
 __all__ = [
@@ -26,12 +28,21 @@ __all__ = [
     "INACTIVE_USERNAME",
     "INTEGRATION_USERNAME",
     "INTEGRATION_USER_ID",
+    "JWT_APP_CERTIFICATE_FILE",
+    "JWT_APP_CERTIFICATE_PEM",
     "JWT_APP_CLIENT_ID",
+    "JWT_APP_PRIVATE_KEY_FILE",
+    "JWT_APP_PRIVATE_KEY_PEM",
     "LOGIN_HOST",
+    "MAX_API_VERSION",
+    "MIN_API_VERSION",
+    "OLDEST_API_VERSION",
     "PUBLIC_APP_CLIENT_ID",
     "SANDBOX_LOGIN_HOST",
     "SCOPES_SUPPORTED",
     "WEB_APP_CLIENT_ID",
+    "api_version_range",
+    "release_label",
 ]
 
 LOGIN_HOST = "login.salesforce.com"
@@ -62,20 +73,63 @@ DEVICE_APP_CLIENT_ID = "3MVG9Example.DeviceFlowApp"
 ASSET_APP_CLIENT_ID = "3MVG9Example.AssetTokenApp"
 DEFAULT_CLIENT_SECRET = "1F2E3D4C5B6A7980A1B2C3D4E5F60718"
 
+# The ``jwt`` app's key pair is fixed and published with the package (a test key: never
+# register its certificate with a real org), so a JWT bearer client in any process can
+# sign for any emulator, served or in-process.
+_KEYS_DIR = Path(__file__).resolve().parent / "keys"
+JWT_APP_PRIVATE_KEY_FILE = _KEYS_DIR / "jwt-app-key.pem"
+"""The ``jwt`` app's RSA private key (unencrypted PKCS#8 PEM)."""
+JWT_APP_CERTIFICATE_FILE = _KEYS_DIR / "jwt-app-cert.pem"
+"""The ``jwt`` app's self-signed X.509 certificate (PEM), as uploaded at Salesforce."""
+JWT_APP_PRIVATE_KEY_PEM = JWT_APP_PRIVATE_KEY_FILE.read_text(encoding="ascii")
+JWT_APP_CERTIFICATE_PEM = JWT_APP_CERTIFICATE_FILE.read_text(encoding="ascii")
+
+# Matching is exact (reference 13 item 11), so every callback URL the docs, the example
+# projects and ``sfoauth login web`` use is registered as written: Django's URL pattern
+# ends with a slash, FastAPI's does not, the CLI listens on localhost:1717.
 DEFAULT_CALLBACK_URLS = (
     "https://app.example.com/callback",
     "http://localhost:8000/salesforce/callback",
     "http://127.0.0.1:8000/salesforce/callback",
+    "http://localhost:8000/salesforce/callback/",
+    "http://127.0.0.1:8000/salesforce/callback/",
+    "https://app.example.com/salesforce/callback",
+    "https://app.example.com/salesforce/callback/",
+    "http://localhost:1717/OauthRedirect",
+    "http://127.0.0.1:1717/OauthRedirect",
 )
 
+# Salesforce ships three releases a year, each with the next API version: 62.0 was
+# Winter '25, 63.0 Spring '25, 64.0 Summer '25 (and so back to 31.0, Summer '14, and on).
+_RELEASE_SEASONS = ("Winter", "Spring", "Summer")
+
+
+def release_label(version: str) -> str:
+    """The release name of an API version, e.g. ``"68.0"`` → ``"Winter '27"``."""
+    step = int(float(version)) - 62
+    season = _RELEASE_SEASONS[step % 3]
+    return f"{season} '{25 + step // 3:02d}"
+
+
+# The API versions Salesforce serves (developer.salesforce.com "API End-of-Life Policy",
+# December 2026: 31.0 through 68.0 supported; 21.0-30.0 retired in Summer '25, 7.0-20.0 in
+# Summer '22, both answering 410 GONE). The range is per org: EmulatedOrg.min_api_version
+# and max_api_version.
+MIN_API_VERSION = "31.0"
+MAX_API_VERSION = "68.0"
+OLDEST_API_VERSION = "7.0"
+
+
+def api_version_range(low: str, high: str) -> tuple[tuple[str, str], ...]:
+    """``(label, version)`` pairs from ``low`` to ``high``, oldest first."""
+    return tuple(
+        (release_label(f"{n}.0"), f"{n}.0")
+        for n in range(int(float(low)), int(float(high)) + 1)
+    )
+
+
 # (label, version), oldest first; the last one is "latest".
-API_VERSIONS: tuple[tuple[str, str], ...] = (
-    ("Spring '24", "60.0"),
-    ("Summer '24", "61.0"),
-    ("Winter '25", "62.0"),
-    ("Spring '25", "63.0"),
-    ("Summer '25", "64.0"),
-)
+API_VERSIONS = api_version_range(MIN_API_VERSION, MAX_API_VERSION)
 
 # Reference 1.3: the 36 scopes of the live discovery document.
 SCOPES_SUPPORTED: tuple[str, ...] = (

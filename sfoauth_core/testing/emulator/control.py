@@ -7,13 +7,15 @@
 ``POST /__emulator__/device/approve``    ``{"user_code", "user"}``
 ``POST /__emulator__/device/deny``       ``{"user_code"}``
 ``GET  /__emulator__/calls``             ``?grant_type=``: ``{"count": n}``
-``GET  /__emulator__/stats``             ``{"calls": {...}, "reuse_detected": n}``
+``GET  /__emulator__/stats``             ``{"calls": {...}, "reuse_detected": n,
+                                         "concurrent_refresh_rejections": n}``
 ``GET  /__emulator__/log``               the request log (secrets masked)
 ``POST /__emulator__/faults``            a :class:`Fault` as JSON
 ``DELETE /__emulator__/faults``          remove every fault
 ``POST /__emulator__/authorize``         ``emu.authorize(**json)`` → ``{"url": …}``
 ``POST /__emulator__/auto-approve``      ``{"user": name or null, "consent": "allow"}``
-``PATCH /__emulator__/apps/{name}``      set app policy fields
+``PATCH /__emulator__/apps/{name}``      set app policy fields (``certificate_pem``:
+                                         an X.509 certificate or public key PEM)
 ``PATCH /__emulator__/users/{username}`` set user fields
 ``PATCH /__emulator__/orgs/{name}``      set org fields
 =======================================  ===============================================
@@ -29,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .crypto import check_certificate_pem
 from .state import Fault
 
 if TYPE_CHECKING:
@@ -104,7 +107,11 @@ async def calls(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     emu = _emulator(request)
     return JSONResponse(
-        {"calls": emu.call_counts(), "reuse_detected": emu.reuse_detected}
+        {
+            "calls": emu.call_counts(),
+            "reuse_detected": emu.reuse_detected,
+            "concurrent_refresh_rejections": emu.concurrent_refresh_rejections,
+        }
     )
 
 
@@ -176,6 +183,14 @@ async def patch_object(request: Request) -> Response:
             target = emu.state.orgs.get(name)
         if target is None:
             return _bad(f"unknown {kind[:-1]} {name!r}", 404)
+        if kind == "apps" and data.get("certificate_pem") is not None:
+            # An upload, as in Setup: checked, and the emulator's copy of the old
+            # private key no longer matches.
+            try:
+                check_certificate_pem(data["certificate_pem"])
+            except ValueError as exc:
+                return _bad(f"certificate_pem: {exc}")
+            data.setdefault("private_key_pem", None)
         unknown = _patch(target, data)
     if unknown:
         return _bad(f"unknown or read-only fields: {', '.join(sorted(unknown))}")

@@ -7,6 +7,7 @@ and shared by every emulator instance.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import secrets
@@ -15,13 +16,17 @@ import threading
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import RSAAlgorithm
 
 __all__ = [
     "at_hash",
     "cached_private_key",
+    "certificate_pem_for",
+    "check_certificate_pem",
     "jwk_of",
     "new_access_token",
     "new_auth_code",
@@ -34,6 +39,7 @@ __all__ = [
     "s256_challenge",
     "sign_jwt",
     "token_signature",
+    "verification_key",
 ]
 
 _KEYS: dict[str, rsa.RSAPrivateKey] = {}
@@ -88,6 +94,79 @@ def public_key_pem(private_key_pem: str) -> str:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
     return public_pem(key)
+
+
+def certificate_pem_for(
+    private_key_pem: str, common_name: str = "sfoauth jwt", days: int = 365
+) -> str:
+    """A self-signed X.509 certificate (PEM) for a private key: what ``openssl req -new
+    -x509 -key server.key`` makes and what Salesforce users upload for the JWT bearer flow.
+
+    Example:
+        >>> pem = new_private_key_pem()
+        >>> emu.apps["jwt"].certificate_pem = certificate_pem_for(pem)
+    """
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def verification_key(pem: str) -> rsa.RSAPublicKey:
+    """The RSA public key that checks JWT bearer assertions, from what an app holds: an
+    X.509 certificate (what Salesforce users upload), a SubjectPublicKeyInfo public key
+    or a PKCS#1 ``RSA PUBLIC KEY``.
+
+    Raises:
+        ValueError: not a PEM certificate or public key, or not RSA.
+    """
+    data = pem.strip().encode("ascii", "replace")
+    key: object
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        try:
+            key = x509.load_pem_x509_certificate(data).public_key()
+        except ValueError:
+            raise ValueError("the certificate PEM cannot be read") from None
+    elif b"-----BEGIN" in data and b"PRIVATE KEY-----" in data:
+        raise ValueError(
+            "a private key was given: upload the certificate (or public key), "
+            "keep the private key with the client"
+        )
+    else:
+        try:
+            key = serialization.load_pem_public_key(data)
+        except ValueError:
+            raise ValueError(
+                "expected an X.509 certificate PEM (-----BEGIN CERTIFICATE-----) "
+                "or a public key PEM"
+            ) from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("the JWT bearer flow needs an RSA key (RS256)")
+    return key
+
+
+def check_certificate_pem(pem: object) -> str:
+    """``pem`` if it is a usable JWT bearer certificate or public key PEM.
+
+    Raises:
+        ValueError: it is not (the message says what was expected).
+    """
+    if not isinstance(pem, str):
+        raise ValueError("certificate_pem must be a PEM text")
+    verification_key(pem)
+    return pem
 
 
 def jwk_of(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:

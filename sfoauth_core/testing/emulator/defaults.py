@@ -20,11 +20,12 @@ from .constants import (
     INTEGRATION_PASSWORD,
     INTEGRATION_USER_ID,
     INTEGRATION_USERNAME,
+    JWT_APP_CERTIFICATE_PEM,
     JWT_APP_CLIENT_ID,
+    JWT_APP_PRIVATE_KEY_PEM,
     PUBLIC_APP_CLIENT_ID,
     WEB_APP_CLIENT_ID,
 )
-from .crypto import cached_private_key, private_pem, public_pem
 from .state import (
     AssetTokenConfig,
     EmulatedApp,
@@ -33,9 +34,7 @@ from .state import (
     EmulatorState,
 )
 
-__all__ = ["JWT_APP_KEY", "install_defaults"]
-
-JWT_APP_KEY = "jwt-app"
+__all__ = ["install_defaults"]
 
 _WEB_SCOPES = ["api", "refresh_token", "openid", "id", "profile", "email", "web"]
 
@@ -76,7 +75,6 @@ def install_defaults(state: EmulatorState) -> None:
         ),
     ):
         state.users[user.username.lower()] = user
-    key = cached_private_key(JWT_APP_KEY)
     callbacks = list(DEFAULT_CALLBACK_URLS)
     apps = [
         EmulatedApp(
@@ -102,8 +100,10 @@ def install_defaults(state: EmulatorState) -> None:
             client_secret="4C5B6A79801F2E3D4C5B6A7980A1B2C3",
             callback_urls=list(callbacks),
             scopes=["api", "web", "openid", "id", "profile", "email"],
-            certificate_pem=public_pem(key),
-            private_key_pem=private_pem(key),
+            # The published test key pair (constants.JWT_APP_PRIVATE_KEY_FILE): the
+            # same in every process, so a client elsewhere can sign for this app.
+            certificate_pem=JWT_APP_CERTIFICATE_PEM,
+            private_key_pem=JWT_APP_PRIVATE_KEY_PEM,
             admin_approved_users={DEFAULT_USERNAME},
         ),
         EmulatedApp(

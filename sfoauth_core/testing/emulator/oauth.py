@@ -18,9 +18,11 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import jwt
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +33,13 @@ from .constants import (
     JWT_TOKEN_TYPE,
     TOKEN_EXCHANGE_GRANT,
 )
-from .crypto import cached_private_key, new_user_code, s256_challenge, sign_jwt
+from .crypto import (
+    cached_private_key,
+    new_user_code,
+    s256_challenge,
+    sign_jwt,
+    verification_key,
+)
 from .state import (
     DeviceRecord,
     EmulatedApp,
@@ -63,6 +71,8 @@ Params = Mapping[str, str]
 Body = dict[str, Any]
 
 _EXPIRED_TOKEN = ("invalid_grant", "expired access/refresh token")
+#: Reference 15.1: the answer to a refresh whose refresh token is being processed.
+_REFRESH_IN_PROGRESS = ("invalid_grant", "expired authorization code")
 
 
 class _Call:
@@ -366,9 +376,13 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
     if header.get("alg") != "RS256" or not app.certificate_pem:
         raise OAuthError("invalid_grant", "invalid assertion")
     try:
+        public_key = verification_key(app.certificate_pem)
+    except ValueError:
+        raise OAuthError("invalid_grant", "invalid assertion") from None
+    try:
         claims: dict[str, Any] = jwt.decode(
             assertion,
-            app.certificate_pem,
+            public_key,
             algorithms=["RS256"],
             options={
                 "verify_exp": False,
@@ -425,7 +439,69 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
 
 
 # ---------------------------------------------------------------------- asset token
+#: Reference 15.8: Salesforce refuses longer subject tokens.
+MAX_SUBJECT_TOKEN_LENGTH = 10_000
+
+
 def _token_exchange(call: _Call, grant_type: str) -> Body:
+    """One grant URN, two flows (reference 15.8): an ``actor_token``, or a subject token
+    that is one of the org's own access tokens for an asset-token app, is the asset
+    token flow (4.6); anything else is an exchange of another identity provider's
+    token."""
+    state = call.state
+    subject = call.params.get("subject_token") or ""
+    own = state.access_tokens.get(subject)
+    own_app = state.app_by_client_id(own.client_id) if own else None
+    if not call.params.get("actor_token") and not (
+        own_app is not None and own_app.asset_token is not None
+    ):
+        return _idp_token_exchange(call, grant_type)
+    return _asset_token(call, grant_type)
+
+
+def _idp_token_exchange(call: _Call, grant_type: str) -> Body:
+    state = call.state
+    if not call.ctx.allows_client_credentials:  # My Domain or site hosts only
+        raise OAuthError("invalid_request", "request not supported on this domain")
+    app, verified = identify_client(state, call.params, call.authorization)
+    config = app.token_exchange
+    if config is None:
+        raise OAuthError("unsupported_grant_type", "grant type not supported")
+    if config.is_secret_required and not verified:
+        raise OAuthError("invalid_client", "invalid client credentials")
+    subject = call.params.get("subject_token") or ""
+    if not subject or len(subject) > MAX_SUBJECT_TOKEN_LENGTH:
+        raise OAuthError("invalid_request", "invalid subject token")
+    subject_type = call.params.get("subject_token_type") or ""
+    if subject_type not in config.subject_token_types:
+        raise OAuthError("invalid_request", "invalid subject token type")
+    handler = call.params.get("token_handler")
+    if handler and config.handler and handler != config.handler:
+        raise OAuthError("invalid_request", "invalid token handler")
+    username = config.subjects.get(subject)
+    if username is None and config.map_subject is not None:
+        username = config.map_subject(subject, subject_type)
+    user = state.user(username)
+    if user is None:
+        raise OAuthError("invalid_grant", "invalid subject token")
+    org = state.org_of(user)
+    if call.ctx.org is not None and call.ctx.org.name != org.name:
+        raise OAuthError("invalid_grant", "invalid subject token")
+    check_user(org, user)
+    scopes = resolve_scopes(app, call.params.get("scope"))
+    grant = Grant(
+        app,
+        user,
+        org,
+        scopes,
+        call.ctx.base_url,
+        call.ctx.instance_url(org),
+        grant_type,
+    )
+    return issue_token_response(state, grant, refresh=wants_refresh(scopes))
+
+
+def _asset_token(call: _Call, grant_type: str) -> Body:
     state = call.state
     if call.params.get("subject_token_type") != ACCESS_TOKEN_TYPE:
         raise OAuthError("invalid_request", "invalid subject token type")
@@ -595,9 +671,37 @@ async def token_endpoint(request: Request) -> Response:
         )
     client_ip = request.client.host if request.client else "127.0.0.1"
     try:
-        body = handle_token_request(
-            state, ctx, params, request.headers.get("authorization"), client_ip
-        )
+        async with _refresh_slot(state, params):
+            body = handle_token_request(
+                state, ctx, params, request.headers.get("authorization"), client_ip
+            )
     except OAuthError as exc:
         return oauth_error_response(exc, fmt)
     return oauth_response(body, fmt)
+
+
+@asynccontextmanager
+async def _refresh_slot(state: EmulatorState, params: Params) -> AsyncIterator[None]:
+    """Reference 15.1: Salesforce processes one refresh per refresh token at a time; a
+    refresh that arrives while another with the same token is processed is refused
+    with ``invalid_grant`` / ``expired authorization code``. The processing takes
+    the app's ``refresh_processing_seconds``."""
+    value = params.get("refresh_token") or ""
+    if params.get("grant_type") not in ("refresh_token", "hybrid_refresh") or not value:
+        yield
+        return
+    with state.lock:
+        if value in state.refreshes_in_flight:
+            state.concurrent_refresh_rejections += 1
+            raise OAuthError(*_REFRESH_IN_PROGRESS)
+        record = state.refresh_tokens.get(value)
+        app = state.app_by_client_id(record.client_id) if record else None
+        seconds = app.refresh_processing_seconds if app else 0.0
+        state.refreshes_in_flight.add(value)
+    try:
+        if seconds > 0:
+            await anyio.sleep(seconds)
+        yield
+    finally:
+        with state.lock:
+            state.refreshes_in_flight.discard(value)

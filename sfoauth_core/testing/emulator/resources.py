@@ -1,6 +1,6 @@
 """Resource-side endpoints: revoke (RFC 7009), introspect (RFC 7662), UserInfo, the
-identity URL, discovery, keys, auth configuration and a tiny REST API stub (reference
-1.3, 2.5, 5-9).
+identity URL, discovery, keys and auth configuration (reference 1.3, 5-9). The REST API
+is in :mod:`.rest`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import jwt
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ...ids import to_18
 from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
 from .crypto import cached_private_key, jwk_of
+from .rest import host_org
 from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
 from .tokens import ID_TOKEN_KEY
 from .vhosts import emulator_state, host_context
@@ -25,6 +25,7 @@ from .wire import (
     JSON_CONTENT_TYPE,
     NO_CACHE_HEADERS,
     OAuthError,
+    ResponseFormat,
     identify_client,
     oauth_error_response,
     oauth_response,
@@ -38,10 +39,6 @@ __all__ = [
     "identity",
     "introspect",
     "jwks",
-    "rest_limits",
-    "rest_query",
-    "rest_resources",
-    "rest_versions",
     "revoke",
     "userinfo",
 ]
@@ -90,7 +87,11 @@ async def revoke(request: Request) -> Response:
         params.update(await read_params(request))
     token = params.get("token") or ""
     callback = params.get("callback")
-    fmt = response_format(params, request.headers.get("accept"))
+    # Reference 5 / 14.8: the error body's format is not documented; the host org's
+    # revoke_error_format is the default, format= and Accept still win.
+    fmt = response_format(
+        params, request.headers.get("accept"), _revoke_error_format(request, state)
+    )
     hint = params.get("token_type_hint")
     if (hint and hint not in _REVOCABLE_HINTS) or _looks_like_jwt(token):
         # Reference 5: only access and refresh tokens can be revoked (an ID token or
@@ -117,6 +118,11 @@ async def revoke(request: Request) -> Response:
     if found:
         return Response(b"", status_code=200, headers=dict(NO_CACHE_HEADERS))
     return oauth_error_response(OAuthError("invalid_token", "invalid token"), fmt)
+
+
+def _revoke_error_format(request: Request, state: EmulatorState) -> ResponseFormat:
+    org = host_org(state, host_context(request))
+    return org.revoke_error_format if org is not None else "json"
 
 
 def _jsonp(callback: str, payload: str) -> Response:
@@ -342,7 +348,10 @@ def _identity_response(request: Request, body: dict[str, Any], root: str) -> Res
     if _wants_xml(request):
         xml = '<?xml version="1.0" encoding="UTF-8"?>' + _xml(body, root)
         return Response(xml, media_type="application/xml;charset=UTF-8")
-    return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        headers={"Content-Type": JSON_CONTENT_TYPE},
+    )
 
 
 async def userinfo(request: Request) -> Response:
@@ -460,139 +469,3 @@ async def auth_configuration(request: Request) -> Response:
         "Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private",
     }
     return JSONResponse(body, headers=headers)
-
-
-# ---------------------------------------------------------------------- REST stub
-def _rest_error(body: list[dict[str, str]], status: int) -> Response:
-    return Response(
-        _dumps(body),
-        status_code=status,
-        headers={"Content-Type": JSON_CONTENT_TYPE},
-    )
-
-
-async def _rest_auth(request: Request) -> AccessTokenRecord | Response:
-    state = emulator_state(request)
-    ctx = host_context(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() not in ("bearer", "oauth") or not token.strip():
-        return _rest_error(_INVALID_SESSION, 401)
-    with state.lock:
-        record = _active_access(state, token.strip())
-        if record is None or (ctx.org is not None and ctx.org.name != record.org):
-            return _rest_error(_INVALID_SESSION, 401)
-        if record.grant != "password" and not (set(record.scopes) & _API_SCOPES):
-            return _rest_error(_NOT_API, 401)
-        return record
-
-
-def _known_version(version: str) -> bool:
-    return version.startswith("v") and version[1:] in {v for _, v in API_VERSIONS}
-
-
-def _not_found() -> Response:
-    body = [
-        {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}
-    ]
-    return _rest_error(body, 404)
-
-
-def _dumps(body: Any) -> str:
-    # Salesforce writes compact JSON: [{"message":"...","errorCode":"..."}]
-    return json.dumps(body, separators=(",", ":"))
-
-
-def _json(body: Any) -> Response:
-    return Response(_dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE})
-
-
-async def rest_versions(request: Request) -> Response:
-    """``GET /services/data/``: available API versions.
-
-    Salesforce serves the version list without authentication; a bearer token that is
-    presented is still checked (an expired one answers 401 ``INVALID_SESSION_ID``).
-    """
-    if "authorization" in request.headers or "oauth_token" in request.query_params:
-        auth = await _rest_auth(request)
-        if isinstance(auth, Response):
-            return auth
-    return _json(
-        [
-            {"label": label, "url": f"/services/data/v{v}", "version": v}
-            for label, v in API_VERSIONS
-        ]
-    )
-
-
-async def rest_resources(request: Request) -> Response:
-    """``GET /services/data/vXX.X/``: the resource directory."""
-    auth = await _rest_auth(request)
-    if isinstance(auth, Response):
-        return auth
-    version = request.path_params["version"]
-    if not _known_version(version):
-        return _not_found()
-    base = f"/services/data/{version}"
-    names = ("limits", "query", "sobjects", "search", "tooling", "chatter", "recent")
-    return _json({name: f"{base}/{name}" for name in names})
-
-
-async def rest_limits(request: Request) -> Response:
-    """``GET /services/data/vXX.X/limits``."""
-    auth = await _rest_auth(request)
-    if isinstance(auth, Response):
-        return auth
-    if not _known_version(request.path_params["version"]):
-        return _not_found()
-    return _json(
-        {
-            "DailyApiRequests": {"Max": 15000, "Remaining": 14998},
-            "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
-            "DataStorageMB": {"Max": 5, "Remaining": 5},
-            "FileStorageMB": {"Max": 20, "Remaining": 20},
-        }
-    )
-
-
-_ACCOUNTS = (
-    ("001XX000003DHPh", "Acme Corporation", "Manufacturing"),
-    ("001XX000003DHPi", "Global Media", "Media"),
-    ("001XX000003DHPj", "Burlington Textiles", "Apparel"),
-)
-
-
-async def rest_query(request: Request) -> Response:
-    """``GET /services/data/vXX.X/query?q=SELECT … FROM Account``: a few Account
-    rows."""
-    auth = await _rest_auth(request)
-    if isinstance(auth, Response):
-        return auth
-    version = request.path_params["version"]
-    if not _known_version(version):
-        return _not_found()
-    soql = request.query_params.get("q", "")
-    match = re.match(r"(?is)^\s*select\s+(.+?)\s+from\s+(\w+)", soql)
-    if not match:
-        body = [{"message": "unexpected token: query", "errorCode": "MALFORMED_QUERY"}]
-        return _rest_error(body, 400)
-    fields = [f.strip() for f in match.group(1).split(",") if f.strip()]
-    sobject = match.group(2)
-    if sobject.lower() != "account":
-        message = f"sObject type '{sobject}' is not supported."
-        return _rest_error([{"message": message, "errorCode": "INVALID_TYPE"}], 400)
-    records = []
-    for record_id, name, industry in _ACCOUNTS:
-        full_id = to_18(record_id)
-        row: dict[str, Any] = {
-            "attributes": {
-                "type": "Account",
-                "url": f"/services/data/{version}/sobjects/Account/{quote(full_id)}",
-            }
-        }
-        values = {"Id": full_id, "Name": name, "Industry": industry}
-        for field in fields:
-            row[field] = values.get(field, values.get(field.capitalize()))
-        records.append(row)
-    del auth
-    return _json({"totalSize": len(records), "done": True, "records": records})

@@ -13,10 +13,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .constants import DEFAULT_ORG_NAME, DEFAULT_SITE_ID, DEFAULT_USERNAME
+from .constants import (
+    DEFAULT_ORG_NAME,
+    DEFAULT_SITE_ID,
+    DEFAULT_USERNAME,
+    MAX_API_VERSION,
+    MIN_API_VERSION,
+)
+from .records import RecordStore
 
 __all__ = [
     "AccessTokenRecord",
@@ -67,6 +75,20 @@ class EmulatedOrg:
             URL) as JWT ``aud`` in addition to the login/test/site URLs.
         session_timeout: the org's Session Settings timeout in seconds: the lifetime
             of access tokens of apps that set no ``session_timeout`` (reference 2.5).
+        min_api_version: the oldest REST API version served (``"31.0"``, as Salesforce
+            since Summer '25); older versions (down to 7.0) answer ``410`` with
+            :attr:`retired_api_version_error`.
+        max_api_version: the newest version served (``"68.0"``, Winter '27); newer ones
+            answer ``404 NOT_FOUND``.
+        retired_api_version_error: ``(errorCode, message)`` of the ``410`` for a retired
+            version. Salesforce documents the status (410 GONE); ``GONE`` is the code a
+            client saw in July 2025; the message is not verified.
+        revoke_error_format: how ``/services/oauth2/revoke`` words its errors when the
+            request names no ``format`` and no ``Accept`` type: ``"json"`` (default,
+            ``{"error":"invalid_token",…}`` like the token endpoint) or
+            ``"urlencoded"`` (``error=invalid_token&…``, what jsforce parses).
+            Reference 14.8: Salesforce's real format is not documented. The org is the
+            one whose host answered (the loopback org on ``127.0.0.1``).
     """
 
     name: str
@@ -92,6 +114,13 @@ class EmulatedOrg:
     active: bool = True
     jwt_my_domain_audience: bool = True
     session_timeout: float = 7200.0
+    min_api_version: str = MIN_API_VERSION
+    max_api_version: str = MAX_API_VERSION
+    retired_api_version_error: tuple[str, str] = (
+        "GONE",
+        "The requested version of the API is no longer available.",
+    )
+    revoke_error_format: Literal["json", "urlencoded"] = "json"
 
     @property
     def is_sandbox(self) -> bool:
@@ -196,6 +225,35 @@ class AssetTokenConfig:
 
 
 @dataclass
+class TokenExchangeConfig:
+    """Token exchange with another identity provider (reference 15.8): the app's
+    "Enable Token Exchange Flow" settings and the Apex handler it runs.
+
+    Attributes:
+        handler: the API name of the app's ``Auth.OauthTokenExchangeHandler``; a request
+            that names another handler is refused (``None``: any name, or none).
+        subjects: outside tokens the handler accepts, mapped to the Salesforce username
+            they stand for (an outside token not listed is refused with
+            ``invalid_grant``).
+        map_subject: instead of (or besides) ``subjects``, a callable
+            ``(subject_token, subject_token_type) -> username | None`` standing for the
+            Apex handler's validation and user mapping (``None``: refused).
+        is_secret_required: "Require Secret for Token Exchange Flow".
+        subject_token_types: token types the handler accepts (full URNs).
+    """
+
+    handler: str | None = "ExternalIdpHandler"
+    subjects: dict[str, str] = field(default_factory=dict)
+    map_subject: Callable[[str, str], str | None] | None = None
+    is_secret_required: bool = False
+    subject_token_types: tuple[str, ...] = (
+        "urn:ietf:params:oauth:token-type:access_token",
+        "urn:ietf:params:oauth:token-type:id_token",
+        "urn:ietf:params:oauth:token-type:jwt",
+    )
+
+
+@dataclass
 class EmulatedApp:
     """A Connected App / External Client App with the policies that change wire
     behaviour.
@@ -220,12 +278,21 @@ class EmulatedApp:
             ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
         session_timeout: access-token lifetime in seconds (never reported to clients);
             ``None`` (default): the org's :attr:`EmulatedOrg.session_timeout`.
+        refresh_processing_seconds: how long Salesforce takes to process a refresh
+            (reference 15.1): a second refresh with the same refresh token that
+            arrives meanwhile is refused with ``invalid_grant`` / ``expired
+            authorization code``. ``0`` (default) answers at once, so only requests
+            that really overlap are refused; raise it to provoke the rejection.
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
         installed: ``False`` models an uninstalled External Client App.
-        certificate_pem: public key/certificate PEM checking JWT bearer assertions.
+        certificate_pem: the X.509 certificate PEM (what Salesforce users upload) or
+            public key PEM checking JWT bearer assertions; see
+            :meth:`SalesforceEmulator.upload_certificate`.
         private_key_pem: the matching private key (a test convenience).
         asset_token: asset-token settings (``None``: token exchange not enabled).
+        token_exchange: token exchange with another identity provider (``None``: not
+            enabled; reference 15.8).
         jwt_include_signature: add ``signature`` to JWT bearer responses (the Postman
             sample has none).
         jwt_include_issued_at: add ``issued_at`` to JWT bearer responses.
@@ -258,12 +325,14 @@ class EmulatedApp:
     is_device_flow_enabled: bool = False
     refresh_token_policy: str = "infinite"
     session_timeout: float | None = None
+    refresh_processing_seconds: float = 0.0
     id_token_validity: int = 120
     is_introspect_all_tokens: bool = False
     installed: bool = True
     certificate_pem: str | None = None
     private_key_pem: str | None = None
     asset_token: AssetTokenConfig | None = None
+    token_exchange: TokenExchangeConfig | None = None
     jwt_include_signature: bool = False
     jwt_include_issued_at: bool = True
     user_agent_refresh: Literal["safe", "always", "never"] = "safe"
@@ -448,6 +517,9 @@ class EmulatorState:
         self.log: list[LogEntry] = []
         self.call_counts: Counter[str] = Counter()
         self.reuse_detected = 0
+        #: refresh tokens whose refresh is being processed (reference 15.1)
+        self.refreshes_in_flight: set[str] = set()
+        self.concurrent_refresh_rejections = 0
         self.faults: list[Fault] = []
         self.time_offset = 0.0
         self.auto_approve: str | None = None
@@ -457,6 +529,7 @@ class EmulatorState:
         self.default_org = DEFAULT_ORG_NAME
         self.default_user = DEFAULT_USERNAME
         self.userinfo_error_status = 401
+        self.records = RecordStore()
         self.generation = 0
         self.closing = False
 
@@ -497,10 +570,13 @@ class EmulatorState:
         self.log.clear()
         self.call_counts.clear()
         self.reuse_detected = 0
+        self.refreshes_in_flight.clear()
+        self.concurrent_refresh_rejections = 0
         self.faults.clear()
         self.time_offset = 0.0
         self.auto_approve = None
         self.auto_consent = "allow"
+        self.records.clear()
         self.generation += 1
 
     def take_fault(self, path: str, grant_type: str | None) -> Fault | None:

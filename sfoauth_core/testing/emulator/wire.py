@@ -98,21 +98,25 @@ async def read_params(request: Request) -> dict[str, str]:
     return params
 
 
-def response_format(params: Mapping[str, str], accept: str | None) -> ResponseFormat:
+def response_format(
+    params: Mapping[str, str], accept: str | None, default: ResponseFormat = "json"
+) -> ResponseFormat:
     """``format`` parameter first, then the ``Accept`` header (left to right), else
-    JSON."""
+    ``default`` (``*/*`` states no preference)."""
     fmt = (params.get("format") or "").strip().lower()
     if fmt in ("json", "urlencoded", "xml"):
         return fmt  # type: ignore[return-value]
     for item in (accept or "").split(","):
         media = item.split(";", 1)[0].strip().lower()
-        if media in ("application/json", "*/*"):
+        if media == "*/*":
+            return default
+        if media == "application/json":
             return "json"
         if media == "application/x-www-form-urlencoded":
             return "urlencoded"
         if media in ("application/xml", "text/xml"):
             return "xml"
-    return "json"
+    return default
 
 
 def _as_text(value: object) -> str:

@@ -12,6 +12,17 @@ from sfoauth_core.exceptions import StorageError
 from ...conf import sfoauth_settings
 from ...models import get_token_model
 
+#: The columns of the text output (``--json`` prints one object per line instead).
+HEADER = (
+    "OWNER",
+    "SALESFORCE USERNAME",
+    "ORG ID",
+    "SALESFORCE USER ID",
+    "STATUS",
+    "KEY ID",
+    "REASON",
+)
+
 
 class Command(BaseCommand):
     help = (
@@ -23,7 +34,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         cipher = sfoauth_settings.cipher()
-        rows = get_token_model()._default_manager.order_by("pk")
+        rows = list(get_token_model()._default_manager.order_by("pk"))
+        if not options["json"]:
+            if not rows:
+                self.stdout.write("No Salesforce connections.")
+                return
+            self.stdout.write("\t".join(HEADER))
         for row in rows:
             try:
                 key_id = (
@@ -38,6 +54,7 @@ class Command(BaseCommand):
                 "user": str(row.user) if row.user_id is not None else None,
                 "org_id": row.org_id,
                 "salesforce_user_id": row.salesforce_user_id,
+                "username": row.username,
                 "status": row.status,
                 "reason": row.reason,
                 "grant": row.grant,
@@ -51,6 +68,7 @@ class Command(BaseCommand):
                 owner = entry["connection"] or entry["user"]
                 stale = "" if entry["current_key"] else " (re-encrypt needed)"
                 self.stdout.write(
-                    f"{owner}\t{row.org_id}\t{row.salesforce_user_id}\t{row.status}"
-                    f"\t{key_id}{stale}\t{row.reason}"
+                    f"{owner}\t{row.username or '-'}\t{row.org_id}"
+                    f"\t{row.salesforce_user_id}\t{row.status}"
+                    f"\t{key_id}{stale}\t{row.reason or '-'}"
                 )

@@ -19,6 +19,7 @@ from sfoauth_core.exceptions import (
     FlowError,
     InvalidGrantError,
     MalformedResponseError,
+    SalesforceUnavailableError,
     SignatureError,
     TransportError,
     UnsupportedGrantTypeError,
@@ -415,8 +416,19 @@ def test_exchange_html_page_is_malformed(app):
     next(flow)
     with pytest.raises(MalformedResponseError, match="HTML"):
         flow.send(
+            HttpResponse(200, {"content-type": "text/html"}, b"<html>login</html>")
+        )
+
+
+def test_exchange_5xx_is_salesforce_unavailable(app):
+    # Issue 10 item 6: a 5xx answer (a maintenance page) is typed as unavailability.
+    flow = request_asset_token(app, ACCESS)
+    next(flow)
+    with pytest.raises(SalesforceUnavailableError) as caught:
+        flow.send(
             HttpResponse(503, {"content-type": "text/html"}, b"<html>down</html>")
         )
+    assert caught.value.status_code == 503
 
 
 def test_exchange_is_not_retried_on_transport_errors(app):

@@ -20,6 +20,7 @@ from sfoauth_core.exceptions import (
     FlowError,
     InvalidClientIdError,
     MalformedResponseError,
+    SalesforceUnavailableError,
     SFOAuthError,
     TransportError,
     UnsupportedGrantTypeError,
@@ -193,6 +194,12 @@ def test_leg1_error_is_typed(app):
 def test_leg1_html_page_is_malformed(app):
     flow, _ = _start(app)
     with pytest.raises(MalformedResponseError):
+        flow.send(HttpResponse(200, {"content-type": "text/html"}, b"<html>x</html>"))
+
+
+def test_leg1_5xx_is_salesforce_unavailable(app):
+    flow, _ = _start(app)
+    with pytest.raises(SalesforceUnavailableError):
         flow.send(HttpResponse(503, {"content-type": "text/html"}, b"<html>x</html>"))
 
 

@@ -15,7 +15,7 @@ from sfoauth_core.exceptions import (
     ConfigurationError,
     InsecureFlowWarning,
     InvalidGrantError,
-    OAuthProtocolError,
+    SalesforceUnavailableError,
     SFOAuthError,
     TransportError,
     UnsupportedGrantTypeError,
@@ -161,7 +161,7 @@ def test_blocked_flow_is_an_unsupported_grant_type(app):
 
 def test_never_retried_on_5xx(app):
     flow, _ = _start(app)
-    with pytest.raises(OAuthProtocolError) as excinfo:
+    with pytest.raises(SalesforceUnavailableError) as excinfo:
         flow.send(_json(503, {}))
     assert excinfo.value.status_code == 503
 

@@ -169,3 +169,27 @@ def test_retry_after_is_capped():
     policy = RetryPolicy(attempts=2, max_retry_after=30)
     response = HttpResponse(503, {"retry-after": "86400"}, b"")
     assert policy.delay(0, response) == 30
+
+
+def test_concurrent_refresh_rejection_is_its_own_retryable_error():
+    """Reference 15.1: on a refresh grant, invalid_grant / expired authorization code
+    means another refresh of this token is being processed: not a dead grant."""
+    from sfoauth_core.exceptions import RefreshInProgressError
+
+    flow = refresh_token(make_app(), stored_token())
+    first_request(flow)
+    with pytest.raises(RefreshInProgressError) as info:
+        finish(
+            flow,
+            json_response(
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "expired authorization code",
+                },
+            ),
+        )
+    assert not isinstance(info.value, InvalidGrantError)
+    assert info.value.error == "invalid_grant"
+    assert info.value.status_code == 400
+    assert "5Aep861Original" not in str(info.value)

@@ -14,8 +14,8 @@ from sfoauth_core.exceptions import (
     FlowError,
     InvalidGrantError,
     InvalidRequestError,
-    MalformedResponseError,
     PKCEError,
+    SalesforceUnavailableError,
     SignatureError,
     StateMismatchError,
     UntrustedHostError,
@@ -273,7 +273,7 @@ class TestExchange:
 
         flow = exchange_code(make_app(), "c", code_verifier="v" * 43)
         first_request(flow)
-        with pytest.raises(MalformedResponseError, match="HTML"):
+        with pytest.raises(SalesforceUnavailableError, match="HTTP 503"):
             finish(
                 flow,
                 HttpResponse(503, {"content-type": "text/html"}, b"<html>down</html>"),

@@ -33,6 +33,7 @@ from sfoauth_core.exceptions import (
     InvalidRequestError,
     InvalidTokenError,
     MalformedResponseError,
+    OAuthProtocolError,
     SalesforceUnavailableError,
     SignatureError,
     TransportError,
@@ -443,6 +444,70 @@ def test_asset_token_request_and_verify(sf, emu):
     )
     with pytest.raises(SignatureError):
         client.verify_asset_token(tampered, audience=audience)
+
+
+# -- Token exchange with another identity provider (reference 15.8) -------------------------
+def _exchange_app(emu: SalesforceEmulator, **config: Any) -> None:
+    from sfoauth_core.testing import TokenExchangeConfig
+
+    config.setdefault("subjects", {"okta-subject-1": DEFAULT_USERNAME})
+    emu.apps["web"].token_exchange = TokenExchangeConfig(**config)
+
+
+def test_token_exchange_maps_an_outside_token_to_a_user(sf, emu):
+    _exchange_app(emu)
+    client = sf("web")
+    token = client.token_exchange(
+        "okta-subject-1", "access_token", token_handler="ExternalIdpHandler"
+    )
+    assert token.user_id == DEFAULT_USER_ID and token.org_id == DEFAULT_ORG_ID
+    assert token.refresh_token and token.signature
+    assert client.refresh(token).access_token != token.access_token
+    log = [e for e in emu.request_log if e.path.endswith("/oauth2/token")]
+    assert log[0].grant_type == "urn:ietf:params:oauth:grant-type:token-exchange"
+    assert log[0].params["subject_token_type"].endswith(":access_token")
+
+
+def test_token_exchange_refused_and_never_retried(sf, emu):
+    _exchange_app(emu)
+    client = sf("web")
+    with pytest.raises(InvalidGrantError):
+        client.token_exchange("forged-subject", "jwt")
+    emu.inject_fault(Fault(kind="status", status=503, count=5))
+    with pytest.raises(SalesforceUnavailableError):
+        client.token_exchange("okta-subject-1", "id_token")
+    assert emu.calls("urn:ietf:params:oauth:grant-type:token-exchange") == 2
+
+
+def test_token_exchange_checks_before_sending(sf, emu):
+    from sfoauth_core.exceptions import FlowError
+
+    _exchange_app(emu)
+    client = sf("web")
+    with pytest.raises(FlowError, match="10,000"):
+        client.token_exchange("x" * 10_001, "jwt")
+    with pytest.raises(FlowError, match="subject_token_type"):
+        client.token_exchange("okta-subject-1", "password")
+    login_host = sf("web", login_url="https://login.salesforce.com")
+    with pytest.raises(ConfigurationError, match="My Domain"):
+        login_host.token_exchange("okta-subject-1", "jwt")
+    assert emu.calls() == 0
+
+
+def test_token_exchange_app_settings(sf, emu):
+    client = sf("web")
+    with pytest.raises(OAuthProtocolError, match="unsupported_grant_type"):
+        client.token_exchange("okta-subject-1", "jwt")  # not enabled on the app
+    _exchange_app(emu, is_secret_required=True)
+    with pytest.raises(InvalidRequestError, match="token handler"):
+        client.token_exchange("okta-subject-1", "jwt", token_handler="Other")
+    public = sf("public", client_secret=None)
+    emu.apps["public"].token_exchange = emu.apps["web"].token_exchange
+    with pytest.raises(InvalidClientError):
+        public.token_exchange("okta-subject-1", "jwt")  # the secret is required
+    mapped = sf("web")
+    _exchange_app(emu, subjects={}, map_subject=lambda t, kind: DEFAULT_USERNAME)
+    assert mapped.token_exchange("anything", "jwt").user_id == DEFAULT_USER_ID
 
 
 # -- Revoke, introspect, userinfo, identity, discovery ---------------------------------------

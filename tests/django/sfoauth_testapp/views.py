@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import RequestContext, Template
 from django.views import View
 
 from sfoauth_django.decorators import SalesforceRequiredMixin, salesforce_required
@@ -81,3 +82,31 @@ def optional_none(request: HttpRequest) -> JsonResponse:
 async def aoptional_none(request: HttpRequest) -> JsonResponse:
     """The same from an async view (under ASGI the middleware resolved it before)."""
     return JsonResponse(_describe(request.salesforce))  # type: ignore[attr-defined]
+
+
+_PAGE = Template(
+    "{% if request.salesforce %}connected to {{ request.salesforce.instance_url }}"
+    "{% else %}not connected{% endif %}|{{ request.salesforce.instance_url }}"
+)
+
+
+def page(request: HttpRequest) -> HttpResponse:
+    """An undecorated page whose template reads ``request.salesforce``."""
+    return HttpResponse(_PAGE.render(RequestContext(request)))
+
+
+def api_page(request: HttpRequest) -> JsonResponse:
+    """An undecorated view calling Salesforce through ``request.salesforce.client``."""
+    if not request.salesforce:  # type: ignore[attr-defined]
+        return JsonResponse({"connected": False})
+    response = request.salesforce.client.get("/services/data/v62.0/limits")  # type: ignore[attr-defined]
+    return JsonResponse({"status": response.status_code})
+
+
+async def aapi_page(request: HttpRequest) -> JsonResponse:
+    """The async twin (under ASGI ``request.salesforce`` was resolved before)."""
+    if not request.salesforce:  # type: ignore[attr-defined]
+        return JsonResponse({"connected": False})
+    client = await request.salesforce.aclient()  # type: ignore[attr-defined]
+    response = await client.get("/services/data/v62.0/limits")
+    return JsonResponse({"status": response.status_code})

@@ -1,0 +1,222 @@
+"""The Django journey (issue 10): one person's first hour with sfoauth_django, in real
+processes: ``sfoauth emulator``, the project in ``django_site/`` under WSGI
+(``runserver``) and under ASGI (uvicorn), Chromium.
+
+login → API (sync, async) → expire → API (sync) → expire again inside the cache
+lifetime → API (async: its cached token predates both expiries; then sync) → expire →
+identity → expire → async API (a refresh on another event loop) →
+emulator stopped → 503 page → emulator back with every grant forgotten → pages still
+render, reconnect message → reconnect → Salesforce failing after retries → 503 page →
+Salesforce back → disconnect → no silent reconnect. Each step checks what the person
+sees and the exact number of token-endpoint calls (the emulator's control API).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from browser_support import Browser, free_port
+from support import (
+    PYTHON,
+    REASON_DISCONNECTED,
+    REASON_RENEW,
+    Emulator,
+    Journey,
+    Service,
+    Services,
+    child_env,
+    wait_seconds,
+)
+
+from sfoauth_core.storage import TokenCipher
+from sfoauth_core.testing import DEFAULT_USERNAME
+
+pytestmark = [pytest.mark.journey, pytest.mark.browser, pytest.mark.loopback]
+
+SITE = Path(__file__).resolve().parent / "django_site"
+APP_USER = ("journey", "journey-Passw0rd")
+
+
+def start_django(services: Services, work: Path, server: str) -> tuple[Emulator, str]:
+    """The emulator, then the migrated project under ``server`` (wsgi or asgi)."""
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    emulator = Emulator(services, work, [app_url + "/salesforce/callback/"])
+    emulator.start()
+    env = child_env(
+        JOURNEY_EMULATOR_URL=emulator.url,
+        JOURNEY_APP_URL=app_url,
+        JOURNEY_DB=str(work / "db.sqlite3"),
+        JOURNEY_TOKEN_KEY=TokenCipher.generate_key(),
+        DJANGO_SETTINGS_MODULE="journey_site.settings",
+        DJANGO_SUPERUSER_PASSWORD=APP_USER[1],
+    )
+    for command in (
+        ["migrate", "--noinput"],
+        [
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            APP_USER[0],
+            "--email",
+            "j@example.com",
+        ],
+    ):
+        done = subprocess.run(
+            [PYTHON, "manage.py", *command],
+            cwd=SITE,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    if server == "wsgi":
+        argv = [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    else:
+        argv = [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "journey_site.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+    services.add(
+        Service(
+            f"django-{server}",
+            argv,
+            cwd=SITE,
+            env=env,
+            log_dir=services.log_dir,
+            ready_url=app_url + "/accounts/login/",
+        )
+    ).start()
+    return emulator, app_url
+
+
+def api_page_works(journey: Journey, path: str) -> None:
+    """A decorated page that called the REST API and got the Accounts."""
+    journey.goto(path)
+    journey.at(path)
+    page = journey.page
+    assert journey.text_of("#api-status") == "200", journey.text()[:800]
+    assert page.locator("#accounts li.account").count() >= 1
+
+
+@pytest.mark.parametrize("server", ["wsgi", "asgi"])
+def test_django_journey(
+    browser: Browser, services: Services, tmp_path: Path, server: str
+) -> None:
+    emulator, app_url = start_django(services, tmp_path, server)
+    journey = Journey(browser, emulator, app_url, "/salesforce/login/")
+    page = browser.page
+    sync, async_ = "/api/sync/", "/api/async/"
+
+    with journey.step("anonymous: the app's login, then the Connect page, next kept"):
+        journey.goto(sync)
+        assert journey.path().startswith("/accounts/login/"), journey.path()
+        page.locator("#id_username").fill(APP_USER[0])
+        page.locator("#id_password").fill(APP_USER[1])
+        journey.click("#login-button")
+        journey.expect_interstitial(sync)
+        assert emulator.calls() == {}  # nothing happens without the click
+
+    with journey.step("connect: one click, Salesforce login, back on the page"):
+        journey.connect(sync)
+        api_page_works(journey, sync)
+        assert emulator.calls() == {"authorization_code": 1}
+
+    with journey.step("async page: same connection, no token call"):
+        api_page_works(journey, async_)
+        assert emulator.calls() == {"authorization_code": 1}
+
+    with journey.step("expire, sync page: one refresh"):
+        emulator.expire()
+        api_page_works(journey, sync)
+        assert journey.new_refreshes() == 1
+
+    with journey.step(
+        "expire again inside the cache lifetime: the async page, whose cached token "
+        "is the one from before the first expiry, refreshes once"
+    ):
+        emulator.expire()
+        api_page_works(journey, async_)
+        assert journey.new_refreshes() == 1
+
+    with journey.step("sync page: its cached token was replaced, re-read, no refresh"):
+        api_page_works(journey, sync)
+        api_page_works(journey, async_)
+        assert journey.new_refreshes() == 0
+
+    with journey.step("expire, identity page refreshes once"):
+        emulator.expire()
+        journey.goto("/identity/")
+        assert journey.text_of("#username") == DEFAULT_USERNAME
+        assert journey.new_refreshes() == 1
+
+    for loop in ("another", "a third"):
+        # Under WSGI each async view runs on a new event loop (asgiref): the async
+        # token client must not outlive its loop (issue 10 item 2).
+        with journey.step(f"expire, async page refreshes on {loop} event loop"):
+            emulator.expire()
+            api_page_works(journey, async_)
+            assert journey.new_refreshes() == 1
+            api_page_works(journey, sync)
+            assert journey.new_refreshes() == 1
+
+    with journey.step("emulator stopped: a 503 page, the home page still renders"):
+        emulator.stop()
+        journey.expect_unavailable(sync)
+        journey.goto("/")
+
+    with journey.step("emulator back, every grant unknown: the home page renders"):
+        emulator.start()
+        journey.goto("/")
+
+    with journey.step("decorated page: the refresh is refused once, reconnect message"):
+        journey.goto(sync)
+        journey.expect_interstitial(sync, REASON_RENEW)
+        assert emulator.calls() == {"refresh_token": 1}  # refused once, not retried
+
+    with journey.step("after the refusal: pages reading request.salesforce render"):
+        journey.goto("/")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+        journey.goto(async_)
+        journey.expect_interstitial(async_)
+        assert emulator.calls() == {"refresh_token": 1}
+
+    with journey.step("reconnect"):
+        journey.goto(sync)
+        journey.connect(sync)
+        api_page_works(journey, sync)
+        assert emulator.calls() == {"refresh_token": 1, "authorization_code": 1}
+
+    with journey.step("Salesforce failing after retries: a 503 page, then back"):
+        emulator.expire()
+        emulator.fail_token_endpoint()
+        journey.expect_unavailable(sync)
+        emulator.clear_faults()
+        failed = emulator.refreshes()
+        api_page_works(journey, sync)
+        assert emulator.refreshes() == failed + 1
+
+    with journey.step("disconnect"):
+        journey.goto("/")
+        journey.click("#disconnect-button")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+        assert "/services/oauth2/revoke" in emulator.paths()
+        assert journey.new_refreshes() == 0
+
+    with journey.step("after disconnect: no silent reconnect"):
+        before = emulator.calls()
+        journey.goto(sync)
+        journey.expect_interstitial(sync, REASON_DISCONNECTED)
+        wait_seconds(1.0)
+        journey.expect_interstitial(sync, REASON_DISCONNECTED)
+        assert emulator.calls() == before
+    journey.finish()
