@@ -157,7 +157,11 @@ def test_login_connect_refresh_integration_status_disconnect(site: Site) -> None
         assert org.status_code == 200, org.text[:2000]
         pages.append(org.text)
         names = re.findall(r'class="account-name">([^<]*)<', org.text)
-        assert names == ["Acme Corporation", "Global Media", "Burlington Textiles"]
+        assert names == [
+            "Acme Corporation",
+            "Burlington Textiles",
+            "Global Media",
+        ]  # ORDER BY Name
         assert dd(org.text, "accounts-total") == "3"
         assert 'id="org-limits"' in org.text and "DailyApiRequests" in org.text
         assert "jane@acme.com" in org.text
