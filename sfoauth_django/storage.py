@@ -135,6 +135,12 @@ class DjangoTokenStore:
             self._rows().filter(pk=row.pk).update(
                 status=NEEDS_REAUTH, reason=UNREADABLE_REASON
             )
+            from . import _runtime  # late: _runtime builds stores
+
+            # This process's caches must not keep answering "connected".
+            _runtime.forget(row.key)
+            if row.user_id is not None:
+                _runtime.forget_user(row.user_id)
         return TokenRecord(
             token=Token(access_token=""),
             version=int(row.version),

@@ -113,3 +113,20 @@ def test_reencrypt_goes_past_bad_rows_and_exits_non_zero(settings):
     assert rows["k1"].status == NEEDS_REAUTH
     settings.SFOAUTH = {**settings.SFOAUTH, "TOKEN_KEYS": [new]}
     assert DjangoTokenStore().get("k3").token == token(3)
+
+
+def test_request_salesforce_is_falsy_once_the_row_was_read(user_factory, emu, browser):
+    """The first read of the row flags it; from then on ``request.salesforce`` is falsy
+    (deciding without decrypting is impossible: the flag is what later requests see)."""
+    from sfoauth_django import _runtime
+
+    client = Client(raise_request_exception=False)
+    user = user_factory("alice")
+    client.force_login(user)
+    assert connect(client, browser, next="/whoami/").status_code == 302
+    assert client.get("/optional/").json() == {"connected": True}
+    (row,) = get_token_model().objects.all()
+    tamper(row.key)
+    _runtime.forget(row.key)
+    assert client.get("/whoami/").status_code in (302, 303)  # the read that flags it
+    assert client.get("/optional/").json() == {"connected": False}
