@@ -74,3 +74,36 @@ async def test_no_warning_when_every_key_is_there(emu, engine, caplog):
     async with make_sf(emu, store=store).lifespan():
         pass
     assert "cannot be decrypted" not in caplog.text
+
+
+@pytest.mark.redis
+async def test_the_redis_store_reports_records_under_a_removed_key(
+    redis_url, emu, caplog
+):
+    from redis.asyncio import Redis
+
+    from sfoauth_core.storage import AsyncRedisTokenStore
+
+    prefix = f"sfoauth-test-{uuid.uuid4().hex[:8]}:"
+    redis = Redis.from_url(redis_url)
+    old_key, new_key = TokenCipher.generate_key(), TokenCipher.generate_key()
+    try:
+        old = AsyncRedisTokenStore(redis, TokenCipher([old_key]), prefix=prefix)
+        for n in range(2):
+            await old.save(f"k{n}", token(n), expected_version=None)
+        current = AsyncRedisTokenStore(redis, TokenCipher([new_key]), prefix=prefix)
+        assert await current.unknown_key_ids() == {
+            TokenCipher([old_key]).primary_key_id: 2
+        }
+        caplog.set_level(logging.WARNING, "sfoauth.fastapi")
+        async with make_sf(emu, store=current).lifespan():
+            pass
+        assert "2 stored Salesforce connection(s)" in caplog.text
+        rotated = AsyncRedisTokenStore(
+            redis, TokenCipher([new_key, old_key]), prefix=prefix
+        )
+        assert await rotated.unknown_key_ids() == {}
+    finally:
+        async for name in redis.scan_iter(match=prefix + "*"):
+            await redis.delete(name)
+        await redis.aclose()
