@@ -397,9 +397,11 @@ def _username_password(
             "Blocked by default in orgs created Summer '23 or later (org setting "
             "'Allow "
             "OAuth Username-Password Flows').",
-            "Salesforce is deprecating this flow and recommends the web server flow "
-            "with "
-            "PKCE or client credentials instead: never use it in production.",
+            "Salesforce is retiring this flow: it stops working for connected apps in "
+            "Winter '27 (enforcement reported for 2027-02-20) and External Client Apps "
+            "never had it. Plan the move now: JWT bearer or client credentials for "
+            "integrations, the web server flow with PKCE for people; never use it in "
+            "production.",
             "The password carries the user's security token unless the IP is trusted; "
             "there are no scopes and no refresh token.",
             _ECA,

@@ -29,11 +29,17 @@ from .endpoints import endpoints_for
 
 __all__ = ["password_grant"]
 
+#: Reference 15.6: the retirement as Salesforce announced it.
+RETIREMENT = (
+    "Salesforce stops supporting it for connected apps in Winter '27 (enforcement "
+    "reported for 2027-02-20; External Client Apps never had it)"
+)
 _WARNING = (
-    "the OAuth username-password flow is for development only: it is blocked by "
-    "default in orgs created Summer '23 or later and Salesforce is deprecating "
-    "it; use the web server flow with PKCE for users, or client credentials / "
-    "JWT bearer for server-to-server integrations"
+    "the OAuth username-password flow is for development only and is being retired: "
+    f"{RETIREMENT}, and orgs created Summer '23 or later block it by default; move "
+    "server-to-server integrations to JWT bearer or client credentials, and people "
+    "to the web server flow with PKCE (`sfoauth advise --server-to-server`; "
+    "docs/flows/username-password.md, 'Migrating off it')"
 )
 
 

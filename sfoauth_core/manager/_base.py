@@ -71,6 +71,8 @@ DEFAULT_LEEWAY = 60.0
 #: of the same refresh token was being processed (reference 15.1); the store is re-read
 #: after each, and the whole stays within :meth:`worst_case_refresh_seconds`.
 CONCURRENT_REFRESH_PAUSES = (0.25, 0.5, 1.0, 2.0)
+#: The stored grant of a connection obtained by :meth:`exchange` (reference 15.8).
+TOKEN_EXCHANGE = "token_exchange"
 #: Seconds a token stays in the in-process cache before the store is consulted again.
 DEFAULT_CACHE_TTL = 300.0
 _FOREVER = float("inf")
@@ -88,6 +90,14 @@ class OAuthFlows(Protocol):
     def _client_credentials(self) -> Flow[Token]: ...
 
     def _revoke(self, token: Token | str) -> Flow[None]: ...
+
+    def _token_exchange(
+        self,
+        subject_token: str,
+        subject_token_type: str,
+        token_handler: str | None,
+        scopes: tuple[str, ...] | list[str] | None,
+    ) -> Flow[Token]: ...
 
     def _introspect(self, token: Token | str, hint: str) -> Flow[Introspection]: ...
 
@@ -451,6 +461,12 @@ class BaseTokenManager(Generic[L, O, S]):
                 "the access token expired and there is no refresh token "
                 "(request the refresh_token scope)"
             )
+            if record.grant == TOKEN_EXCHANGE:
+                reason = (
+                    "the access token from a token exchange expired and Salesforce "
+                    "granted no refresh token: exchange a fresh token from your "
+                    "identity provider (or grant the refresh_token scope)"
+                )
             return (yield from self._needs_reauth(key, record, reason, None))
         notes: list[str] = []
         started = time.monotonic()
@@ -610,6 +626,26 @@ class BaseTokenManager(Generic[L, O, S]):
         record: TokenRecord = yield _Save(key, token, grant, username, None)
         self._remember(key, record.token)
         yield _Emit(TokenEvent("token_obtained", key, record.token, record.grant))
+        return record.token
+
+    def _exchange_plan(
+        self,
+        key: str,
+        subject_token: str,
+        subject_token_type: str,
+        token_handler: str | None,
+        scopes: tuple[str, ...] | list[str] | None,
+    ) -> Plan[Token]:
+        # Reference 15.8: sent once (the flow never retries); the result is stored like
+        # a login and refreshed when Salesforce granted a refresh token.
+        token = yield _Call(
+            self.oauth._token_exchange(
+                subject_token, subject_token_type, token_handler, scopes
+            )
+        )
+        record: TokenRecord = yield from self._save_plan(
+            key, token, TOKEN_EXCHANGE, None, True
+        )
         return record.token
 
     def _obtain_plan(self, key: str, grant: str, username: str | None) -> Plan[Token]:

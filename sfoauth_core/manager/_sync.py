@@ -150,6 +150,31 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
         ``client_credentials``); it will be re-minted when it expires."""
         return self._drive(self._mint_plan(key, grant, username))
 
+    def exchange(
+        self,
+        key: str,
+        subject_token: str,
+        subject_token_type: str,
+        *,
+        token_handler: str | None = None,
+        scopes: tuple[str, ...] | list[str] | None = None,
+    ) -> Token:
+        """Connect ``key`` by exchanging another identity provider's token (reference
+        15.8): sent once, never retried; stored like a login (the superseded grant is
+        revoked) and refreshed like one when Salesforce granted a refresh token, else
+        flagged for a new exchange when the access token expires.
+
+        Raises:
+            InvalidGrantError: the token exchange handler refused the outside token.
+            SalesforceUnavailableError: no answer or 5xx (not retried).
+            StorageError: the store failed.
+        """
+        return self._drive(
+            self._exchange_plan(
+                key, subject_token, subject_token_type, token_handler, scopes
+            )
+        )
+
     def obtain(self, key: str, *, grant: str, username: str | None = None) -> Token:
         """A valid token of a server-to-server connection, minted on first use.
 

@@ -158,7 +158,7 @@ def test_browser_only_discourages_user_agent():
 def test_username_password_caveats():
     rec = recommend_flow(development_only=True)
     assert any("Summer '23" in c for c in rec.caveats)
-    assert any("deprecating" in c for c in rec.caveats)
+    assert any("retiring" in c and "Winter '27" in c for c in rec.caveats)
     assert any("never use it in production" in c for c in rec.caveats)
     assert any("security token" in c for c in rec.caveats)
 

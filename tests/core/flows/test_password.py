@@ -211,3 +211,19 @@ def test_the_driver_must_answer_the_request(app):
     flow, _ = _start(app)
     with pytest.raises(TypeError):
         flow.send(None)
+
+
+def test_every_use_names_the_retirement_and_the_replacements(app):
+    """Reference 15.6: the warning carries the retirement date and where to go."""
+    import warnings
+
+    from sfoauth_core.exceptions import InsecureFlowWarning
+    from sfoauth_core.flows.password import password_grant
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        password_grant(app, "jane@acme.com", "pw")
+    [warning] = [w for w in caught if issubclass(w.category, InsecureFlowWarning)]
+    text = str(warning.message)
+    assert "Winter '27" in text and "2027-02-20" in text
+    assert "JWT bearer" in text and "client credentials" in text
