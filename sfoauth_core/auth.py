@@ -22,14 +22,14 @@ One sans-IO plan (:meth:`SalesforceAuth._plan`) holds the logic; ``sync_auth_flo
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from .exceptions import UntrustedHostError
+from .exceptions import MalformedResponseError, UntrustedHostError
+from .flows._base import loads_json
 from .tokens import Token
 
 __all__ = ["Renewal", "SalesforceAuth", "is_invalid_session"]
@@ -112,8 +112,8 @@ def is_invalid_session(status_code: int, body: bytes) -> bool:
     if status_code != 401:
         return False
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = loads_json(body)  # bounded size and depth: API bodies are untrusted
+    except MalformedResponseError:
         return False
     errors = payload if isinstance(payload, list) else [payload]
     for error in errors:

@@ -92,6 +92,12 @@ class ConnectedApp:
         allow_loopback: allow http:// loopback URLs (the local emulator only).
         extra_hosts: more hosts that may receive tokens (exact names, or ``.suffix``).
         verify_signature: check the ``signature`` HMAC when the secret is known.
+            A missing signature is refused on code exchange, refresh and user-agent
+            answers (Salesforce always signs them).
+        strict_signature: also refuse a missing ``signature`` on client credentials,
+            username-password, device and token-exchange answers (the reference's
+            samples carry one, but it does not say Salesforce always sends it).
+            Default ``False``.
         flows: the flows this app will run (``"web_server"``, ``"pkce"``,
             ``"user_agent"``, ``"jwt_bearer"``, ``"client_credentials"``,
             ``"username_password"``, ``"device"``, ``"asset_token"``, ``"introspect"``);
@@ -118,6 +124,7 @@ class ConnectedApp:
     allow_loopback: bool = False
     extra_hosts: tuple[str, ...] = ()
     verify_signature: bool = True
+    strict_signature: bool = False
     _key: Any = field(default=None, repr=False, compare=False)
 
     def __init__(
@@ -135,6 +142,7 @@ class ConnectedApp:
         extra_hosts: Iterable[str] = (),
         verify_signature: bool = True,
         flows: Iterable[str] = (),
+        strict_signature: bool = False,
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("client_id", "is required")
@@ -193,6 +201,7 @@ class ConnectedApp:
         set_(self, "allow_loopback", bool(allow_loopback))
         set_(self, "extra_hosts", extra)
         set_(self, "verify_signature", bool(verify_signature))
+        set_(self, "strict_signature", bool(strict_signature))
         set_(self, "_key", loaded_key)
         for flow in flows:
             self.validate_for(flow)
@@ -304,6 +313,7 @@ class ConnectedApp:
             "allow_loopback": self.allow_loopback,
             "extra_hosts": self.extra_hosts,
             "verify_signature": self.verify_signature,
+            "strict_signature": self.strict_signature,
         }
         values.update(changes)
         return ConnectedApp(**values)

@@ -6,6 +6,7 @@ SFOAuthError
 ├── FlowError                   the browser/app side of a flow went wrong
 │   ├── StateMismatchError      `state` missing, wrong, expired or replayed
 │   ├── PKCEError               verifier missing or malformed
+│   ├── RepeatedParameterError  a callback names an OAuth parameter more than once
 │   ├── DeviceFlowTimeoutError  the user never approved the device code in time
 │   └── FlowCancelledError      the caller cancelled a polling flow
 ├── TransportError              network failure, timeout, oversized or redirected response
@@ -58,6 +59,7 @@ __all__ = [
     "RateLimitExceededError",
     "ReauthorizationRequired",
     "RefreshInProgressError",
+    "RepeatedParameterError",
     "ResponseError",
     "SFOAuthError",
     "SalesforceUnavailableError",
@@ -106,6 +108,19 @@ class StateMismatchError(FlowError):
 
 class PKCEError(FlowError):
     """The PKCE code verifier is missing or malformed."""
+
+
+class RepeatedParameterError(FlowError):
+    """A callback carries a parameter (``state``, ``code``, ``iss``, ``error``...) twice.
+
+    Which copy a framework keeps differs (first or last wins), so a repeated parameter is a
+    spliced or tampered URL and is never resolved silently. ``parameter`` names it; the
+    values are never kept.
+    """
+
+    def __init__(self, parameter: str) -> None:
+        self.parameter = parameter
+        super().__init__(f"the callback repeats the parameter {parameter!r}")
 
 
 class DeviceFlowTimeoutError(FlowError):

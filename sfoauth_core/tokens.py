@@ -23,8 +23,11 @@ __all__ = [
     "DeviceAuthorization",
     "Identity",
     "Introspection",
+    "MaskedBytes",
+    "MaskedStr",
     "Token",
     "mask",
+    "masked",
 ]
 
 # ``issued_at`` stays in ``raw`` verbatim: the signature covers the exact string.
@@ -54,6 +57,37 @@ def mask(value: str | None) -> str:
     return "None" if value is None else "'**********'"
 
 
+class MaskedStr(str):
+    """A ``str`` whose ``repr`` is masked (issue 13 defect 1).
+
+    The core carries codes, verifiers, states, tokens and secrets in this type, so that a
+    traceback printed with its frame locals (Django's debug page and error mail,
+    ``traceback.TracebackException(capture_locals=True)``, debuggers' ``repr``) shows
+    ``'**********'`` where the value was. It is still a ``str``: sending, comparing,
+    hashing and JSON encoding see the real value (``str()`` and f-strings too, so never
+    format one into a message).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+
+class MaskedBytes(bytes):
+    """A ``bytes`` whose ``repr`` is masked: a response body as the drivers keep it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"b'**********' ({len(self)} bytes)"
+
+
+def masked(value: str) -> MaskedStr:
+    """``value`` as a :class:`MaskedStr` (itself when it already is one)."""
+    return value if isinstance(value, MaskedStr) else MaskedStr(value)
+
+
 def _str_field(payload: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     value = payload.get(name)
     if value is None or value == "":
@@ -67,6 +101,36 @@ def _str_field(payload: Mapping[str, Any], name: str, *, required: bool) -> str 
             f"token response field {name!r} has control characters"
         )
     return value
+
+
+#: A bearer credential is sent as ``Authorization: Bearer <value>``: visible ASCII only
+#: (RFC 7230 field-vchar minus space; Salesforce's tokens contain ``!`` and ``.``).
+_CREDENTIAL_RE = re.compile(r"[\x21-\x7e]+")
+_MAX_CREDENTIAL_LENGTH = 8192
+
+
+def _credential_field(
+    payload: Mapping[str, Any], name: str, *, required: bool
+) -> str | None:
+    value = _str_field(payload, name, required=required)
+    if value is not None and (
+        len(value) > _MAX_CREDENTIAL_LENGTH or not _CREDENTIAL_RE.fullmatch(value)
+    ):
+        raise MalformedResponseError(
+            f"token response field {name!r} has characters a bearer token cannot "
+            "(spaces, non-ASCII or control characters) or is too long"
+        )
+    return value
+
+
+def _token_type(payload: Mapping[str, Any]) -> str:
+    value = _str_field(payload, "token_type", required=True)
+    # RFC 6749 §5.1: the type is case-insensitive. Salesforce only issues Bearer.
+    if value is None or value.lower() != "bearer":
+        raise MalformedResponseError(
+            "token response 'token_type' is not Bearer; sfoauth only sends bearer tokens"
+        )
+    return "Bearer"
 
 
 _ISSUED_AT_RE = re.compile(r"[0-9]{1,13}")
@@ -125,14 +189,19 @@ class Token:
                 unless rotation is on).
             now: the current epoch time (for ``expires_in``), for tests.
 
+        Salesforce sends ``access_token``, ``instance_url``, ``id`` and ``token_type``
+        (``Bearer``) in every grant's answer (reference 2.2 and each flow's section), so
+        all four are required, on a refresh too.
+
         Raises:
-            MalformedResponseError: a required field is missing or has the wrong type.
+            MalformedResponseError: a required field is missing or has the wrong type, the
+                token type is not Bearer, or a token has characters a header cannot carry.
         """
-        access_token = _str_field(payload, "access_token", required=True)
+        access_token = _credential_field(payload, "access_token", required=True)
         assert access_token is not None
-        refresh_token = _str_field(payload, "refresh_token", required=False)
-        instance_url = _str_field(payload, "instance_url", required=False)
-        id_url = _str_field(payload, "id", required=False)
+        refresh_token = _credential_field(payload, "refresh_token", required=False)
+        instance_url = _str_field(payload, "instance_url", required=True)
+        id_url = _str_field(payload, "id", required=True)
         org_id = user_id = None
         if id_url is not None:
             try:
@@ -145,7 +214,7 @@ class Token:
         if scope is not None and not isinstance(scope, str):
             raise MalformedResponseError("token response field 'scope' is not a string")
         scopes = tuple(scope.split()) if scope else ()
-        token_type = _str_field(payload, "token_type", required=False) or "Bearer"
+        token_type = _token_type(payload)
         expires_at = None
         expires_in = payload.get("expires_in")
         if expires_in is not None:

@@ -27,10 +27,14 @@ from sfoauth_core.exceptions import (
     ConfigurationError,
     FlowError,
     OAuthProtocolError,
+    RepeatedParameterError,
     SFOAuthError,
     TransportError,
 )
-from sfoauth_core.flows.web_server import parse_authorization_response
+from sfoauth_core.flows.web_server import (
+    callback_params,
+    parse_authorization_response,
+)
 from sfoauth_core.storage import TokenCipher
 from sfoauth_core.tokens import Token
 
@@ -227,10 +231,16 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     Raises:
         FlowFailure: any check or step failed; nothing was stored.
     """
+    try:
+        # state=a&state=b: refused before the pending login is even looked up.
+        query = callback_params((k, v) for k, vs in request.GET.lists() for v in vs)
+    except RepeatedParameterError as exc:
+        security_log.warning("callback rejected: repeated %r", exc.parameter)
+        raise FlowFailure("invalid_request", 400, exc) from None
     state, pending = _take_pending(request)
     try:
         code = parse_authorization_response(
-            request.GET.dict(),
+            query,
             expected_state=state,
             expected_issuer=pending.get("issuer"),
         )

@@ -18,7 +18,7 @@ class SFOAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401 - registers the checks and signals
+        from . import _key_checks, checks, signals  # noqa: F401 - registers them
         from .redaction import install
 
         install()

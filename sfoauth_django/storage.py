@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
@@ -31,8 +32,13 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from sfoauth_core.exceptions import StorageError
-from sfoauth_core.storage import TokenCipher, TokenRecord, next_record
+from sfoauth_core.exceptions import MalformedResponseError, StorageError
+from sfoauth_core.storage import (
+    NEEDS_REAUTH,
+    TokenCipher,
+    TokenRecord,
+    next_record,
+)
 from sfoauth_core.storage.base import (
     DEFAULT_LOCK_TIMEOUT,
     lock_bounds,
@@ -46,6 +52,13 @@ from .models import NAMED_PREFIX, AbstractSalesforceConnection, get_token_model
 __all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
 
 T = TypeVar("T")
+
+security_log = logging.getLogger("sfoauth.security")
+
+#: ``reason`` of a connection whose stored token cannot be decrypted.
+UNREADABLE_REASON = (
+    "stored token unreadable: tampered, moved or encrypted with a removed key"
+)
 
 
 class DjangoTokenStore:
@@ -97,7 +110,46 @@ class DjangoTokenStore:
         return self.model._default_manager.using(self.using)
 
     def _record(self, row: AbstractSalesforceConnection | None) -> TokenRecord | None:
-        return None if row is None else row.to_record(self.cipher)
+        if row is None:
+            return None
+        try:
+            return row.to_record(self.cipher)
+        except (StorageError, MalformedResponseError, ValueError):
+            return self._unreadable(row)
+
+    def _unreadable(self, row: AbstractSalesforceConnection) -> TokenRecord:
+        """A row whose token cannot be decrypted: flagged, logged, never a 500.
+
+        Tampered, copied onto another connection, or encrypted with a key that was
+        removed from ``TOKEN_KEYS`` (issue 13 defect 7). The row is kept (re-encrypting
+        with the right key, or a new login, repairs it) and answers as ``needs_reauth``
+        with :data:`UNREADABLE_REASON`, so ``request.salesforce`` is falsy and decorated
+        views send the user to reconnect. The token it carries is empty.
+        """
+        if row.status != NEEDS_REAUTH or row.reason != UNREADABLE_REASON:
+            security_log.warning(
+                "stored token of connection %r cannot be decrypted (tampered, moved or "
+                "encrypted with a removed key); flagged for re-authorization",
+                row.key,
+            )
+            self._rows().filter(pk=row.pk).update(
+                status=NEEDS_REAUTH, reason=UNREADABLE_REASON
+            )
+            from . import _runtime  # late: _runtime builds stores
+
+            # This process's caches must not keep answering "connected".
+            _runtime.forget(row.key)
+            if row.user_id is not None:
+                _runtime.forget_user(row.user_id)
+        return TokenRecord(
+            token=Token(access_token=""),
+            version=int(row.version),
+            grant=row.grant,
+            username=row.username or None,
+            status=NEEDS_REAUTH,
+            reason=UNREADABLE_REASON,
+            updated_at=row.updated_at.timestamp() if row.updated_at else 0.0,
+        )
 
     def _locked_row(self, key: str) -> AbstractSalesforceConnection | None:
         row: AbstractSalesforceConnection | None = (
@@ -257,8 +309,14 @@ class DjangoTokenStore:
             raise error
 
     # Maintenance ------------------------------------------------------------------------
-    def reencrypt(self, *, batch_size: int = 100) -> int:
+    def reencrypt(
+        self, *, batch_size: int = 100, failed: list[str] | None = None
+    ) -> int:
         """Move every row to the first key of ``TOKEN_KEYS``; idempotent and resumable.
+
+        A row that cannot be decrypted (tampered, or made with a removed key) does not stop
+        the run: it is flagged like an unreadable row on read, its key is appended to
+        ``failed``, and the other rows are re-encrypted.
 
         Returns:
             How many rows were rewritten.
@@ -283,9 +341,15 @@ class DjangoTokenStore:
                         row.token_ciphertext
                     ):
                         continue
-                    row.token_ciphertext = cipher.reencrypt(
-                        row.token_ciphertext, context=row.cipher_context()
-                    )
+                    try:
+                        row.token_ciphertext = cipher.reencrypt(
+                            row.token_ciphertext, context=row.cipher_context()
+                        )
+                    except StorageError:
+                        self._unreadable(row)
+                        if failed is not None:
+                            failed.append(row.key)
+                        continue
                     row.save(using=self.using, update_fields=["token_ciphertext"])
                     done += 1
         return done

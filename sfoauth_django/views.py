@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import _flows
+from ._reporting import protect_flow_view
 from ._responses import REASONS, private, unavailable
 from .adapter import get_adapter
 from .conf import sfoauth_settings
@@ -62,6 +63,7 @@ def _notices(request: HttpRequest) -> list[str]:
 
 @csrf_protect
 @require_http_methods(["GET", "POST"])
+@protect_flow_view
 def login(request: HttpRequest) -> HttpResponse:
     """Start the web server flow (PKCE) on ``POST``; ``GET`` shows the interstitial.
 
@@ -97,6 +99,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
+@protect_flow_view
 def callback(request: HttpRequest) -> HttpResponse:
     """Finish the login: state, PKCE, code exchange, storage, then a redirect to ``next``.
 

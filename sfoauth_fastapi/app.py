@@ -731,6 +731,7 @@ class SFOAuth:
         routes depending on :attr:`session` in the OpenAPI schema."""
         for issue in self.warnings:
             logger.warning("%s", issue)
+        await self._warn_removed_keys()
         _install_redaction()
         setup = getattr(self.store, "setup", None)
         if setup is not None:
@@ -741,6 +742,27 @@ class SFOAuth:
             yield
         finally:
             await self.aclose()
+
+    async def _warn_removed_keys(self) -> None:
+        # Issue 13 defect 9: stored tokens made with a key the cipher no longer has
+        # cannot be decrypted; say so at start-up, not at the first user's request.
+        scan = getattr(self.store, "unknown_key_ids", None)
+        if scan is None:
+            return
+        try:
+            missing = await scan()
+        except SFOAuthError as exc:
+            logger.warning("sfoauth could not check the stored tokens' keys: %s", exc)
+            return
+        for kid, count in sorted(missing.items()):
+            logger.warning(
+                "sfoauth: %d stored Salesforce connection(s) are encrypted with key id "
+                "%r, which is not among the TokenCipher's keys: they cannot be "
+                "decrypted. Put the removed key back after the new one and re-encrypt, "
+                "or those users must log in again.",
+                count,
+                kid,
+            )
 
     async def aclose(self) -> None:
         """Close the HTTP clients and transports sfoauth created."""

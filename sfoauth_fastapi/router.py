@@ -240,6 +240,11 @@ async def finish_login(
 ) -> Response:
     """``GET /callback``: check the flow, exchange the code, store the connection."""
     answer = _Callback(sf, request)
+    try:
+        # state=a&state=b: refused before the pending login is even looked up.
+        web_server.callback_params(request.query_params.multi_items())
+    except SFOAuthError as exc:
+        return answer.reject(code_for(exc), type(exc).__name__)
     if not answer.pending:
         return answer.reject(
             ErrorCode.INVALID_STATE, "no pending login in this browser"

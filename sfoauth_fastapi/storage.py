@@ -302,6 +302,33 @@ class SQLAlchemyTokenStore:
         )
         return result.first()
 
+    async def unknown_key_ids(self) -> dict[str, int]:
+        """Key ids that stored records use but the cipher lacks, with their counts.
+
+        Such records cannot be decrypted: the key was removed from the cipher's keys
+        before they were re-encrypted (issue 13 defect 9). Ids are fingerprints, never
+        key material.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        t = self.tables.tokens
+        known = set(self.cipher.key_ids)
+        missing: dict[str, int] = {}
+        try:
+            async with self.engine.connect() as conn:
+                result = await conn.stream(select(t.c.record))
+                async for (ciphertext,) in result:
+                    try:
+                        kid = self.cipher.key_id_of(ciphertext)
+                    except StorageError:
+                        kid = "(not a sfoauth ciphertext)"
+                    if kid not in known:
+                        missing[kid] = missing.get(kid, 0) + 1
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "scanning the token table") from None
+        return missing
+
     # Reads ----------------------------------------------------------------------------
     async def get(self, key: str) -> TokenRecord | None:
         """The record under ``key``, decrypted, or ``None``."""

@@ -13,7 +13,9 @@ import base64
 import functools
 import hashlib
 import hmac
+import itertools
 import json
+import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,7 +31,7 @@ from ..exceptions import (
     UntrustedHostError,
     raise_for_oauth_error,
 )
-from ..tokens import Token
+from ..tokens import MaskedStr, Token, masked
 
 __all__ = [
     "Flow",
@@ -41,6 +43,7 @@ __all__ = [
     "check_token_hosts",
     "client_auth_fields",
     "compute_signature",
+    "loads_json",
     "parse_json_object",
     "parse_token_response",
     "prepare_token_request",
@@ -52,6 +55,26 @@ T = TypeVar("T")
 
 #: Largest response body a driver accepts (SECURITY.md item 11).
 MAX_RESPONSE_BYTES = 256 * 1024
+#: Deepest nesting of arrays/objects accepted in a JSON body. Salesforce's answers are
+#: flat (an identity document nests three levels); a deeper body is hostile and would
+#: otherwise end in an untyped ``RecursionError`` inside the JSON decoder.
+MAX_JSON_DEPTH = 32
+
+#: Grants whose answers Salesforce always signs (reference 2.2/2.3, sections 4.1, 4.4,
+#: 4.7): a missing ``signature`` is refused when the client secret is known.
+SIGNED_GRANTS = frozenset({"authorization_code", "refresh_token", "user_agent"})
+#: Grants whose answers carry a signature in the reference's samples, but where the
+#: reference is unsure it is always sent: required only with
+#: ``ConnectedApp(strict_signature=True)``; verified whenever present.
+STRICT_SIGNED_GRANTS = frozenset(
+    {"client_credentials", "password", "device", "token_exchange"}
+)
+
+# A string, or an unterminated one up to the end: every attempt at a quote succeeds, so
+# the scan is linear (a pattern that must find the closing quote backtracks from every
+# quote of a hostile body: quadratic).
+_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+_BRACKET_STEP = str.maketrans({"[": "+", "{": "+", "]": "-", "}": "-"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +187,7 @@ def client_auth_fields(
     """``client_id`` (+ ``client_secret`` when known and wanted) for a form body."""
     fields = {"client_id": app.client_id}
     if include_secret and app.client_secret:
-        fields["client_secret"] = app.client_secret.reveal()
+        fields["client_secret"] = masked(app.client_secret.reveal())
     return fields
 
 
@@ -175,7 +198,10 @@ def prepare_token_request(
     merged = {"Accept": "application/json"}
     if headers:
         merged.update(headers)
-    return HttpRequest("POST", url, headers=merged, form=dict(form))
+    # Every value is masked: a traceback through the drivers shows no credential.
+    return HttpRequest(
+        "POST", url, headers=merged, form={k: masked(v) for k, v in form.items()}
+    )
 
 
 def parse_json_object(response: HttpResponse) -> dict[str, Any]:
@@ -194,7 +220,7 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
         )
     if len(response.content) > MAX_RESPONSE_BYTES:
         raise MalformedResponseError("response body is too large", status_code=status)
-    text = response.content.decode("utf-8", "replace").strip()
+    text = masked(response.content.decode("utf-8", "replace").strip())
     if not text:
         raise MalformedResponseError(
             f"empty response (HTTP {status})", status_code=status
@@ -205,12 +231,7 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
             "may be in maintenance",
             status_code=status,
         )
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        raise MalformedResponseError(
-            f"response is not JSON (HTTP {status})", status_code=status
-        ) from None
+    payload = loads_json(text, status_code=status)
     if not isinstance(payload, dict):
         raise MalformedResponseError(
             f"response is not a JSON object (HTTP {status})", status_code=status
@@ -224,25 +245,132 @@ def parse_json_object(response: HttpResponse) -> dict[str, Any]:
     return payload
 
 
+def json_depth(text: str) -> int:
+    """The deepest array/object nesting in a JSON text, without decoding it.
+
+    Strings are blanked first (a bracket inside a string does not nest), then the
+    brackets are counted, each in one linear pass, so a hostile 256 KiB body costs
+    milliseconds, never a recursion.
+    """
+    brackets = "".join(
+        ch for ch in _JSON_STRING_RE.sub("", text) if ch in "[]{}"
+    ).translate(_BRACKET_STEP)
+    steps = (1 if ch == "+" else -1 for ch in brackets)
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def loads_json(
+    text: str | bytes,
+    *,
+    status_code: int | None = None,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+    max_depth: int = MAX_JSON_DEPTH,
+) -> Any:
+    """Decode a JSON body whose size and nesting are bounded first.
+
+    Every JSON body the core reads from the network goes through here.
+
+    Raises:
+        MalformedResponseError: too large, nested deeper than ``max_depth``, or not JSON.
+    """
+    if isinstance(text, bytes):
+        if len(text) > max_bytes:
+            raise MalformedResponseError(
+                "response body is too large", status_code=status_code
+            )
+        text = text.decode("utf-8", "replace")
+    if len(text) > max_bytes:
+        raise MalformedResponseError(
+            "response body is too large", status_code=status_code
+        )
+    text = masked(text)  # a token body: frame locals print it masked
+    if json_depth(text) > max_depth:
+        raise MalformedResponseError(
+            f"response JSON is nested deeper than {max_depth} levels",
+            status_code=status_code,
+        )
+    try:
+        return json.loads(text, object_hook=_mask_secret_fields)
+    except (ValueError, RecursionError):
+        raise MalformedResponseError(
+            f"response is not JSON (HTTP {status_code})", status_code=status_code
+        ) from None
+
+
+#: JSON fields whose values are credentials: decoded as :class:`MaskedStr`.
+SECRET_FIELDS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "signature",
+        "device_code",
+        "code",
+        "state",
+        "client_secret",
+        "lightning_sid",
+        "visualforce_sid",
+        "content_sid",
+        "csrf_token",
+        "parent_sid",
+        "beacon_child_consumer_secret",
+    }
+)
+
+
+def _mask_secret_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    for name, value in obj.items():
+        if name in SECRET_FIELDS and type(value) is str:
+            obj[name] = MaskedStr(value)
+    return obj
+
+
 def compute_signature(secret: str, id_url: str, issued_at: str) -> str:
     """Base64(HMAC-SHA256(key=client secret, msg=id + issued_at)) — reference 2.3."""
     mac = hmac.new(secret.encode(), (id_url + issued_at).encode(), hashlib.sha256)
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-def verify_token_signature(app: ConnectedApp, payload: Mapping[str, Any]) -> None:
-    """Check ``signature`` in constant time when the secret is known and both parts exist.
+def signature_required(app: ConnectedApp, grant: str | None) -> bool:
+    """Whether a token answer for ``grant`` must carry a ``signature`` for this app.
+
+    Only when the secret is known (a public client cannot check one) and verification is
+    on: always for :data:`SIGNED_GRANTS`, and for :data:`STRICT_SIGNED_GRANTS` when the
+    app sets ``strict_signature``. JWT bearer answers are never required to carry one
+    (the reference's sample has none).
+    """
+    if not (app.verify_signature and app.client_secret) or grant is None:
+        return False
+    if grant in SIGNED_GRANTS:
+        return True
+    return app.strict_signature and grant in STRICT_SIGNED_GRANTS
+
+
+def verify_token_signature(
+    app: ConnectedApp, payload: Mapping[str, Any], *, grant: str | None = None
+) -> None:
+    """Check ``signature`` in constant time when the secret is known.
+
+    A missing signature is refused when :func:`signature_required` says so for
+    ``grant``; a present one is always verified (when the secret is known).
 
     Raises:
-        SignatureError: the HMAC does not match.
+        SignatureError: the HMAC does not match, or a required signature is missing.
     """
     signature = payload.get("signature")
     id_url = payload.get("id")
     issued_at = payload.get("issued_at")
-    if not (app.verify_signature and app.client_secret and signature and id_url):
+    if not (app.verify_signature and app.client_secret):
         return
-    if issued_at is None or not isinstance(signature, str):
-        raise SignatureError("token response has a signature but no issued_at")
+    if not signature:
+        if signature_required(app, grant):
+            raise SignatureError(
+                "token response has no signature, but Salesforce always signs this "
+                "grant's answer (a stripped signature is refused)"
+            )
+        return
+    if not id_url or issued_at is None or not isinstance(signature, str):
+        raise SignatureError("token response has a signature but no id or issued_at")
     expected = compute_signature(
         app.client_secret.reveal(), str(id_url), str(issued_at)
     )
@@ -278,11 +406,18 @@ def parse_token_response(
     app: ConnectedApp,
     response: HttpResponse,
     *,
+    grant: str,
     previous: Token | None = None,
 ) -> Token:
-    """Decode, verify and validate a token-endpoint answer into a :class:`Token`."""
+    """Decode, verify and validate a token-endpoint answer into a :class:`Token`.
+
+    Args:
+        grant: the grant that was asked for (``"authorization_code"``,
+            ``"refresh_token"``, ``"client_credentials"``, ``"password"``, ``"device"``,
+            ``"jwt_bearer"``, ``"token_exchange"``); decides whether a missing ``signature`` is refused.
+    """
     payload = parse_json_object(response)
-    verify_token_signature(app, payload)
+    verify_token_signature(app, payload, grant=grant)
     token = Token.from_response(payload, previous=previous)
     check_token_hosts(app, token)
     return token

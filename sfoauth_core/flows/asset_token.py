@@ -21,15 +21,18 @@ actor token is signed with the matching private key (proof of possession), so
 unsigned JWT (``"alg": "none"``), which carries the device description without any
 proof.
 
-The claims on :class:`~sfoauth_core.tokens.AssetToken` are decoded **without** verifying
-the signature (they describe a token we just received from Salesforce over TLS). A
-backend that receives an asset token from a device must use :func:`verify_asset_token`,
-the trusted path.
+:func:`request_asset_token` refuses an answer whose ``issued_token_type`` is not
+``urn:ietf:params:oauth:token-type:jwt`` or whose ``token_type`` is not ``Bearer``, and
+checks that the asset token is signed by a key of the org's key set
+(``<login_url>/id/keys``, RS256, unexpired) before returning it. The claims on
+:class:`~sfoauth_core.tokens.AssetToken` are those of that checked token; their audience
+is the backend's business. A backend that receives an asset token from a device must use
+:func:`verify_asset_token`, which also checks ``aud`` and ``iss`` exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jwt
@@ -39,11 +42,11 @@ from jwt.algorithms import RSAAlgorithm
 
 from ..config import MIN_RSA_KEY_BITS, ConnectedApp
 from ..exceptions import ConfigurationError, FlowError, MalformedResponseError
-from ..tokens import AssetToken, Token
+from ..tokens import AssetToken, Token, masked
 from ._base import Flow, HttpResponse, parse_json_object, prepare_token_request
 from .discovery import ensure_trusted_url
 from .endpoints import endpoints_for
-from .jwks import verify_jwt
+from .jwks import JwksCache, verify_jwt
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -148,11 +151,11 @@ def prepare_asset_token_form(
     form = {
         "grant_type": TOKEN_EXCHANGE_GRANT,
         "subject_token_type": ACCESS_TOKEN_TYPE,
-        "subject_token": subject,
+        "subject_token": masked(subject),
     }
     if actor_token:
         form["actor_token_type"] = JWT_TOKEN_TYPE
-        form["actor_token"] = actor_token
+        form["actor_token"] = masked(actor_token)
     return form
 
 
@@ -176,10 +179,17 @@ def parse_asset_token_response(response: HttpResponse) -> AssetToken:
                 "asset token response 'expires_in' is not a number"
             )
         seconds = int(str(expires_in).strip())
-    issued_type = payload.get("issued_token_type", JWT_TOKEN_TYPE)
-    token_type = payload.get("token_type", "Bearer")
-    if not isinstance(issued_type, str) or not isinstance(token_type, str):
-        raise MalformedResponseError("asset token response has a non-string token type")
+    issued_type = payload.get("issued_token_type")
+    token_type = payload.get("token_type")
+    if issued_type != JWT_TOKEN_TYPE:
+        # RFC 8693 §2.2.1: issued_token_type is REQUIRED; Salesforce issues JWTs.
+        raise MalformedResponseError(
+            "asset token response 'issued_token_type' is missing or is not "
+            f"{JWT_TOKEN_TYPE}"
+        )
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise MalformedResponseError("asset token response 'token_type' is not Bearer")
+    token_type = "Bearer"
     try:
         # Informational only: verify_asset_token is the trusted path.
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -204,6 +214,8 @@ def request_asset_token(
     name: str | None = None,
     device_key: Mapping[str, Any] | None = None,
     token_url: str | None = None,
+    jwks_cache: MutableMapping[str, Mapping[str, Any]] | None = None,
+    leeway: float = 60,
 ) -> Flow[AssetToken]:
     """Exchange an access token for an asset token (never retried: may create an Asset).
 
@@ -214,11 +226,16 @@ def request_asset_token(
             built.
         token_url: another token endpoint (must be a trusted host); default the login
             URL's.
+        jwks_cache: the org's key sets (the client's cache); a throw-away one when
+            ``None`` (one key set request).
 
     Raises:
         ConfigurationError: both ``actor_token`` and device claims were given.
         OAuthProtocolError: (a subclass) Salesforce refused the exchange.
-        MalformedResponseError: the answer is not an asset token.
+        MalformedResponseError: the answer is not an asset token (wrong or missing
+            ``issued_token_type``, a token type other than Bearer, not a JWT).
+        SignatureError: the asset token is not signed by a key in the org's key set,
+            or has expired.
     """
     claims_given = any(v is not None for v in (device_id, asset, name, device_key))
     if actor_token is not None and claims_given:
@@ -235,7 +252,22 @@ def request_asset_token(
     response = yield prepare_token_request(url, form)
     if not isinstance(response, HttpResponse):
         raise TypeError("the driver must send an HttpResponse after an HttpRequest")
-    return parse_asset_token_response(response)
+    issued = parse_asset_token_response(response)
+    # The issuing side does not know the backend's audience: any audience the token
+    # names is taken, but the signature must come from the org's keys.
+    aud = issued.claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not audiences:
+        raise MalformedResponseError("the asset token names no audience")
+    yield from verify_jwt(
+        app,
+        issued.token,
+        audience=[a for a in audiences if isinstance(a, str)],
+        issuer=None,
+        jwks_cache=JwksCache() if jwks_cache is None else jwks_cache,
+        leeway=leeway,
+    )
+    return issued
 
 
 def verify_asset_token(
@@ -244,7 +276,7 @@ def verify_asset_token(
     *,
     audience: str,
     jwks_cache: MutableMapping[str, Mapping[str, Any]],
-    issuer: str | None = None,
+    issuer: str | Sequence[str] | None = None,
     keys_url: str | None = None,
     leeway: float = 60,
 ) -> Flow[dict[str, Any]]:
@@ -252,19 +284,21 @@ def verify_asset_token(
 
     The signature is checked against the org's key set at ``<login_url>/id/keys`` (or
     ``keys_url``); ``aud`` must contain ``audience`` exactly (one of the app's
-    configured asset audiences); ``exp`` is required. The issuer is only checked when
-    ``issuer`` is given, because the reference does not state which URL Salesforce puts
-    in an asset token's ``iss`` (the site or My Domain URL is likely).
+    configured asset audiences); ``exp`` is required; ``iss`` must equal the expected
+    issuer exactly (no prefix, suffix or case folding). The reference does not state
+    which URL Salesforce puts in ``iss`` (the site or My Domain URL is likely), so
+    ``issuer`` may name one URL or several accepted ones; default the app's login URL.
 
     Raises:
         SignatureError: any failed check (the message never includes the token).
     """
+    expected = app.login_url if issuer is None else issuer
     return (
         yield from verify_jwt(
             app,
             jwt,
             audience=audience,
-            issuer=issuer,
+            issuer=expected,
             jwks_cache=jwks_cache,
             keys_url=keys_url,
             leeway=leeway,

@@ -34,7 +34,7 @@ from ..exceptions import (
     TransportError,
     UntrustedHostError,
 )
-from ..tokens import DeviceAuthorization, Token
+from ..tokens import DeviceAuthorization, Token, masked
 from ._base import (
     Flow,
     HttpResponse,
@@ -140,7 +140,7 @@ def poll_device_flow(
     form = {
         "grant_type": "device",
         "client_id": app.client_id,
-        "code": device.device_code,
+        "code": masked(device.device_code),
     }
     url = endpoints_for(app.login_url).token
     failures = 0  # consecutive network errors / 5xx answers
@@ -164,7 +164,7 @@ def poll_device_flow(
             continue
         failures = 0
         if response.status_code == 200:
-            return parse_token_response(app, response)
+            return parse_token_response(app, response, grant="device")
         try:
             parse_json_object(response)
         except AuthorizationPendingError:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import ConnectedApp
 from ..exceptions import ConfigurationError, FlowError, MalformedResponseError
-from ..tokens import Introspection, Token
+from ..tokens import Introspection, Token, masked
 from ._base import (
     Flow,
     HttpResponse,
@@ -76,7 +76,7 @@ def prepare_introspection_form(
         value = token
     if not isinstance(value, str) or not value:
         raise FlowError(f"there is no {hint.replace('_', ' ')} to introspect")
-    form = {"token": value, "token_type_hint": hint}
+    form = {"token": masked(value), "token_type_hint": hint}
     form.update(client_auth_fields(app))
     return form
 

@@ -13,7 +13,10 @@ Order of checks (everything hostile is refused before a claim is read):
    secret" confusion) never reach a key; ``jku``/``x5u``/``jwk`` headers are ignored:
    keys come only from the configured key set URL;
 3. the key set, from the cache (keyed by URL) or fetched once from a trusted host; an
-   unknown ``kid`` triggers exactly one re-fetch (key rotation), then fails;
+   unknown ``kid`` triggers at most one re-fetch (key rotation), then fails. With a
+   :class:`JwksCache` (the clients' cache) key sets expire after a TTL and re-fetches
+   of one key set URL are rate-limited to one per ``min_refetch_interval``, so a stream
+   of tokens with forged ``kid`` values costs no outbound request after the first;
 4. pyjwt verifies the signature with ``algorithms=["RS256"]``, ``exp`` (required),
    ``nbf``, ``aud`` and ``iss`` with a small leeway; ``iss`` and ``aud`` are re-checked
    for exact string equality (PyJWT once matched issuers by substring, CVE-2024-53861).
@@ -21,10 +24,13 @@ Order of checks (everything hostile is refused before a claim is read):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jwt
+from cachetools import TTLCache
 
 from ..config import ConnectedApp
 from ..exceptions import SignatureError
@@ -32,11 +38,92 @@ from ._base import Flow, RetryPolicy
 from .discovery import DEFAULT_READ_RETRY, ensure_trusted_url, fetch_keys
 from .endpoints import endpoints_for
 
-__all__ = ["ALGORITHMS", "DEFAULT_MAX_JWT_SIZE", "check_jwt_header", "verify_jwt"]
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_MAX_JWT_SIZE",
+    "JWKS_MIN_REFETCH_SECONDS",
+    "JWKS_TTL_SECONDS",
+    "JwksCache",
+    "check_jwt_header",
+    "verify_jwt",
+]
 
 #: The only signature algorithm Salesforce uses for tokens it issues.
 ALGORITHMS = ("RS256",)
 DEFAULT_MAX_JWT_SIZE = 16384
+#: Key sets are kept this long (SECURITY.md item 14).
+JWKS_TTL_SECONDS = 3600.0
+#: At most one fetch of one key set URL per this many seconds (issue 13 item 6).
+JWKS_MIN_REFETCH_SECONDS = 60.0
+
+
+class JwksCache(MutableMapping[str, Mapping[str, Any]]):
+    """Key sets by URL with a TTL, and a per-URL minimum interval between fetches.
+
+    A mapping (``cachetools.TTLCache`` underneath) so :func:`verify_jwt` reads and
+    writes it like a dict; :meth:`may_fetch` and :meth:`note_fetch` add the rate limit.
+    A key set URL belongs to one issuer (``<issuer>/id/keys``), so the limit is per
+    issuer. Thread-safe; share one per client.
+
+    Args:
+        ttl: seconds a fetched key set is used before it is fetched again.
+        min_refetch_interval: seconds after a fetch during which the same URL is not
+            fetched again, whatever ``kid`` a token names.
+        maxsize: key set URLs kept.
+        timer: a monotonic clock (for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float = JWKS_TTL_SECONDS,
+        min_refetch_interval: float = JWKS_MIN_REFETCH_SECONDS,
+        maxsize: int = 16,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.min_refetch_interval = float(min_refetch_interval)
+        self._timer = timer
+        self._lock = threading.Lock()
+        self._keys: TTLCache[str, Mapping[str, Any]] = TTLCache(
+            maxsize=maxsize, ttl=ttl, timer=timer
+        )
+        # When each URL was last fetched; an entry lives exactly the refetch interval.
+        self._recent: TTLCache[str, float] = TTLCache(
+            maxsize=maxsize * 4, ttl=max(self.min_refetch_interval, 1e-9), timer=timer
+        )
+
+    def may_fetch(self, url: str) -> bool:
+        """True unless ``url`` was fetched less than ``min_refetch_interval`` ago."""
+        with self._lock:
+            return url not in self._recent
+
+    def note_fetch(self, url: str) -> None:
+        """Record a fetch of ``url`` (successful or not) now."""
+        with self._lock:
+            self._recent[url] = self._timer()
+
+    def __getitem__(self, url: str) -> Mapping[str, Any]:
+        with self._lock:
+            return self._keys[url]
+
+    def __setitem__(self, url: str, value: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._keys[url] = value
+
+    def __delitem__(self, url: str) -> None:
+        with self._lock:
+            del self._keys[url]
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._keys))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"JwksCache({len(self)} key set(s))"
 
 
 def _describe(value: object, limit: int = 64) -> str:
@@ -106,7 +193,7 @@ def verify_jwt(
     token: str,
     *,
     audience: str | Sequence[str],
-    issuer: str | None,
+    issuer: str | Sequence[str] | None,
     jwks_cache: MutableMapping[str, Mapping[str, Any]],
     keys_url: str | None = None,
     leeway: float = 60,
@@ -119,7 +206,8 @@ def verify_jwt(
         token: the compact JWT.
         audience: the expected ``aud`` (one string, or several accepted values); the
             token's ``aud`` (a string or a list) must contain one of them exactly.
-        issuer: the exact expected ``iss``; ``None`` skips the issuer check.
+        issuer: the exact expected ``iss`` (or several accepted values); ``None`` skips
+            the issuer check.
         jwks_cache: key sets by URL (a ``cachetools.TTLCache`` in the clients).
         keys_url: the key set URL; default ``<login_url>/id/keys``. Must be a trusted
             host.
@@ -141,15 +229,14 @@ def verify_jwt(
 
     jwks = jwks_cache.get(url)
     fetched = False
-    if jwks is None:
-        jwks = yield from fetch_keys(app, keys_url=url, retry=retry)
-        jwks_cache[url] = jwks
+    if jwks is None and _may_fetch(jwks_cache, url):
+        jwks = yield from _fetch(app, url, jwks_cache, retry)
         fetched = True
-    key = _find_key(jwks, kid)
-    if key is None and not fetched:
-        # The org may have rotated its keys since we cached them: re-fetch exactly once.
-        jwks = yield from fetch_keys(app, keys_url=url, retry=retry)
-        jwks_cache[url] = jwks
+    key = _find_key(jwks, kid) if jwks is not None else None
+    if key is None and not fetched and _may_fetch(jwks_cache, url):
+        # The org may have rotated its keys since we cached them: re-fetch at most once
+        # (and, with a JwksCache, at most once per interval for all tokens).
+        jwks = yield from _fetch(app, url, jwks_cache, retry)
         key = _find_key(jwks, kid)
     if key is None:
         raise SignatureError(
@@ -158,9 +245,15 @@ def verify_jwt(
     audiences = [audience] if isinstance(audience, str) else list(audience)
     if not audiences or not all(isinstance(a, str) and a for a in audiences):
         raise SignatureError("an expected audience is required to verify a JWT")
-    claims = _decode(token, _load_key(key), audiences, issuer, leeway)
+    issuers = (
+        None
+        if issuer is None
+        else ([issuer] if isinstance(issuer, str) else list(issuer))
+    )
+    claims = _decode(token, _load_key(key), audiences, issuers, leeway)
     # Exact comparisons, independent of pyjwt's own (defence in depth).
-    if issuer is not None and claims.get("iss") != issuer:
+    iss = claims.get("iss")
+    if issuers is not None and not (isinstance(iss, str) and iss in issuers):
         raise SignatureError("the JWT issuer does not match")
     aud = claims.get("aud")
     token_audiences = [aud] if isinstance(aud, str) else aud
@@ -171,11 +264,28 @@ def verify_jwt(
     return claims
 
 
+def _may_fetch(cache: MutableMapping[str, Mapping[str, Any]], url: str) -> bool:
+    return cache.may_fetch(url) if isinstance(cache, JwksCache) else True
+
+
+def _fetch(
+    app: ConnectedApp,
+    url: str,
+    cache: MutableMapping[str, Mapping[str, Any]],
+    retry: RetryPolicy,
+) -> Flow[Mapping[str, Any]]:
+    if isinstance(cache, JwksCache):
+        cache.note_fetch(url)  # a failed fetch counts too: no retry storm on errors
+    jwks = yield from fetch_keys(app, keys_url=url, retry=retry)
+    cache[url] = jwks
+    return jwks
+
+
 def _decode(
     token: str,
     key: jwt.PyJWK,
     audiences: list[str],
-    issuer: str | None,
+    issuers: list[str] | None,
     leeway: float,
 ) -> dict[str, Any]:
     try:
@@ -184,7 +294,7 @@ def _decode(
             key,
             algorithms=list(ALGORITHMS),
             audience=audiences,
-            issuer=issuer,
+            issuer=issuers,
             leeway=leeway,
             options={"require": ["exp", "aud"], "verify_signature": True},
         )

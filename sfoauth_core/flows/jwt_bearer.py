@@ -27,7 +27,7 @@ import jwt
 from ..config import ConnectedApp
 from ..exceptions import ConfigurationError
 from ..hosts import parse_https_url
-from ..tokens import Token
+from ..tokens import Token, masked
 from ._base import (
     Flow,
     HttpRequest,
@@ -145,12 +145,12 @@ def jwt_bearer(
     url = endpoints_for(app.login_url).token
 
     def make_request() -> HttpRequest:
-        assertion = create_assertion(
-            app, username=username, audience=audience, now=clock()
+        assertion = masked(
+            create_assertion(app, username=username, audience=audience, now=clock())
         )
         return prepare_token_request(
             url, {"grant_type": GRANT_TYPE, "assertion": assertion}
         )
 
     response = yield from send_with_retries(make_request, retry)
-    return parse_token_response(app, response)
+    return parse_token_response(app, response, grant="jwt_bearer")

@@ -18,7 +18,7 @@ import warnings
 
 from ..config import ConnectedApp
 from ..exceptions import ConfigurationError, InsecureFlowWarning
-from ..tokens import Token
+from ..tokens import Token, masked
 from ._base import (
     Flow,
     client_auth_fields,
@@ -89,8 +89,9 @@ def _password_flow(
     form = {"grant_type": "password"}
     form.update(client_auth_fields(app))
     form["username"] = username
-    form["password"] = password + security_token
+    form["password"] = masked(password + security_token)
+    password, security_token = masked(password), masked(security_token)
     response = yield prepare_token_request(endpoints_for(app.login_url).token, form)
     if response is None:
         raise TypeError("the driver must send an HttpResponse after an HttpRequest")
-    return parse_token_response(app, response)
+    return parse_token_response(app, response, grant="password")

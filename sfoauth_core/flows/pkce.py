@@ -12,6 +12,7 @@ import secrets
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from ..exceptions import PKCEError
+from ..tokens import masked
 
 __all__ = ["create_code_verifier", "create_s256_challenge", "validate_code_verifier"]
 
@@ -22,7 +23,7 @@ _UNRESERVED = frozenset(
 
 def create_code_verifier(nbytes: int = 64) -> str:
     """A fresh high-entropy verifier (``nbytes`` random bytes, base64url; 86 chars default)."""
-    return secrets.token_urlsafe(nbytes)
+    return masked(secrets.token_urlsafe(nbytes))
 
 
 def validate_code_verifier(verifier: str) -> None:

@@ -14,14 +14,20 @@ the refresh token is never dropped on an error.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
 from ..config import ConnectedApp
 from ..exceptions import (
     FlowError,
     InvalidGrantError,
     RefreshInProgressError,
     ResponseError,
+    SFOAuthError,
 )
-from ..tokens import Token
+from ..tokens import Token, masked
 from ._base import (
     Flow,
     RetryPolicy,
@@ -31,8 +37,11 @@ from ._base import (
     send_with_retries,
 )
 from .endpoints import endpoints_for
+from .id_token import verify_id_token
 
 __all__ = ["DEFAULT_REFRESH_RETRY", "REFRESH_IN_PROGRESS", "refresh_token"]
+
+security_log = logging.getLogger("sfoauth.security")
 
 DEFAULT_REFRESH_RETRY = RetryPolicy(attempts=3)
 #: Reference 15.1: on a refresh grant this description means "another refresh of this
@@ -47,12 +56,22 @@ def refresh_token(
     *,
     retry: RetryPolicy = DEFAULT_REFRESH_RETRY,
     token_url: str | None = None,
+    jwks_cache: MutableMapping[str, Mapping[str, Any]] | None = None,
 ) -> Flow[Token]:
     """Trade a refresh token for a new access token (and a rotated refresh token, if any).
 
     Args:
         token: the current :class:`Token` (ids, instance URL and refresh token are kept), or
             a bare refresh token string.
+        jwks_cache: the org's key sets (the client's :class:`~.jwks.JwksCache`), used to
+            verify an ``id_token`` in the answer; a throw-away cache when ``None``.
+
+    An ``id_token`` in the answer is verified like the login callback's (signature from
+    the login host's keys, ``iss``, ``aud``, ``exp``, ``sub`` = the identity URL; no
+    nonce). One that fails, or that cannot be checked because the keys are unreachable,
+    is dropped from the returned token and logged on ``sfoauth.security``: the refresh
+    itself stands (with rotation on, the old refresh token is already dead), and an
+    unverified ID token is never returned to be stored.
 
     Raises:
         InvalidGrantError: the refresh token is revoked, expired or rotated out.
@@ -65,6 +84,8 @@ def refresh_token(
     refresh = token.refresh_token if isinstance(token, Token) else token
     if not refresh:
         raise FlowError("there is no refresh token to use")
+    refresh = masked(refresh)
+    token = previous if previous is not None else refresh
     form = {"grant_type": "refresh_token", "refresh_token": refresh}
     form.update(client_auth_fields(app))
     url = token_url or endpoints_for(app.login_url).token
@@ -72,7 +93,9 @@ def refresh_token(
         lambda: prepare_token_request(url, form), retry
     )
     try:
-        new = parse_token_response(app, response, previous=previous)
+        new = parse_token_response(
+            app, response, grant="refresh_token", previous=previous
+        )
     except InvalidGrantError as exc:
         if exc.description.strip().lower() != REFRESH_IN_PROGRESS:
             raise
@@ -88,4 +111,19 @@ def refresh_token(
     ):
         # SECURITY.md item 13: a refresh must not switch identities under a stored grant.
         raise ResponseError("the refreshed token belongs to a different org or user")
+    if new.id_token:
+        try:
+            yield from verify_id_token(
+                app,
+                new,
+                nonce=None,
+                jwks_cache={} if jwks_cache is None else jwks_cache,
+            )
+        except SFOAuthError as exc:
+            security_log.warning(
+                "dropped the ID token of a refresh answer: %s (%s)",
+                type(exc).__name__,
+                exc,
+            )
+            new = dataclasses.replace(new, id_token=None)
     return new

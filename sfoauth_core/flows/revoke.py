@@ -16,7 +16,6 @@ idempotent: 5xx/429/timeouts are retried.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,11 +26,12 @@ from ..exceptions import (
     OAuthProtocolError,
     raise_for_oauth_error,
 )
-from ..tokens import Token
+from ..tokens import Token, masked
 from ._base import (
     Flow,
     HttpResponse,
     RetryPolicy,
+    loads_json,
     prepare_token_request,
     send_with_retries,
 )
@@ -74,8 +74,8 @@ def parse_error_body(response: HttpResponse) -> dict[str, Any] | None:
         return None
     if text.startswith("{"):
         try:
-            payload = json.loads(text)
-        except ValueError:
+            payload = loads_json(text, status_code=response.status_code)
+        except MalformedResponseError:
             return None
         return payload if isinstance(payload, dict) and "error" in payload else None
     if text.startswith("<"):
@@ -131,7 +131,7 @@ def revoke_token(
         InvalidTokenError, UnsupportedTokenTypeError: Salesforce refused the token.
         SalesforceUnavailableError: 5xx/429/timeouts after ``retry.attempts``.
     """
-    form = {"token": token_to_revoke(token)}
+    form = {"token": masked(token_to_revoke(token))}
     url = token_url or endpoints_for(app.login_url).revoke
     ensure_trusted_url(app, url, what="revoke URL")
     response = yield from send_with_retries(

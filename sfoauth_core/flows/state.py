@@ -6,18 +6,19 @@ import hmac
 import secrets
 
 from ..exceptions import StateMismatchError
+from ..tokens import masked
 
 __all__ = ["check_state", "create_nonce", "create_state"]
 
 
 def create_state() -> str:
     """256 random bits, URL-safe."""
-    return secrets.token_urlsafe(32)
+    return masked(secrets.token_urlsafe(32))
 
 
 def create_nonce() -> str:
     """256 random bits, URL-safe (OpenID Connect ``nonce``)."""
-    return secrets.token_urlsafe(32)
+    return masked(secrets.token_urlsafe(32))
 
 
 def check_state(received: str | None, expected: str | None) -> None:

@@ -28,7 +28,7 @@ from ..exceptions import (
     StateMismatchError,
     raise_for_oauth_error,
 )
-from ..tokens import AuthorizationRequest, Token
+from ..tokens import AuthorizationRequest, Token, masked
 from ._base import check_token_hosts, verify_token_signature
 from .state import check_state, create_nonce
 from .web_server import prepare_authorization_url
@@ -126,6 +126,8 @@ def parse_user_agent_response(
         MalformedResponseError: no access token, a repeated field, or a malformed value.
         UntrustedHostError: ``instance_url`` or ``id`` points outside Salesforce.
     """
+    if isinstance(fragment, str):
+        fragment = masked(fragment)  # tokens in the URL: masked in frame locals
     pairs = _fragment_pairs(fragment)
     states = [value for name, value in pairs if name == "state"]
     if len(states) > 1:
@@ -140,7 +142,7 @@ def parse_user_agent_response(
     del params["state"]
     if "error" in params:
         raise_for_oauth_error(params)
-    verify_token_signature(app, params)
+    verify_token_signature(app, params, grant="user_agent")
     token = Token.from_response(params)
     check_token_hosts(app, token)
     return token
@@ -149,12 +151,12 @@ def parse_user_agent_response(
 def _fragment_pairs(fragment: str) -> list[tuple[str, str]]:
     if not isinstance(fragment, str):
         raise TypeError("fragment must be a string")
-    text = fragment.strip()
+    text: str = masked(fragment.strip())
     if "#" in text:
-        text = text.split("#", 1)[1]
+        text = masked(text.split("#", 1)[1])
     elif "://" in text:
         # A full callback URL without a fragment carries no user-agent response at all.
-        text = urlsplit(text).fragment
+        text = masked(urlsplit(text).fragment)
     # Values are URL-encoded once (application/x-www-form-urlencoded, RFC 6749 §4.2.2);
     # decode them exactly once.
-    return parse_qsl(text, keep_blank_values=True)
+    return [(n, masked(v)) for n, v in parse_qsl(text, keep_blank_values=True)]

@@ -13,12 +13,17 @@ a public client only the verifier.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..config import ConnectedApp
-from ..exceptions import ConfigurationError, FlowError, raise_for_oauth_error
-from ..tokens import AuthorizationRequest, Token
+from ..exceptions import (
+    ConfigurationError,
+    FlowError,
+    RepeatedParameterError,
+    raise_for_oauth_error,
+)
+from ..tokens import AuthorizationRequest, Token, masked
 from ._base import (
     Flow,
     client_auth_fields,
@@ -30,6 +35,7 @@ from .pkce import create_code_verifier, create_s256_challenge, validate_code_ver
 from .state import check_state, create_nonce, create_state
 
 __all__ = [
+    "callback_params",
     "exchange_code",
     "parse_authorization_response",
     "prepare_authorization_url",
@@ -126,6 +132,7 @@ def parse_authorization_response(
     The ``code`` is URL-decoded exactly once (Salesforce codes end in ``%3D%3D``).
 
     Raises:
+        RepeatedParameterError: a URL or query string names a parameter twice.
         StateMismatchError: ``state`` missing or different (checked first, even on errors).
         OAuthProtocolError: Salesforce redirected with ``error=...`` (e.g. access_denied).
         FlowError: no code, or an ``iss`` that is not the expected issuer (mix-up defence).
@@ -145,7 +152,29 @@ def parse_authorization_response(
     code = params.get("code")
     if not code:
         raise FlowError("the callback carries no authorization code")
-    return code
+    return masked(code)
+
+
+def callback_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """One value per callback parameter, or :class:`RepeatedParameterError`.
+
+    Both adapters call this on the raw query (Django
+    ``((k, v) for k, vs in request.GET.lists() for v in vs)``, Starlette
+    ``request.query_params.multi_items()``) before anything else: ``state=a&state=b``
+    would otherwise be read as ``a`` by one framework and ``b`` by another.
+
+    Args:
+        pairs: every ``(name, value)`` pair of the query, as sent.
+
+    Raises:
+        RepeatedParameterError: any parameter appears more than once.
+    """
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise RepeatedParameterError(name)
+        params[name] = masked(value)  # code, state: masked in frame locals
+    return params
 
 
 def _callback_params(callback: str | Mapping[str, str]) -> dict[str, str]:
@@ -154,7 +183,7 @@ def _callback_params(callback: str | Mapping[str, str]) -> dict[str, str]:
     text = callback
     if "://" in text:
         text = urlsplit(text).query
-    return dict(parse_qsl(text.lstrip("?"), keep_blank_values=True))
+    return callback_params(parse_qsl(text.lstrip("?"), keep_blank_values=True))
 
 
 def exchange_code(
@@ -175,6 +204,9 @@ def exchange_code(
         raise ConfigurationError("redirect_uri", "is required for the web server flow")
     if not code:
         raise FlowError("the authorization code is empty")
+    # Masked from here on: a traceback through this frame shows neither (issue 13).
+    code = masked(code)
+    code_verifier = None if code_verifier is None else masked(code_verifier)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
     form.update(client_auth_fields(app))
     if code_verifier is not None:
@@ -183,4 +215,4 @@ def exchange_code(
     url = token_url or endpoints_for(app.login_url).token
     response = yield prepare_token_request(url, form)
     assert response is not None
-    return parse_token_response(app, response)
+    return parse_token_response(app, response, grant="authorization_code")

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from cachetools import TTLCache
 
 from ..config import ConnectedApp
 from ..flows import (
@@ -23,6 +22,7 @@ from ..flows import (
     id_token,
     identity,
     introspect,
+    jwks,
     jwt_bearer,
     password,
     refresh,
@@ -45,8 +45,9 @@ from ..tokens import (
 
 __all__ = ["BaseSalesforceOAuth"]
 
-#: JWKS documents are cached this long (SECURITY.md item 14); an unknown ``kid`` re-fetches.
-JWKS_TTL_SECONDS = 3600.0
+#: JWKS documents are cached this long (SECURITY.md item 14); an unknown ``kid`` re-fetches
+#: at most once per ``JWKS_MIN_REFETCH_SECONDS`` per key set URL.
+JWKS_TTL_SECONDS = jwks.JWKS_TTL_SECONDS
 
 
 class BaseSalesforceOAuth:
@@ -56,9 +57,7 @@ class BaseSalesforceOAuth:
         if not isinstance(app, ConnectedApp):
             raise TypeError("app must be a ConnectedApp")
         self.app = app
-        self._jwks_cache: TTLCache[str, Mapping[str, Any]] = TTLCache(
-            maxsize=16, ttl=JWKS_TTL_SECONDS
-        )
+        self._jwks_cache = jwks.JwksCache()
 
     def _client_kwargs(self) -> dict[str, Any]:
         return {
@@ -160,7 +159,7 @@ class BaseSalesforceOAuth:
         return web_server.exchange_code(self.app, code, code_verifier=code_verifier)
 
     def _refresh(self, token: Token | str) -> Flow[Token]:
-        return refresh.refresh_token(self.app, token)
+        return refresh.refresh_token(self.app, token, jwks_cache=self._jwks_cache)
 
     def _jwt_bearer(self, *, username: str | None, audience: str | None) -> Flow[Token]:
         return jwt_bearer.jwt_bearer(self.app, username=username, audience=audience)
@@ -230,11 +229,14 @@ class BaseSalesforceOAuth:
             asset=asset,
             name=name,
             device_key=device_key,
+            jwks_cache=self._jwks_cache,
         )
 
-    def _verify_asset_token(self, jwt: str, audience: str) -> Flow[dict[str, Any]]:
+    def _verify_asset_token(
+        self, jwt: str, audience: str, issuer: str | None = None
+    ) -> Flow[dict[str, Any]]:
         return asset_token.verify_asset_token(
-            self.app, jwt, audience=audience, jwks_cache=self._jwks_cache
+            self.app, jwt, audience=audience, jwks_cache=self._jwks_cache, issuer=issuer
         )
 
     def _verify_id_token(self, token: Token, nonce: str | None) -> Flow[dict[str, Any]]:

@@ -19,6 +19,7 @@ import httpx
 
 from ..exceptions import SalesforceUnavailableError, TransportError
 from ..flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, Wait
+from ..tokens import MaskedBytes
 
 __all__ = ["run_async", "run_sync"]
 
@@ -45,7 +46,7 @@ def _to_response(response: httpx.Response, content: bytes) -> HttpResponse:
     return HttpResponse(
         status_code=response.status_code,
         headers=dict(response.headers.items()),  # httpx yields lower-case names
-        content=content,
+        content=MaskedBytes(content),  # a token body: masked in frame locals
         url=str(response.request.url),
     )
 
@@ -72,9 +73,44 @@ def _failure(exc: httpx.HTTPError) -> TransportError:
     """The typed error thrown into a flow for an httpx failure."""
     # httpx messages can include the URL (never secrets: credentials are in bodies).
     detail = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, httpx.TransportError):  # no HTTP answer: network, TLS, timeout
-        return SalesforceUnavailableError(f"Salesforce did not answer ({detail})")
-    return TransportError(detail)
+    error = (
+        SalesforceUnavailableError(f"Salesforce did not answer ({detail})")
+        if isinstance(
+            exc, httpx.TransportError
+        )  # no HTTP answer: network, TLS, timeout
+        else TransportError(detail)
+    )
+    # Not chained to the httpx error: its frames hold the request body (form values
+    # with credentials) as locals, and error reports print chained tracebacks.
+    error.__suppress_context__ = True
+    return error
+
+
+# The body is read in its own frame, gone once it returns: a later traceback through
+# the driver holds the body only as the masked ``HttpResponse.content``.
+def _read(raw: httpx.Response) -> bytes:
+    if _fits(raw):  # Content-Length known and small: one read
+        return raw.read()
+    body = bytearray()
+    for chunk in raw.iter_bytes():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise _too_large()
+    return bytes(body)
+
+
+async def _aread(raw: httpx.Response) -> bytes:
+    if _fits(raw):
+        return await raw.aread()
+    body = bytearray()
+    # aclosing: stopping early must close the stream at once (trio).
+    chunks = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes())
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > MAX_RESPONSE_BYTES:
+                raise _too_large()
+    return bytes(body)
 
 
 def run_sync(flow: Flow[T], client: httpx.Client) -> T:
@@ -91,16 +127,7 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                     _build(client, step), stream=True, follow_redirects=False
                 )
                 try:
-                    if _fits(raw):  # Content-Length known and small: one read
-                        content = raw.read()
-                    else:
-                        body = bytearray()
-                        for chunk in raw.iter_bytes():
-                            body += chunk
-                            if len(body) > MAX_RESPONSE_BYTES:
-                                raise _too_large()
-                        content = bytes(body)
-                    response = _to_response(raw, content)
+                    response = _to_response(raw, _read(raw))
                 finally:
                     raw.close()
             except httpx.HTTPError as exc:
@@ -129,19 +156,7 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 request = _build(client, step)
                 raw = await client.send(request, stream=True, follow_redirects=False)
                 try:
-                    if _fits(raw):  # Content-Length known and small: one read
-                        content = await raw.aread()
-                    else:
-                        body = bytearray()
-                        # aclosing: stopping early must close the stream at once (trio).
-                        chunks = cast("AsyncGenerator[bytes, None]", raw.aiter_bytes())
-                        async with aclosing(chunks):
-                            async for chunk in chunks:
-                                body += chunk
-                                if len(body) > MAX_RESPONSE_BYTES:
-                                    raise _too_large()
-                        content = bytes(body)
-                    response = _to_response(raw, content)
+                    response = _to_response(raw, await _aread(raw))
                 finally:
                     await raw.aclose()
             except httpx.HTTPError as exc:

@@ -200,9 +200,12 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
             )
         )
 
-    async def verify_asset_token(self, jwt: str, *, audience: str) -> dict[str, Any]:
-        """Verify an asset token's signature against the org's keys; return its claims."""
-        return await self.run(self._verify_asset_token(jwt, audience))
+    async def verify_asset_token(
+        self, jwt: str, *, audience: str, issuer: str | None = None
+    ) -> dict[str, Any]:
+        """Verify an asset token's signature against the org's keys, ``aud`` and ``iss``
+        (exactly; default the login URL); return its claims."""
+        return await self.run(self._verify_asset_token(jwt, audience, issuer))
 
     async def verify_id_token(
         self, token: Token, *, nonce: str | None = None

@@ -167,9 +167,12 @@ class SalesforceOAuth(BaseSalesforceOAuth):
             )
         )
 
-    def verify_asset_token(self, jwt: str, *, audience: str) -> dict[str, Any]:
-        """Verify an asset token's signature against the org's keys; return its claims."""
-        return self.run(self._verify_asset_token(jwt, audience))
+    def verify_asset_token(
+        self, jwt: str, *, audience: str, issuer: str | None = None
+    ) -> dict[str, Any]:
+        """Verify an asset token's signature against the org's keys, ``aud`` and ``iss``
+        (exactly; default the login URL); return its claims."""
+        return self.run(self._verify_asset_token(jwt, audience, issuer))
 
     def verify_id_token(
         self, token: Token, *, nonce: str | None = None

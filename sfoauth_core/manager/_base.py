@@ -405,8 +405,14 @@ class BaseTokenManager(Generic[L, O, S]):
         if grant == "client_credentials":
             return self.oauth._client_credentials()
         assert token is not None
-        policy = retry or self.retry
-        return _watch(refresh_token(self.oauth.app, token, retry=policy), notes)
+        flow = refresh_token(
+            self.oauth.app,
+            token,
+            retry=retry or self.retry,
+            # The client's rate-limited key cache verifies an ID token in the answer.
+            jwks_cache=getattr(self.oauth, "_jwks_cache", None),
+        )
+        return _watch(flow, notes)
 
     def _flush_pending(self, key: str) -> Plan[None]:
         with self._guard:

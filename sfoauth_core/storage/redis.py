@@ -182,6 +182,15 @@ class _RedisStoreBase(Generic[_Client]):
             return None
         return int(_text(fields["v"])), blob
 
+    def _count_unknown(self, missing: dict[str, int], blob: Any) -> None:
+        # A record made with a key the cipher no longer has (issue 13 defect 9).
+        try:
+            kid = self.cipher.key_id_of(_text(blob))
+        except StorageError:
+            kid = "(not a sfoauth ciphertext)"
+        if kid not in self.cipher.key_ids:
+            missing[kid] = missing.get(kid, 0) + 1
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r}, cipher={self.cipher!r})"
 
@@ -420,6 +429,25 @@ class AsyncRedisTokenStore(_RedisStoreBase["AsyncRedis[Any]"]):
                 logger.warning("token lock of %r expired before it was released", key)
             except (LockError, RedisError):
                 logger.warning("could not release the token lock of %r", key)
+
+    async def unknown_key_ids(self, *, batch_size: int = 500) -> dict[str, int]:
+        """Key ids that stored records use but the cipher lacks, with their counts
+        (those records cannot be decrypted; ids are fingerprints, never keys).
+
+        Raises:
+            StorageError: Redis failed.
+        """
+        missing: dict[str, int] = {}
+        try:
+            async for name in self.redis.scan_iter(
+                match=f"{self.prefix}rec:*", count=batch_size
+            ):
+                blob = await self.redis.hget(name, "d")
+                if blob is not None:
+                    self._count_unknown(missing, blob)
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return missing
 
     async def reencrypt_all(self, *, batch_size: int = 500) -> int:
         """Async twin of :meth:`RedisTokenStore.reencrypt_all`."""

@@ -38,6 +38,8 @@ ORG = "00DXX0000001abcEAA"
 USER = "005XX000001xyzQAA"  # verbatim from the reference (17 characters)
 ID_URL = f"https://login.salesforce.com/id/{ORG}/{USER}"
 INSTANCE = "https://acme.my.salesforce.com"
+#: The fields every grant's answer carries besides the access token (reference 2.2).
+BASE = {"instance_url": INSTANCE, "id": ID_URL, "token_type": "Bearer"}
 
 
 def load(name: str) -> Any:
@@ -120,7 +122,7 @@ def test_rotated_refresh_token_replaces_the_old_one() -> None:
 def test_minimal_refresh_response_keeps_ids_instance_and_scopes() -> None:
     first = parse("token_web_server.json")
     refreshed = Token.from_response(
-        {"access_token": "00DXX0000001abc!New", "issued_at": "1767229200456"},
+        {**BASE, "access_token": "00DXX0000001abc!New", "issued_at": "1767229200456"},
         previous=first,
     )
     assert refreshed.access_token == "00DXX0000001abc!New"
@@ -139,6 +141,7 @@ def test_refresh_response_values_win_over_previous() -> None:
     first = parse("token_web_server.json")
     refreshed = Token.from_response(
         {
+            **BASE,
             "access_token": "x",
             "instance_url": "https://acme2.my.salesforce.com/",
             "scope": "api",
@@ -190,8 +193,14 @@ def test_device_flow_legs() -> None:
     assert token.scopes == ("refresh_token", "openid", "api")
 
 
-def test_asset_token_response_is_the_only_one_with_expires_in() -> None:
-    payload = load("token_asset.json")
+def test_asset_token_response_is_not_a_token_response() -> None:
+    # An asset-token answer has no instance_url or id: asset_token() parses it.
+    with pytest.raises(MalformedResponseError, match="instance_url"):
+        Token.from_response(load("token_asset.json"), now=NOW)
+
+
+def test_expires_in_is_kept_when_sent() -> None:
+    payload = {**load("token_asset.json"), **BASE}
     token = Token.from_response(payload, now=NOW)
     assert token.access_token == payload["access_token"]
     assert token.expires_at == NOW + 60
@@ -204,7 +213,7 @@ def test_asset_token_response_is_the_only_one_with_expires_in() -> None:
 @pytest.mark.parametrize("expires_in", ["60", 60])
 def test_expires_in_string_or_number(expires_in: Any) -> None:
     token = Token.from_response(
-        {"access_token": "a", "expires_in": expires_in}, now=100.0
+        {**BASE, "access_token": "a", "expires_in": expires_in}, now=100.0
     )
     assert token.expires_at == 160.0
 
@@ -242,6 +251,7 @@ def test_user_agent_fragment_values() -> None:
 def test_fifteen_character_ids_in_the_identity_url_become_eighteen() -> None:
     token = Token.from_response(
         {
+            **BASE,
             "access_token": "a",
             "id": "https://login.salesforce.com/id/00DXX0000001abc/005XX000001xyzQ",
         }
@@ -250,8 +260,61 @@ def test_fifteen_character_ids_in_the_identity_url_become_eighteen() -> None:
     assert token.user_id == "005XX000001xyzQYAQ"
 
 
-def test_default_token_type() -> None:
-    assert Token.from_response({"access_token": "a"}).token_type == "Bearer"
+def test_token_type_is_normalised_to_bearer() -> None:
+    assert Token.from_response({**BASE, "access_token": "a"}).token_type == "Bearer"
+    payload = {**BASE, "access_token": "a", "token_type": "bearer"}
+    assert Token.from_response(payload).token_type == "Bearer"
+
+
+# Issue 13 defect 2: every grant's answer carries these (reference 2.2); failed before.
+@pytest.mark.parametrize("missing", ["instance_url", "id", "token_type"])
+def test_required_fields_are_required(missing: str) -> None:
+    payload = {**BASE, "access_token": "00DXX0000001abc!AQ0AQ"}
+    del payload[missing]
+    with pytest.raises(MalformedResponseError, match=missing):
+        Token.from_response(payload)
+    with pytest.raises(MalformedResponseError, match=missing):
+        Token.from_response(payload, previous=parse("token_web_server.json"))
+
+
+def test_garbage_alone_is_not_a_token() -> None:
+    with pytest.raises(MalformedResponseError):
+        Token.from_response({"access_token": "<garbage>"})
+
+
+# Issue 13 defect 3: failed before (any token_type, any printable token was accepted).
+@pytest.mark.parametrize("token_type", ["MAC", "DPoP", "Basic", "Bearer ", "N_A", ""])
+def test_token_type_other_than_bearer_is_refused(token_type: str) -> None:
+    payload = {**BASE, "access_token": "a", "token_type": token_type}
+    with pytest.raises(MalformedResponseError, match="token_type"):
+        Token.from_response(payload)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "00DXX0000001abc!AQ0 AQ",
+        "00DXX0000001abc!AQ0\u00e9AQ",
+        "00DXX0000001abc!\u2028AQ",
+        "00DXX0000001abc!AQ\tx",
+        "00DXX0000001abc!AQ\x7f",
+        "\u00a0",
+        "x" * 8193,
+    ],
+    ids=["space", "non-ascii", "line-separator", "tab", "del", "nbsp", "too-long"],
+)
+@pytest.mark.parametrize("field", ["access_token", "refresh_token"])
+def test_tokens_a_header_cannot_carry_are_refused(field: str, value: str) -> None:
+    payload = {**BASE, "access_token": "00DXX0000001abc!AQ0AQ", field: value}
+    with pytest.raises(MalformedResponseError, match=field) as info:
+        Token.from_response(payload)
+    assert value not in str(info.value)
+
+
+def test_salesforce_token_characters_are_accepted() -> None:
+    value = "00DXX0000001abc!AQ0AQ.x_y-z~+/=="
+    token = Token.from_response({**BASE, "access_token": value, "refresh_token": value})
+    assert token.access_token == token.refresh_token == value
 
 
 # ------------------------------------------------------------ issued_at
@@ -281,7 +344,7 @@ def test_bad_issued_at(value: Any) -> None:
     with pytest.raises(MalformedResponseError):
         parse_issued_at(value)
     with pytest.raises(MalformedResponseError):
-        Token.from_response({"access_token": "a", "issued_at": value})
+        Token.from_response({**BASE, "access_token": "a", "issued_at": value})
 
 
 @pytest.mark.parametrize(
@@ -291,13 +354,13 @@ def test_bad_issued_at(value: Any) -> None:
 )
 def test_issued_at_odd_digits_are_malformed(value: str) -> None:
     with pytest.raises(MalformedResponseError):
-        Token.from_response({"access_token": "a", "issued_at": value})
+        Token.from_response({**BASE, "access_token": "a", "issued_at": value})
 
 
 @pytest.mark.parametrize("value", [10**400, "9" * 400])
 def test_huge_expires_in_is_malformed(value: Any) -> None:
     with pytest.raises(MalformedResponseError):
-        Token.from_response({"access_token": "a", "expires_in": value}, now=NOW)
+        Token.from_response({**BASE, "access_token": "a", "expires_in": value}, now=NOW)
 
 
 # ------------------------------------------------------------ malformed
@@ -351,8 +414,9 @@ def test_huge_expires_in_is_malformed(value: Any) -> None:
     ],
 )
 def test_malformed_payloads(payload: dict[str, Any]) -> None:
+    # On top of valid required fields, so each row fails for its own reason.
     with pytest.raises(MalformedResponseError) as info:
-        Token.from_response(payload)
+        Token.from_response({**BASE, **payload})
     message = str(info.value)
     for value in payload.values():
         if isinstance(value, str) and len(value) > 1:
@@ -362,7 +426,7 @@ def test_malformed_payloads(payload: dict[str, Any]) -> None:
 def test_malformed_message_never_contains_the_token() -> None:
     secret = "00DXX0000001abc!AQ0AQSecretValue\x00"
     with pytest.raises(MalformedResponseError) as info:
-        Token.from_response({"access_token": secret})
+        Token.from_response({**BASE, "access_token": secret})
     assert "AQ0AQSecretValue" not in str(info.value)
     assert "access_token" in str(info.value)
 
@@ -408,7 +472,9 @@ def test_any_payload_gives_a_token_or_a_malformed_response_error(
     except MalformedResponseError:
         return
     assert isinstance(token.access_token, str) and token.access_token
-    assert token.access_token.isprintable()
+    assert token.access_token.isascii() and token.access_token.isprintable()
+    assert " " not in token.access_token
+    assert token.token_type == "Bearer" and token.instance_url and token.id_url
 
 
 # ------------------------------------------------------------ storage
@@ -418,7 +484,6 @@ def test_to_dict_from_dict_round_trip_for_fixtures() -> None:
     for name in (
         "token_web_server.json",
         "token_client_credentials.json",
-        "token_asset.json",
     ):
         token = parse(name)
         stored = json.loads(json.dumps(token.to_dict()))

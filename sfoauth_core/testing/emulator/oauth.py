@@ -530,7 +530,8 @@ def _asset_token(call: _Call, grant_type: str) -> Body:
     config = app.asset_token
     now = int(state.now())
     claims: dict[str, Any] = {
-        "iss": subject.instance_url,
+        # Reference 13.1: iss names the host (site or My Domain) that issued the token.
+        "iss": call.ctx.base_url,
         "sub": user.user_id,
         "aud": config.audiences if len(config.audiences) != 1 else config.audiences[0],
         "iat": now,

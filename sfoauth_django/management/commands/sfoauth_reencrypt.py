@@ -23,9 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=None, help="database alias")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        failed: list[str] = []
         try:
             store = DjangoTokenStore(using=options["database"])
-            count = store.reencrypt(batch_size=options["batch_size"])
+            count = store.reencrypt(batch_size=options["batch_size"], failed=failed)
         except (ImproperlyConfigured, StorageError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
@@ -33,3 +34,14 @@ class Command(BaseCommand):
                 f"Re-encrypted {count} connection(s) with key id {store.cipher.primary_key_id}."
             )
         )
+        if failed:
+            # One bad row never stops the run; it is reported, and the exit is non-zero.
+            for key in failed:
+                self.stderr.write(
+                    f"Cannot decrypt connection {key}: flagged for re-login."
+                )
+            raise CommandError(
+                f"{len(failed)} connection(s) could not be decrypted (tampered, or "
+                "encrypted with a key no longer in SFOAUTH['TOKEN_KEYS']); their users "
+                "must log in to Salesforce again."
+            )

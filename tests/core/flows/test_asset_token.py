@@ -258,20 +258,28 @@ def test_exchange_refuses_an_untrusted_token_url(app):
         next(flow)
 
 
+ASSET_ANSWER = {
+    "issued_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    "token_type": "Bearer",
+}
+
+
+def exchange(app, body, keys, cache=None):
+    """Run the exchange: the answer, then the org's key set for the signature check."""
+    flow = request_asset_token(app, ACCESS, jwks_cache=cache)
+    next(flow)
+    keys_request = flow.send(json_response(body))
+    assert keys_request.method == "GET"
+    assert keys_request.url == "https://acme.my.site.com/customers/id/keys"
+    return finish(flow, json_response(keys))
+
+
 def test_exchange_response_is_parsed(app, org_key):
     asset = asset_jwt(org_key)
-    flow = request_asset_token(app, ACCESS)
-    next(flow)
-    result = finish(
-        flow,
-        json_response(
-            {
-                "access_token": asset,
-                "issued_token_type": "urn:ietf:params:oauth:token-type:jwt",
-                "token_type": "Bearer",
-                "expires_in": 60,
-            }
-        ),
+    result = exchange(
+        app,
+        {"access_token": asset, **ASSET_ANSWER, "expires_in": 60},
+        org_jwks(org_key),
     )
     assert isinstance(result, AssetToken)
     assert result.token == asset
@@ -283,24 +291,72 @@ def test_exchange_response_is_parsed(app, org_key):
     assert asset not in repr(result)
 
 
-def test_exchange_response_with_string_expires_in_and_defaults(app, org_key):
-    flow = request_asset_token(app, ACCESS)
-    next(flow)
-    result = finish(
-        flow, json_response({"access_token": asset_jwt(org_key), "expires_in": "90"})
-    )
-    assert result.expires_in == 90
-    assert result.issued_token_type == "urn:ietf:params:oauth:token-type:jwt"
-    assert result.token_type == "Bearer"
+def test_exchange_response_with_string_expires_in(app, org_key):
+    body = {"access_token": asset_jwt(org_key), **ASSET_ANSWER, "expires_in": "90"}
+    assert exchange(app, body, org_jwks(org_key)).expires_in == 90
 
 
 def test_exchange_response_without_expires_in(app, org_key):
+    body = {"access_token": asset_jwt(org_key), **ASSET_ANSWER}
+    assert exchange(app, body, org_jwks(org_key)).expires_in is None
+
+
+# Issue 13 defect 5: both were accepted before (the type defaulted to JWT).
+@pytest.mark.parametrize(
+    "issued",
+    [
+        None,
+        "urn:ietf:params:oauth:token-type:access_token",
+        "urn:ietf:params:oauth:token-type:jwt ",
+        "URN:IETF:PARAMS:OAUTH:TOKEN-TYPE:JWT",
+        7,
+    ],
+)
+def test_exchange_refuses_a_missing_or_wrong_issued_token_type(app, org_key, issued):
+    body = {"access_token": asset_jwt(org_key), "token_type": "Bearer"}
+    if issued is not None:
+        body["issued_token_type"] = issued
     flow = request_asset_token(app, ACCESS)
     next(flow)
-    assert (
-        finish(flow, json_response({"access_token": asset_jwt(org_key)})).expires_in
-        is None
-    )
+    with pytest.raises(MalformedResponseError, match="issued_token_type"):
+        flow.send(json_response(body))
+
+
+@pytest.mark.parametrize("token_type", [None, "N_A", "MAC"])
+def test_exchange_refuses_a_token_type_other_than_bearer(app, org_key, token_type):
+    body = {"access_token": asset_jwt(org_key), **ASSET_ANSWER}
+    if token_type is None:
+        del body["token_type"]
+    else:
+        body["token_type"] = token_type
+    flow = request_asset_token(app, ACCESS)
+    next(flow)
+    with pytest.raises(MalformedResponseError, match="token_type"):
+        flow.send(json_response(body))
+
+
+def test_exchange_refuses_an_asset_token_signed_by_another_key(app, org_key):
+    # Issue 13 defect 5: a token signed by a key that is not the org's was returned.
+    foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    body = {"access_token": asset_jwt(foreign), **ASSET_ANSWER}
+    with pytest.raises(SignatureError, match="signature"):
+        exchange(app, body, org_jwks(org_key))
+
+
+def test_exchange_refuses_an_asset_token_whose_kid_is_not_the_orgs(app, org_key):
+    body = {"access_token": asset_jwt(org_key), **ASSET_ANSWER}
+    keys = org_jwks(org_key)
+    keys["keys"][0]["kid"] = "SomethingElse"
+    with pytest.raises(SignatureError, match="kid"):
+        exchange(app, body, keys)
+
+
+def test_exchange_uses_the_shared_key_cache(app, org_key):
+    cache = {"https://acme.my.site.com/customers/id/keys": org_jwks(org_key)}
+    flow = request_asset_token(app, ACCESS, jwks_cache=cache)
+    next(flow)
+    body = {"access_token": asset_jwt(org_key), **ASSET_ANSWER}
+    assert finish(flow, json_response(body)).claims["did"] == "device-42"
 
 
 @pytest.mark.parametrize(
@@ -317,6 +373,7 @@ def test_exchange_response_without_expires_in(app, org_key):
     ],
 )
 def test_malformed_exchange_responses(app, org_key, body):
+    body = {**ASSET_ANSWER, **body}
     if body.get("access_token") == "JWT":
         body = {**body, "access_token": asset_jwt(org_key)}
     flow = request_asset_token(app, ACCESS)
@@ -418,6 +475,47 @@ def test_verify_asset_token_checks_the_audience_exactly(app, org_key):
     )
     with pytest.raises(SignatureError, match="audience"):
         next(flow)
+
+
+@pytest.mark.parametrize(
+    "iss",
+    [
+        "https://acme.my.site.com/customer",  # prefix
+        "https://acme.my.site.com/customers/evil",  # superstring
+        "https://acme.my.site.com/customers/",
+        "HTTPS://ACME.MY.SITE.COM/customers",
+        "https://evil.example",
+        None,
+    ],
+)
+def test_verify_asset_token_compares_the_issuer_exactly_by_default(app, org_key, iss):
+    # Issue 13 defect 5: without issuer= any iss (or none) was accepted.
+    cache = {"https://acme.my.site.com/customers/id/keys": org_jwks(org_key)}
+    if iss is None:
+        now = int(time.time())
+        claims = {"aud": [AUDIENCE], "nbf": now, "exp": now + 60}
+        token = jwt.encode(
+            claims, org_key, algorithm="RS256", headers={"kid": "Assets"}
+        )
+    else:
+        token = asset_jwt(org_key, iss=iss)
+    with pytest.raises(SignatureError, match="iss"):
+        next(verify_asset_token(app, token, audience=AUDIENCE, jwks_cache=cache))
+
+
+def test_verify_asset_token_accepts_several_exact_issuers(app, org_key):
+    cache = {"https://acme.my.site.com/customers/id/keys": org_jwks(org_key)}
+    token = asset_jwt(org_key, iss="https://acme.my.salesforce.com")
+    flow = verify_asset_token(
+        app,
+        token,
+        audience=AUDIENCE,
+        jwks_cache=cache,
+        issuer=["https://acme.my.site.com/customers", "https://acme.my.salesforce.com"],
+    )
+    with pytest.raises(StopIteration) as stop:
+        next(flow)
+    assert stop.value.value["iss"] == "https://acme.my.salesforce.com"
 
 
 def test_verify_asset_token_checks_the_issuer_when_given(app, org_key):

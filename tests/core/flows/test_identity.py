@@ -50,11 +50,14 @@ def app() -> ConnectedApp:
 
 
 def token(id_url: str | None = ID_URL) -> Token:
+    if id_url is None:  # a token stored without one (no answer lacks it any more)
+        return Token(access_token=ACCESS, instance_url="https://acme.my.salesforce.com")
     return Token.from_response(
         {
             "access_token": ACCESS,
             "instance_url": "https://acme.my.salesforce.com",
-            **({"id": id_url} if id_url else {}),
+            "id": id_url,
+            "token_type": "Bearer",
         }
     )
 
