@@ -587,6 +587,8 @@ def run_soak(
             parent_store = _parent_store(cfg0)
             seeds: set[str] = set()
             keys = _seed(emu, parent_store.save, base, connections, seeds)
+            if isinstance(parent_store, _DjangoBridge):
+                parent_store.flush()
             cfg0.keys = keys
             ctx = multiprocessing.get_context("spawn")
             busy = ctx.Array(ctypes.c_double, workers, lock=False)
@@ -707,10 +709,6 @@ def run_soak(
                 if not any(f is fault for f in emu.state.faults):
                     result.drops += 1
             emu.clear_faults()
-            if store == "django":  # the parent's connection was terminated too
-                from django.db import connections
-
-                connections.close_all()
             _analyse(
                 result,
                 emu,
@@ -746,14 +744,89 @@ def _watch_revocations() -> dict[str, float]:
     return seen
 
 
+class _DjangoBridge:
+    """The parent's Django store, in a child process: the parent may already run
+    Django with other settings (the test suite does), so the soak's database is
+    migrated, seeded and read back by ``soak.py --django-helper``."""
+
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.pending: list[tuple[str, dict[str, Any]]] = []
+        self.records: dict[str, Any] | None = None
+
+    def _helper(self, command: str, payload: Any) -> Any:
+        import json
+        from dataclasses import asdict
+
+        answer = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--django-helper", command],
+            input=json.dumps({"cfg": asdict(self.cfg), "payload": payload}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if answer.returncode != 0:
+            raise RuntimeError(
+                f"django helper {command} failed: {answer.stderr[-2000:]}"
+            )
+        return json.loads(answer.stdout)
+
+    def save(self, key: str, token: Any) -> None:
+        self.pending.append((key, token.to_dict()))
+
+    def flush(self) -> None:
+        self._helper("seed", self.pending)
+        self.pending = []
+
+    def get(self, key: str) -> Any:
+        from types import SimpleNamespace
+
+        if self.records is None:
+            self.records = self._helper("dump", None)
+        found = self.records.get(key)
+        if found is None:
+            return None
+        return SimpleNamespace(
+            needs_reauth=found["needs_reauth"],
+            reason=found["reason"],
+            token=SimpleNamespace(refresh_token=found["refresh_token"]),
+        )
+
+
+def _django_helper(command: str) -> None:
+    """``soak.py --django-helper seed|dump``: the Django side of :class:`_DjangoBridge`."""
+    import json
+
+    data = json.load(sys.stdin)
+    cfg = WorkerConfig(**data["cfg"])
+    store = _sync_store(cfg)
+    if command == "seed":
+        from django.core.management import call_command
+
+        from sfoauth_core.tokens import Token
+
+        call_command("migrate", verbosity=0)
+        for key, token in data["payload"]:
+            store.save(key, Token.from_dict(token))
+        print("{}")
+        return
+    model = store.model
+    out = {}
+    for row in model._default_manager.all():
+        record = store.get(row.key)
+        out[row.key] = {
+            "needs_reauth": record.needs_reauth,
+            "reason": record.reason,
+            "refresh_token": record.token.refresh_token,
+        }
+    print(json.dumps(out))
+
+
 def _parent_store(cfg: WorkerConfig) -> Any:
     """The parent's view of the store: sync ``save``/``get`` for any backend."""
     if cfg.store == "django":
-        store = _sync_store(cfg)
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        return store
+        return _DjangoBridge(cfg)
     if cfg.store != "sqlalchemy":
         return _sync_store(cfg)
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -913,6 +986,9 @@ def check(result: SoakResult) -> list[str]:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--django-helper":
+        _django_helper(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=[*STORES, "all"], default="all")
     parser.add_argument("--requests", type=int, default=10_000)
