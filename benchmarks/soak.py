@@ -519,7 +519,7 @@ def _seed(
         user = emu.add_user(
             f"soak{i}@acme.com", "Soak-Passw0rd", user_id=f"005XX{i:010d}"
         )
-        body = emu.issue_tokens(user=user.username)
+        body = emu.issue_tokens(user=user.username, issuer=base)
         with emu.state.lock:  # refreshes answer the served (loopback) instance
             emu.state.refresh_tokens[body["refresh_token"]].instance_url = base
         token = replace(Token.from_response(body), instance_url=base)
