@@ -137,6 +137,11 @@ def _token_hooks(log: _Log, busy: Any, slot: int) -> tuple[Any, Any, Any]:
     def started(request: Any) -> None:
         if request.url.path.endswith("/services/oauth2/token"):
             busy[slot] = time.time()
+            from urllib.parse import parse_qs
+
+            sent = parse_qs(request.content.decode()).get("refresh_token")
+            if sent:
+                log.write("sent", _digest(sent[0]))
 
     def answered(response: Any, content: bytes) -> None:
         busy[slot] = 0.0
@@ -727,16 +732,17 @@ def run_soak(
     return result
 
 
-def _watch_revocations() -> dict[str, float]:
+def _watch_revocations() -> dict[str, Any]:
     """When the emulator (in this process) revokes each grant for reuse: wraps its
     ``revoke_family`` (instrumentation of the benchmark's own emulator)."""
     from sfoauth_core.testing.emulator import oauth
 
-    seen: dict[str, float] = {}
+    seen: dict[str, Any] = {}
     original = getattr(oauth.revoke_family, "__wrapped__", oauth.revoke_family)
 
     def revoke_family(state: Any, record: Any) -> None:
         seen.setdefault(record.family, time.time())
+        seen.setdefault(f"replayed:{record.family}", _digest(record.value))
         original(state, record)
 
     revoke_family.__wrapped__ = original  # type: ignore[attr-defined]
@@ -864,7 +870,7 @@ def _analyse(
     outages: list[tuple[float, float]],
     killed: set[int],
     seeds: set[str],
-    revocations: dict[str, float],
+    revocations: dict[str, Any],
 ) -> None:
     """Read the workers' lines and the end state of the store and of the emulator.
 
@@ -877,6 +883,7 @@ def _analyse(
     refresh_times: list[float] = []
     last_token_line: dict[int, str] = {}
     received: list[tuple[str, int, float]] = []
+    events: dict[str, list[str]] = {}  # what happened to each refresh token, by whom
     for path in Path(out_dir).glob("slot*.log"):
         for line in path.read_text(encoding="utf-8").splitlines():
             parts = line.split()
@@ -887,11 +894,19 @@ def _analyse(
                 result.served += 1
             elif kind == "fail":
                 result.failed[parts[1]] += 1
+            elif kind == "sent":
+                events.setdefault(parts[1], []).append(f"sent by {pid} at {parts[-1]}")
             elif kind == "received":
                 received.append((parts[1], pid, float(parts[-1])))
                 last_token_line[pid] = f"received {parts[1]}"
+                events.setdefault(parts[1], []).append(
+                    f"received by {pid} at {parts[-1]}"
+                )
             elif kind == "stored":
                 stored.add(parts[1])
+                events.setdefault(parts[1], []).append(
+                    f"stored by {pid} at {parts[-1]}"
+                )
                 refresh_times.append(float(parts[-1]))
                 last_token_line[pid] = f"stored {parts[1]}"
     received_digests = {d for d, _, _ in received}
@@ -954,6 +969,12 @@ def _analyse(
                     f"{', received' if _digest(r.value) in received_digests else ''}"
                     f"{', stored' if _digest(r.value) in stored else ''}]"
                     for r in chain
+                )
+                + f"; replayed {str(revocations.get('replayed:' + family))[:6]} at "
+                + f"{revocations.get(family)}; "
+                + "; ".join(
+                    f"{_digest(r.value)[:6]}: {', '.join(events.get(_digest(r.value), []))}"
+                    for r in chain[-4:]
                 )
             )
     for key in keys:

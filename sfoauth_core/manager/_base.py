@@ -67,9 +67,10 @@ S = TypeVar("S")  # the store's type
 
 #: Seconds before a known expiry at which the token is refreshed.
 DEFAULT_LEEWAY = 60.0
-#: Pauses before trying a refresh again that Salesforce refused because another refresh
-#: of the same refresh token was being processed (reference 15.1); the store is re-read
-#: after each, and the whole stays within :meth:`worst_case_refresh_seconds`.
+#: Pauses after Salesforce refused a refresh because another refresh of the same refresh
+#: token was being processed (reference 15.1): the store is re-read after each (a
+#: sibling's write ends the wait); one more try follows only when nothing changed. The
+#: whole stays within :meth:`worst_case_refresh_seconds`.
 CONCURRENT_REFRESH_PAUSES = (0.25, 0.5, 1.0, 2.0)
 #: The stored grant of a connection obtained by :meth:`exchange` (reference 15.8).
 TOKEN_EXCHANGE = "token_exchange"
@@ -469,14 +470,16 @@ class BaseTokenManager(Generic[L, O, S]):
                 )
             return (yield from self._needs_reauth(key, record, reason, None))
         notes: list[str] = []
-        started = time.monotonic()
-        pauses = iter(CONCURRENT_REFRESH_PAUSES)
-        retry = self.retry
+        retried = False
         while True:
             try:
                 new = yield _Call(
                     self._renew_flow(
-                        record.grant, record.username, current, notes, retry
+                        record.grant,
+                        record.username,
+                        current,
+                        notes,
+                        NO_RETRY if retried else self.retry,
                     )
                 )
                 new = yield from self._with_expiry(new)
@@ -485,25 +488,17 @@ class BaseTokenManager(Generic[L, O, S]):
                 return (yield from self._refused(key, record, exc, notes))
             except RefreshInProgressError as exc:
                 # Reference 15.1: another refresh of this refresh token is being
-                # processed (another client holding the same token, or a holder whose
-                # lock was lost). The grant is alive: wait, re-read, try again, and
-                # never mark the connection for it.
-                pause = next(pauses, None)
-                budget = self.worst_case_refresh_seconds() - self.oauth.app.timeout
-                if pause is None or time.monotonic() - started + pause > budget:
+                # processed. The grant is alive; never mark the connection for it.
+                if retried:
                     raise SalesforceUnavailableError(
                         f"Salesforce kept refusing to refresh {key!r} because another "
                         "refresh of the same refresh token was in progress elsewhere; "
                         "the connection is kept, try again shortly"
                     ) from exc
-                logger.info("refresh of %r is in progress elsewhere; waiting", key)
-                yield _Call(_pause(pause))
-                latest = yield _Read(key)
-                if latest is not None and latest.version != record.version:
-                    record = self._usable(key, latest)
-                    self._remember(key, record.token)
-                    return record.token
-                retry = NO_RETRY  # within the bound checked above
+                latest = yield from self._await_sibling(key, record)
+                if latest is not None:
+                    return latest
+                retried = True  # nobody sharing the store renewed it: one more try
         try:
             saved: TokenRecord = yield _Save(
                 key, new, record.grant, record.username, record.version
@@ -523,6 +518,31 @@ class BaseTokenManager(Generic[L, O, S]):
         self._remember(key, saved.token)
         yield _Emit(TokenEvent("token_refreshed", key, saved.token, saved.grant))
         return saved.token
+
+    def _await_sibling(self, key: str, record: TokenRecord) -> Plan[Token | None]:
+        """After a concurrent-refresh rejection: watch the store, not Salesforce.
+
+        The other refresher may be a sibling sharing the store (one whose lock was
+        lost): with rotation, presenting the same refresh token again once its refresh
+        is done would revoke the grant, so wait for its write instead. Returns the
+        sibling's token, or ``None`` when nothing changed within the pauses (an outside
+        client holding the same token, or a sibling that died), after which the caller
+        tries once more. The pauses stay within the refresh's time budget, so the
+        store's lock lease still covers them.
+        """
+        started = time.monotonic()
+        budget = self.worst_case_refresh_seconds() - self.oauth.app.timeout
+        for pause in CONCURRENT_REFRESH_PAUSES:
+            if time.monotonic() - started + pause > budget:
+                break
+            logger.info("refresh of %r is in progress elsewhere; waiting", key)
+            yield _Call(_pause(pause))
+            latest = yield _Read(key)
+            if latest is not None and latest.version != record.version:
+                fresh = self._usable(key, latest)
+                self._remember(key, fresh.token)
+                return fresh.token
+        return None
 
     def _refused(
         self, key: str, record: TokenRecord, exc: InvalidGrantError, notes: list[str]

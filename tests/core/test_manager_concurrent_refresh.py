@@ -157,7 +157,7 @@ def test_the_wait_is_bounded_and_the_connection_is_kept(served, monkeypatch):
         manager.refresh(KEY, stale=token.access_token)
     assert time.monotonic() - started < 3.0
     assert isinstance(caught.value.__cause__, RefreshInProgressError)
-    assert emu.concurrent_refresh_rejections == 3  # the first try and two more
+    assert emu.concurrent_refresh_rejections == 2  # the first try and one more
     record = manager.store.get(KEY)
     assert record is not None and not record.needs_reauth
     assert record.token.refresh_token == token.refresh_token
@@ -183,3 +183,38 @@ def test_with_rotation_an_outside_refresher_holding_the_same_token_kills_the_gra
     assert emu.reuse_detected == 1
     record = manager.store.get(KEY)
     assert record is not None and record.needs_reauth
+
+
+def test_a_sibling_that_lost_its_lock_is_waited_for_not_raced(served):
+    """Found by the soak: a worker whose row lock died (session terminated, lease
+    over) keeps refreshing while another takes the lock. The second one is refused
+    (refresh in progress) and must wait for the first one's write, not present the
+    refresh token again once the first refresh rotated it (that revokes the grant)."""
+    emu, base = served
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    token = _seed(emu, base)
+    manager = _sync_manager(emu, base)
+    manager.save(KEY, token, revoke_superseded=False)
+    store = manager.store
+
+    def sibling() -> None:  # refreshes, then writes slowly (a loaded worker)
+        with SalesforceOAuth(emu.connected_app("web", login_url=base)) as oauth:
+            renewed = oauth.refresh(token)
+        time.sleep(1.2)
+        record = store.get(KEY)
+        assert record is not None
+        store.save(KEY, renewed, expected_version=record.version)
+
+    other = threading.Thread(target=sibling)
+    other.start()
+    deadline = time.monotonic() + 5
+    while not emu.state.refreshes_in_flight:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    got = manager.refresh(KEY, stale=token.access_token)
+    other.join()
+    assert emu.reuse_detected == 0
+    assert emu.concurrent_refresh_rejections == 1
+    record = store.get(KEY)
+    assert record is not None and not record.needs_reauth
+    assert got.access_token == record.token.access_token != token.access_token
