@@ -487,6 +487,7 @@ class SoakResult:
     tokens_lost: int = 0
     lost_in_outage: int = 0
     revoked_by_outage: int = 0
+    revoked_by_inflight_kill: int = 0
     recoveries: list[float] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -506,7 +507,8 @@ class SoakResult:
             f"{self.killed_before_store} between answer and store write)\n"
             f"    reuse detections {self.reuse_detected}; grants revoked "
             f"{self.revoked_grants} (lost answer or kill {self.revoked_explained}, "
-            f"store failing at the write {self.revoked_by_outage}); "
+            f"store failing at the write {self.revoked_by_outage}, killed worker's "
+            f"refresh still in flight {self.revoked_by_inflight_kill}); "
             f"needs_reauth {self.needs_reauth} {dict(self.needs_reauth_reasons)}; "
             f"tokens lost {self.tokens_lost} (+{self.lost_in_outage} while the "
             f"store failed at the write); recovery after store outages: {rec}"
@@ -960,6 +962,15 @@ def _analyse(
             # row lock died with its database session, so another worker took the lock
             # and replayed the refresh token Salesforce had just rotated.
             result.revoked_by_outage += 1
+        elif any(
+            line.split()[2].isdigit() and int(line.split()[2]) in killed
+            for line in events.get(str(revocations.get("replayed:" + family)), [])
+            if line.startswith("sent by ")
+        ):
+            # The replayed refresh token was sent by a worker that was then SIGKILLed:
+            # its request was still on its way to Salesforce when the next worker took
+            # the freed lock and refreshed; the late one arrived after the rotation.
+            result.revoked_by_inflight_kill += 1
         else:
             chain = sorted(families[family], key=lambda r: r.issued_at)
             result.problems.append(
