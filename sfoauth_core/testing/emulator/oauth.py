@@ -44,6 +44,7 @@ from .state import (
     DeviceRecord,
     EmulatedApp,
     EmulatedOrg,
+    EmulatedUser,
     EmulatorState,
     RefreshTokenRecord,
     parse_refresh_policy,
@@ -91,6 +92,25 @@ class _Call:
         self.params = params
         self.authorization = authorization
         self.client_ip = client_ip
+
+    def grant(
+        self,
+        app: EmulatedApp,
+        user: EmulatedUser,
+        org: EmulatedOrg,
+        scopes: tuple[str, ...],
+        grant_type: str,
+    ) -> Grant:
+        """A grant issued through this request's host (its issuer and instance)."""
+        return Grant(
+            app,
+            user,
+            org,
+            scopes,
+            self.ctx.base_url,
+            self.ctx.instance_url(org),
+            grant_type,
+        )
 
     def client(self, *, secret_required: bool) -> EmulatedApp:
         app, verified = identify_client(self.state, self.params, self.authorization)
@@ -266,15 +286,7 @@ def _password(call: _Call, grant_type: str) -> Body:
     scopes = tuple(
         s for s in app.scopes if s not in ("refresh_token", "offline_access")
     )
-    grant = Grant(
-        app,
-        user,
-        org,
-        scopes,
-        call.ctx.base_url,
-        call.ctx.instance_url(org),
-        grant_type,
-    )
+    grant = call.grant(app, user, org, scopes, grant_type)
     return issue_token_response(
         state,
         grant,
@@ -306,15 +318,7 @@ def _client_credentials(call: _Call, grant_type: str) -> Body:
         scopes = (
             tuple(s for s in resolve_scopes(app, requested) if s in scopes) or scopes
         )
-    grant = Grant(
-        app,
-        user,
-        org,
-        scopes,
-        call.ctx.base_url,
-        call.ctx.instance_url(org),
-        grant_type,
-    )
+    grant = call.grant(app, user, org, scopes, grant_type)
     return issue_token_response(state, grant, include_id_token=False)
 
 
@@ -489,15 +493,7 @@ def _idp_token_exchange(call: _Call, grant_type: str) -> Body:
         raise OAuthError("invalid_grant", "invalid subject token")
     check_user(org, user)
     scopes = resolve_scopes(app, call.params.get("scope"))
-    grant = Grant(
-        app,
-        user,
-        org,
-        scopes,
-        call.ctx.base_url,
-        call.ctx.instance_url(org),
-        grant_type,
-    )
+    grant = call.grant(app, user, org, scopes, grant_type)
     return issue_token_response(state, grant, refresh=wants_refresh(scopes))
 
 
