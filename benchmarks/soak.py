@@ -293,6 +293,20 @@ def _sync_store(cfg: WorkerConfig) -> Any:
     return DjangoTokenStore(cipher=cipher, lock_timeout=LEASE, lock_wait=LOCK_WAIT)
 
 
+def _answered(cfg: WorkerConfig, log: _Log, key: str, status: int) -> None:
+    """Record one API answer (a 401 with its connection, for the analysis)."""
+    if status == 200:
+        log.write("ok")
+    else:
+        log.write(f"fail http{status}", cfg.keys.index(key))
+
+
+def _failed(cfg: WorkerConfig, log: _Log, exc: BaseException) -> None:
+    """Record one request that raised, by exception type."""
+    log.write("fail", _classify(exc))
+    _sample(cfg, exc)
+
+
 def _sync_worker(
     cfg: WorkerConfig,
     log: _Log,
@@ -322,14 +336,9 @@ def _sync_worker(
             client = clients.get(key)
             if client is None:
                 client = clients[key] = manager.client(key, timeout=CLIENT_TIMEOUT)
-            status = client.get(REST).status_code
-            if status == 200:
-                log.write("ok")
-            else:
-                log.write(f"fail http{status}", cfg.keys.index(key))
+            _answered(cfg, log, key, client.get(REST).status_code)
         except Exception as exc:  # noqa: BLE001 - every failure is counted by type
-            log.write("fail", _classify(exc))
-            _sample(cfg, exc)
+            _failed(cfg, log, exc)
             if cfg.store == "django":
                 from django.db import close_old_connections
 
@@ -377,14 +386,9 @@ async def _async_worker(
                 client = clients[key] = await manager.client(
                     key, timeout=CLIENT_TIMEOUT
                 )
-            status = (await client.get(REST)).status_code
-            if status == 200:
-                log.write("ok")
-            else:
-                log.write(f"fail http{status}", cfg.keys.index(key))
+            _answered(cfg, log, key, (await client.get(REST)).status_code)
         except Exception as exc:  # noqa: BLE001 - every failure is counted by type
-            log.write("fail", _classify(exc))
-            _sample(cfg, exc)
+            _failed(cfg, log, exc)
         progress[cfg.slot] += 1
     await engine.dispose()
 
