@@ -149,6 +149,42 @@ def check_documented_callbacks(emulator: Emulator, blocks: list[Block]) -> None:
     assert not refused, f"the emulator's default `web` app refuses {refused}"
 
 
+def documented_emulator(
+    services: Services, tmp_path: Path, blocks: list[Block], app_url: str
+) -> Emulator:
+    """``sfoauth emulator`` with the blocks' callback URLs moved to the app's port;
+    first checks that a fresh emulator accepts them as documented (item 1)."""
+    emulator = Emulator(services, tmp_path)
+    emulator.callbacks = sorted(
+        {
+            rewrite_ports(url, emulator.url, app_url)
+            for b in blocks
+            for url in CALLBACK_URL.findall(b.code)
+        }
+    )
+    emulator.start()
+    check_documented_callbacks(emulator, blocks)
+    return emulator
+
+
+def disconnect_from_home(
+    journey: Journey, emulator: Emulator, start: str, *, says: str | None = None
+) -> None:
+    """The documented home page's Disconnect button: back on the home page (showing
+    ``says`` when given), not connected, and the documented page waits for a click
+    (no token call)."""
+    journey.goto("/")
+    assert "Connected to" in journey.text()
+    journey.click("button:has-text('Disconnect Salesforce')")
+    journey.at("/")
+    assert "Not connected" in journey.text(), journey.text()
+    if says is not None:
+        assert says in journey.text(), journey.text()
+    journey.goto(start)
+    journey.expect_interstitial(start, "You disconnected Salesforce.")
+    assert emulator.calls() == {"authorization_code": 1}
+
+
 def documents_the_emulator(blocks: list[Block]) -> None:
     assert any(d in b.code for b in blocks for d in DOCUMENTED_EMULATOR), (
         "no block points at the emulator (http://127.0.0.1:8999): the docs need a "
@@ -222,16 +258,7 @@ def test_django_docs_project_logs_in(
 
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    emulator = Emulator(services, tmp_path)
-    emulator.callbacks = sorted(
-        {
-            rewrite_ports(url, emulator.url, app_url)
-            for b in blocks
-            for url in CALLBACK_URL.findall(b.code)
-        }
-    )
-    emulator.start()
-    check_documented_callbacks(emulator, blocks)
+    emulator = documented_emulator(services, tmp_path, blocks, app_url)
 
     project = tmp_path / "project"
     project.mkdir()
@@ -291,15 +318,10 @@ def test_django_docs_project_logs_in(
         journey.goto(start)
         assert emulator.calls() == {"authorization_code": 1}
     with journey.step("the documented home page disconnects, and nothing reconnects"):
-        journey.goto("/")
-        assert "Connected to" in journey.text()
-        journey.click("button:has-text('Disconnect Salesforce')")
-        journey.at("/")
-        assert "You disconnected Salesforce." in journey.text(), journey.text()
-        assert "Not connected" in journey.text()
-        journey.goto(start)
-        journey.expect_interstitial(start, "You disconnected Salesforce.")
-        assert emulator.calls() == {"authorization_code": 1}
+        # Django shows the disconnect message on the page the user lands on.
+        disconnect_from_home(
+            journey, emulator, start, says="You disconnected Salesforce."
+        )
     journey.finish()
 
 
@@ -319,16 +341,7 @@ def test_fastapi_docs_app_logs_in(
 
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    emulator = Emulator(services, tmp_path)
-    emulator.callbacks = sorted(
-        {
-            rewrite_ports(url, emulator.url, app_url)
-            for b in blocks
-            for url in CALLBACK_URL.findall(b.code)
-        }
-    )
-    emulator.start()
-    check_documented_callbacks(emulator, blocks)
+    emulator = documented_emulator(services, tmp_path, blocks, app_url)
 
     project = tmp_path / "project"
     project.mkdir()
@@ -369,14 +382,7 @@ def test_fastapi_docs_app_logs_in(
         assert emulator.calls() == {"authorization_code": 1}
     with journey.step("the documented home page disconnects, and nothing reconnects"):
         # Found by a new-user trial: the form post used to answer 204 (no feedback).
-        journey.goto("/")
-        assert "Connected to" in journey.text()
-        journey.click("button:has-text('Disconnect Salesforce')")
-        journey.at("/")
-        assert "Not connected" in journey.text(), journey.text()
-        journey.goto(start)
-        journey.expect_interstitial(start, "You disconnected Salesforce.")
-        assert emulator.calls() == {"authorization_code": 1}
+        disconnect_from_home(journey, emulator, start)
     journey.finish()
 
 
