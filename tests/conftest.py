@@ -12,6 +12,14 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The suite runs on shared 2-core machines beside browsers and servers: a slow draw is
+# load, not a bad strategy, and a per-example deadline measures the machine, not the code.
+settings.register_profile(
+    "sfoauth", suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+settings.load_profile("sfoauth")
 
 # Read before `clean_environ` strips SFOAUTH_* variables from every test.
 REQUIRE_SERVICES = os.environ.get("SFOAUTH_REQUIRE_SERVICES") == "1"
