@@ -753,7 +753,7 @@ def run_soak(
 def _watch_revocations() -> dict[str, Any]:
     """When the emulator (in this process) revokes each grant for reuse: wraps its
     ``revoke_family`` (instrumentation of the benchmark's own emulator)."""
-    from sfoauth_core.testing.emulator import oauth
+    from sfoauth_emulator import oauth
 
     seen: dict[str, Any] = {}
     original = getattr(oauth.revoke_family, "__wrapped__", oauth.revoke_family)

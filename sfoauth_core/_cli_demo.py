@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._signals import stop_on_signals as _stop_on_signals
+from sfoauth_emulator.signals import stop_on_signals as _stop_on_signals
 
 __all__ = [
     "DEMO_DJANGO_PASSWORD",
@@ -263,7 +263,7 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 
 def _banner(example: _Example, app_url: str, emulator_url: str) -> str:
-    from .testing.emulator.constants import DEFAULT_PASSWORD, DEFAULT_USERNAME
+    from sfoauth_emulator.constants import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
     lines = [
         f"sfoauth demo ({example.name}) is running.",

@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .emulator import (
+    from sfoauth_emulator import (
         ASSET_APP_CLIENT_ID,
         CC_APP_CLIENT_ID,
         DEFAULT_CALLBACK_URLS,
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
         EmulatorTransport,
         Fault,
         LogEntry,
-        SalesforceEmulator,
         TokenExchangeConfig,
         build_app,
         certificate_pem_for,
@@ -54,6 +53,8 @@ if TYPE_CHECKING:
         public_key_pem,
         run,
     )
+
+    from ._emulator import SalesforceEmulator
 
 __all__ = [
     "ASSET_APP_CLIENT_ID",
@@ -98,7 +99,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module(".emulator", __name__), name)
+        if name == "SalesforceEmulator":  # the client's face: adds connected_app()
+            return importlib.import_module("._emulator", __name__).SalesforceEmulator
+        return getattr(importlib.import_module("sfoauth_emulator"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .emulator import SalesforceEmulator
+    from ._emulator import SalesforceEmulator
 
 __all__ = ["salesforce_emulator", "salesforce_emulator_server"]
 
@@ -36,14 +36,14 @@ __all__ = ["salesforce_emulator", "salesforce_emulator_server"]
 @pytest.fixture
 def salesforce_emulator() -> SalesforceEmulator:
     """A fresh in-process Salesforce emulator (default org, users and apps)."""
-    from .emulator import SalesforceEmulator
+    from ._emulator import SalesforceEmulator
 
     return SalesforceEmulator()
 
 
 @pytest.fixture(scope="session")
 def _sfoauth_emulator_server_session() -> Iterator[SalesforceEmulator]:
-    from .emulator import SalesforceEmulator
+    from ._emulator import SalesforceEmulator
 
     emu = SalesforceEmulator()
     with emu.serve():

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pytest
 
 from sfoauth_core.testing import DEFAULT_USERNAME, SalesforceEmulator
-from sfoauth_core.testing.emulator.state import LogEntry
+from sfoauth_emulator.state import LogEntry
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_CACHE = REPO / ".cache" / "compat-node"

@@ -355,7 +355,7 @@ def test_debug_page_of_a_failing_connection_hides_secrets(settings, emu, db):
     """A token request failing inside sfoauth, with the secrets in its frames.
 
     (An answer that cannot be parsed: Salesforce *unavailable* is a 503 page instead.)"""
-    from sfoauth_core.testing.emulator.state import Fault
+    from sfoauth_emulator.state import Fault
 
     settings.DEBUG = True
     settings.SFOAUTH = _debug_settings(emu)

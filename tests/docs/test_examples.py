@@ -152,7 +152,7 @@ def test_there_is_a_config_example() -> None:
 
 @pytest.mark.parametrize("block", CONFIG_BLOCKS, ids=lambda b: b.id)
 def test_emulator_config_examples_load(block: Block, tmp_path: Path) -> None:
-    from sfoauth_core.testing.emulator.server import emulator_from_config
+    from sfoauth_emulator.server import emulator_from_config
 
     config = json.loads(block.code)
     path = tmp_path / "emulator.json"

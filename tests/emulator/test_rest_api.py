@@ -381,7 +381,7 @@ async def test_fields_parameter_and_attributes_key(
 async def test_version_range_from_a_configuration_file(
     emu: SalesforceEmulator, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    from sfoauth_core.testing.emulator.server import apply_config
+    from sfoauth_emulator.server import apply_config
 
     apply_config(
         emu,

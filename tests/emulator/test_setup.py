@@ -27,7 +27,7 @@ from sfoauth_core.testing import (
     new_private_key_pem,
     public_key_pem,
 )
-from sfoauth_core.testing.emulator.server import apply_config, emulator_from_config
+from sfoauth_emulator.server import apply_config, emulator_from_config
 
 from .helpers import LOGIN, query_of
 

@@ -19,7 +19,7 @@ from cryptography import x509
 
 from sfoauth_core import SalesforceOAuth
 from sfoauth_core.testing import EmulatorTLS, SalesforceEmulator
-from sfoauth_core.testing.emulator.tls import DEFAULT_TLS_NAMES, default_tls_dir
+from sfoauth_emulator.tls import DEFAULT_TLS_NAMES, default_tls_dir
 
 pytestmark = pytest.mark.loopback
 

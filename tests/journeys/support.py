@@ -30,7 +30,7 @@ from sfoauth_core.testing import (
     DEFAULT_USERNAME,
     WEB_APP_CLIENT_ID,
 )
-from sfoauth_core.testing.emulator.constants import DEFAULT_CALLBACK_URLS
+from sfoauth_emulator.constants import DEFAULT_CALLBACK_URLS
 
 HERE = Path(__file__).resolve().parent
 #: Where the process logs of a failed journey are kept (beside the screenshots).

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-# The emulator's default apps and users (sfoauth_core.testing.emulator.constants).
+# The emulator's default apps and users (sfoauth_emulator.constants).
 EMULATOR_WEB_CLIENT_ID = "3MVG9Example.WebServerApp"
 EMULATOR_WEB_CLIENT_SECRET = "1F2E3D4C5B6A7980A1B2C3D4E5F60718"
 EMULATOR_JWT_CLIENT_ID = "3MVG9Example.JwtBearerApp"

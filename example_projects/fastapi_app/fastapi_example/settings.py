@@ -22,7 +22,7 @@ from pathlib import Path
 from sfoauth_core import ConnectedApp
 from sfoauth_core.storage import TokenCipher
 
-# The emulator's default apps and users (sfoauth_core.testing.emulator.constants).
+# The emulator's default apps and users (sfoauth_emulator.constants).
 EMULATOR_WEB_CLIENT_ID = "3MVG9Example.WebServerApp"
 EMULATOR_WEB_CLIENT_SECRET = "1F2E3D4C5B6A7980A1B2C3D4E5F60718"
 EMULATOR_JWT_CLIENT_ID = "3MVG9Example.JwtBearerApp"

@@ -384,7 +384,7 @@ def test_password_flow_when_allowed(sf, emu):
 
 
 def test_password_flow_inactive_user(sf, emu):
-    from sfoauth_core.testing.emulator.constants import (
+    from sfoauth_emulator.constants import (
         INACTIVE_PASSWORD,
         INACTIVE_USERNAME,
     )

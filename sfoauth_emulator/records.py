@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ...ids import to_18
+from ._ids import to_18
 
 __all__ = [
     "SCHEMAS",

@@ -14,7 +14,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from ...ids import to_18
+from ._ids import to_18
 from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
 from .crypto import cached_private_key, jwk_of
 from .rest import host_org

@@ -6,13 +6,11 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ...hosts import is_loopback_host
 from . import authorize as authorize_module
 from . import extras, resources, rest
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
@@ -38,7 +36,6 @@ from .transport import EmulatorAsyncTransport, EmulatorTransport
 from .vhosts import HostContext
 
 if TYPE_CHECKING:
-    from ...config import ConnectedApp
     from .tls import EmulatorTLS
 
 __all__ = ["SalesforceEmulator", "build_app"]
@@ -173,7 +170,7 @@ class SalesforceEmulator:
             my_domain: My Domain name (defaults to ``name``).
             **policies: other :class:`EmulatedOrg` fields (e.g. ``sandbox_name="dev"``).
         """
-        from ...ids import to_18
+        from ._ids import to_18
 
         _fields(EmulatedOrg, policies)
         org = EmulatedOrg(
@@ -202,7 +199,7 @@ class SalesforceEmulator:
             **fields: other :class:`EmulatedUser` fields (``active``,
                 ``ip_restricted``…).
         """
-        from ...ids import to_18
+        from ._ids import to_18
 
         _fields(EmulatedUser, fields)
         fields.setdefault("email", username)
@@ -261,35 +258,6 @@ class SalesforceEmulator:
             app.certificate_pem = certificate_pem
             app.private_key_pem = None
         return app
-
-    def connected_app(self, name: str = "web", **overrides: Any) -> ConnectedApp:
-        """A :class:`sfoauth_core.config.ConnectedApp` configured for an emulated app.
-
-        The login URL is the org's My Domain (or the loopback base URL while served).
-
-        Args:
-            name: app name.
-            **overrides: ``ConnectedApp`` arguments to change.
-        """
-        from ...config import ConnectedApp
-
-        app = self.apps[name]
-        base = self.base_url or self.org.my_domain_url
-        kwargs: dict[str, Any] = {
-            "client_id": app.client_id,
-            "client_secret": app.client_secret,
-            "redirect_uri": app.callback_urls[0] if app.callback_urls else None,
-            "login_url": base,
-            "scopes": tuple(app.scopes),
-            # Served (http or https --tls) on a loopback address.
-            "allow_loopback": is_loopback_host(urlsplit(base).hostname or ""),
-        }
-        if app.private_key_pem:
-            kwargs["private_key"] = app.private_key_pem
-        if app.certificate_pem:  # a JWT bearer app: sign as the default user
-            kwargs["username"] = DEFAULT_USERNAME
-        kwargs.update(overrides)
-        return ConnectedApp(**kwargs)
 
     # ------------------------------------------------------------------ transports
     def async_transport(self) -> EmulatorAsyncTransport:

@@ -38,8 +38,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..._signals import stop_on_signals
 from .crypto import check_certificate_pem
+from .signals import stop_on_signals
 
 if TYPE_CHECKING:
     from .app import SalesforceEmulator

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ...hosts import is_loopback_host
+from ._ids import is_loopback
 from .constants import LOGIN_HOST, SANDBOX_LOGIN_HOST
 from .state import EmulatedOrg, EmulatorState
 
@@ -106,7 +106,7 @@ def resolve_host(
         return HostContext("login", origin, None), path
     if hostname == SANDBOX_LOGIN_HOST:
         return HostContext("test", origin, None), path
-    if is_loopback_host(hostname):
+    if is_loopback(hostname):
         org = state.orgs.get(state.loopback_org)
         ctx = HostContext("loopback", origin, org, loopback_kind=state.loopback_kind)
         return ctx, path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...ids import to_18
+from ._ids import to_18
 
 __all__ = [
     "API_VERSIONS",
