@@ -70,6 +70,12 @@ class BaseSalesforceOAuth:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r})"
 
+    @property
+    def jwks_cache(self) -> jwks.JwksCache:
+        """This client's cache of Salesforce key sets (for flows run through
+        :meth:`run`, such as :func:`sfoauth_core.login.complete_login`)."""
+        return self._jwks_cache
+
     # Browser flows (pure: no request is made) -----------------------------------------
     def authorization_url(
         self,
