@@ -40,6 +40,7 @@ from sfoauth_core.exceptions import (
     TokenNotFoundError,
     TransportError,
 )
+from sfoauth_core.login import LoginErrorCode, LoginFailure
 
 __all__ = [
     "NO_STORE_HEADERS",
@@ -49,6 +50,7 @@ __all__ = [
     "ErrorModel",
     "error_responses",
     "http_error",
+    "login_error_code",
     "sfoauth_exception_handler",
 ]
 
@@ -181,8 +183,36 @@ def status_for(code: ErrorCode) -> int:
     return _STATUS[code]
 
 
+#: The FastAPI answer to each refusal of the core's login transaction (the core's code
+#: is the same in both adapters; this is how FastAPI spells it).
+LOGIN_ERRORS: Mapping[LoginErrorCode, ErrorCode] = {
+    LoginErrorCode.INVALID_REQUEST: ErrorCode.INVALID_REQUEST,
+    LoginErrorCode.NOT_AUTHENTICATED: ErrorCode.NOT_AUTHENTICATED,
+    LoginErrorCode.INVALID_STATE: ErrorCode.INVALID_STATE,
+    LoginErrorCode.INVALID_CALLBACK: ErrorCode.INVALID_CALLBACK,
+    LoginErrorCode.ACCESS_DENIED: ErrorCode.ACCESS_DENIED,
+    LoginErrorCode.AUTHORIZATION_FAILED: ErrorCode.AUTHORIZATION_FAILED,
+    LoginErrorCode.EXCHANGE_FAILED: ErrorCode.AUTHORIZATION_FAILED,
+    LoginErrorCode.ID_TOKEN_REJECTED: ErrorCode.SALESFORCE_ERROR,
+    LoginErrorCode.SALESFORCE_ERROR: ErrorCode.SALESFORCE_ERROR,
+    LoginErrorCode.SALESFORCE_UNAVAILABLE: ErrorCode.SALESFORCE_UNAVAILABLE,
+    LoginErrorCode.APP_MISCONFIGURED: ErrorCode.APP_MISCONFIGURED,
+    LoginErrorCode.ALREADY_LINKED: ErrorCode.CONNECTION_CONFLICT,
+    LoginErrorCode.DIFFERENT_ACCOUNT: ErrorCode.CONNECTION_CONFLICT,
+    LoginErrorCode.SIGNUP_CLOSED: ErrorCode.NOT_AUTHENTICATED,
+    LoginErrorCode.STORAGE_UNAVAILABLE: ErrorCode.STORAGE_UNAVAILABLE,
+}
+
+
+def login_error_code(failure: LoginFailure) -> ErrorCode:
+    """The FastAPI code of a refused login step."""
+    return LOGIN_ERRORS[failure.code]
+
+
 def code_for(exc: SFOAuthError) -> ErrorCode:
     """The stable code of a core exception (most specific class first)."""
+    if isinstance(exc, LoginFailure):
+        return login_error_code(exc)
     if isinstance(exc, StateMismatchError):
         return ErrorCode.INVALID_STATE
     if isinstance(exc, TokenNotFoundError):

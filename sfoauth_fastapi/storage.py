@@ -74,7 +74,7 @@ from sfoauth_core.storage.base import (
 from sfoauth_core.storage.cipher import TokenCipher
 from sfoauth_core.tokens import Token
 
-from .state import DEFAULT_FLOW_TTL, PendingFlow, flow_cipher_context
+from .state import DEFAULT_FLOW_TTL, PendingFlow
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -590,9 +590,7 @@ class SQLAlchemyPendingFlowStore:
     async def put(self, flow_id: str, flow: PendingFlow) -> None:
         """Store the encrypted flow."""
         t = self.tables.pending_flows
-        blob = self.cipher.encrypt(
-            flow.to_bytes(), context=flow_cipher_context(flow_id)
-        )
+        blob = flow.seal(self.cipher, flow_id)
         self._puts += 1
         try:
             async with self.engine.begin() as conn:
@@ -623,6 +621,4 @@ class SQLAlchemyPendingFlowStore:
             ) from exc
         if row is None:
             return None
-        return PendingFlow.from_bytes(
-            self.cipher.decrypt(row.data, context=flow_cipher_context(flow_id))
-        )
+        return PendingFlow.unseal(self.cipher, flow_id, row.data)

@@ -316,13 +316,17 @@ class PendingLogin:
             if not isinstance(payload, Mapping):
                 raise TypeError("not an object")
             nonce = payload.get("nonce")
-            user = payload.get("user")
+            user = payload.get("user", payload.get("user_key"))  # 0.x FastAPI records
+            issuer = str(payload.get("issuer") or "").rstrip("/")
+            token_url = payload.get("token_url") or (
+                endpoints_for(issuer).token if issuer else ""
+            )
             return cls(
                 state=str(payload["state"]),
                 code_verifier=str(payload["code_verifier"]),
                 nonce=None if nonce is None else str(nonce),
-                issuer=str(payload.get("issuer") or ""),
-                token_url=str(payload.get("token_url") or ""),
+                issuer=issuer,
+                token_url=str(token_url),
                 redirect_uri=str(payload.get("redirect_uri") or ""),
                 next_url=safe_next(payload.get("next_url")),
                 user=None if user is None else str(user),
@@ -351,7 +355,9 @@ class PendingLogin:
 
 
 def _context(login_id: str) -> str:
-    return f"sfoauth-login:{login_id}"
+    # The context sfoauth_fastapi's stores always used: records written before the
+    # transaction moved to the core still open.
+    return f"sfoauth-flow:{login_id}"
 
 
 # -- Begin ----------------------------------------------------------------------------

@@ -65,7 +65,7 @@ async def test_login_redirects_with_pkce_and_server_side_state(emu, browser_fact
     assert "HttpOnly" in flow_cookie and "SameSite=lax" in flow_cookie
     # The browser holds a signed flow id, never the state or verifier.
     assert params["state"] not in " ".join(cookie)
-    (flow,) = sf.pending_flows._flows.values()
+    (flow,) = sf.pending_flows._logins.values()
     assert flow.state == params["state"]
     assert flow.code_verifier not in r.headers["location"] + " ".join(cookie)
 
@@ -213,7 +213,7 @@ async def test_expired_flow_is_refused(emu, browser_factory):
         Request({"type": "http", "headers": [(b"cookie", cookie.encode())]})
     )
     flow = PendingFlow(
-        state="s" * 43, code_verifier="v" * 64, user_key=uid, expires_at=time.time() - 1
+        state="s" * 43, code_verifier="v" * 64, user=uid, expires_at=time.time() - 1
     )
     await sf.pending_flows.put("expired-flow", flow)
     browser.cookies.set("sfoauth_flow", sf.signer.sign("flow", "expired-flow"))
