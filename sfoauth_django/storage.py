@@ -19,20 +19,27 @@ connection (and transaction) that holds the row lock.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
+import hashlib
+import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 
 import anyio
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 from sfoauth_core.exceptions import MalformedResponseError, StorageError
+from sfoauth_core.login import LoginErrorCode, LoginFailure, PendingLogin
 from sfoauth_core.storage import (
     NEEDS_REAUTH,
     TokenCipher,
@@ -47,9 +54,14 @@ from sfoauth_core.storage.base import (
 from sfoauth_core.tokens import Token
 
 from .conf import sfoauth_settings
-from .models import NAMED_PREFIX, AbstractSalesforceConnection, get_token_model
+from .models import (
+    NAMED_PREFIX,
+    AbstractSalesforceConnection,
+    PendingAuthorization,
+    get_token_model,
+)
 
-__all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
+__all__ = ["AsyncDjangoTokenStore", "DjangoPendingLoginStore", "DjangoTokenStore"]
 
 T = TypeVar("T")
 
@@ -504,3 +516,77 @@ class AsyncDjangoTokenStore:
                 await worker.run(lambda: manager.__exit__(None, None, None))
         finally:
             worker.close()
+
+
+class DjangoPendingLoginStore:
+    """The core's :class:`~sfoauth_core.login.PendingLoginStore` over
+    :class:`~sfoauth_django.models.PendingAuthorization` rows, bound to one browser
+    session.
+
+    Each row is keyed by the login id (a hash of ``state``), holds the record encrypted
+    with the token cipher (bound to that id) and the hash of the session's binding: a
+    callback from another browser session is refused *without* consuming the login, so
+    the victim can still finish theirs. ``take`` deletes the row before anything else
+    happens, so of two racing callbacks only one gets it. Expired rows are purged as new
+    logins start.
+
+    Args:
+        cipher: the token cipher.
+        binding: the session's random binding value (never stored in clear).
+    """
+
+    def __init__(self, cipher: TokenCipher, *, binding: str) -> None:
+        self.cipher = cipher
+        self._binding_hash = hashlib.sha256(binding.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return "DjangoPendingLoginStore()"
+
+    def put(self, login_id: str, pending: PendingLogin) -> None:
+        """Store the encrypted record (and purge expired ones)."""
+        now = timezone.now()
+        PendingAuthorization.objects.filter(expires_at__lt=now).delete()
+        PendingAuthorization.objects.create(
+            state_hash=login_id,
+            binding_hash=self._binding_hash,
+            payload=pending.seal(self.cipher, login_id),
+            expires_at=datetime.fromtimestamp(pending.expires_at, tz=dt_timezone.utc),
+        )
+
+    def take(self, login_id: str) -> PendingLogin | None:
+        """Consume the login: ``None`` if unknown or used.
+
+        Raises:
+            LoginFailure: ``INVALID_STATE`` when the login belongs to another browser
+                session (left in place), lost a race, or cannot be read.
+        """
+        rows = PendingAuthorization.objects
+        row = rows.filter(state_hash=login_id).first()
+        if row is None:
+            return None
+        if not hmac.compare_digest(row.binding_hash, self._binding_hash):
+            raise LoginFailure(
+                LoginErrorCode.INVALID_STATE,
+                "state belongs to another browser session",
+                step="callback",
+            )
+        deleted, _ = rows.filter(
+            state_hash=login_id, binding_hash=row.binding_hash
+        ).delete()
+        if deleted != 1:
+            raise LoginFailure(
+                LoginErrorCode.INVALID_STATE,
+                "state used by a concurrent callback",
+                step="callback",
+            )
+        try:
+            pending = PendingLogin.unseal(self.cipher, login_id, row.payload)
+        except StorageError:
+            raise LoginFailure(
+                LoginErrorCode.INVALID_STATE,
+                "pending login record unreadable",
+                step="callback",
+            ) from None
+        # The row's expiry is the database's word (an operator may shorten it).
+        expires_at = min(pending.expires_at, row.expires_at.timestamp())
+        return dataclasses.replace(pending, expires_at=expires_at)

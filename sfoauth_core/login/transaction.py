@@ -58,7 +58,7 @@ from ..flows.endpoints import endpoints_for
 from ..flows.id_token import verify_id_token
 from ..flows.revoke import revoke_token
 from ..storage.cipher import TokenCipher
-from ..tokens import Token
+from ..tokens import Token, masked
 
 __all__ = [
     "DEFAULT_LOGIN_TTL",
@@ -153,6 +153,8 @@ class LoginFailure(SFOAuthError):
         code: the stable :class:`LoginErrorCode`.
         reason: why, for the logs (never a value from the request or Salesforce).
         cause: the core error behind it, if any (also ``__cause__``).
+        step: where it failed: ``"options"``, ``"begin"``, ``"callback"``,
+            ``"exchange"``, ``"id_token"`` or ``"identity"`` (for logs that name it).
     """
 
     def __init__(
@@ -161,10 +163,12 @@ class LoginFailure(SFOAuthError):
         reason: str,
         *,
         cause: BaseException | None = None,
+        step: str = "",
     ) -> None:
         self.code = code
         self.reason = reason
         self.cause = cause
+        self.step = step
         super().__init__(f"{code.value}: {reason}")
 
     @property
@@ -248,17 +252,23 @@ def read_login_options(
         scopes = tuple(scope.split())
         if not scopes or any(s not in allowed_scopes for s in scopes):
             raise LoginFailure(
-                LoginErrorCode.INVALID_REQUEST, "scope outside the configured scopes"
+                LoginErrorCode.INVALID_REQUEST,
+                "scope outside the configured scopes",
+                step="options",
             )
     if prompt:
         words = prompt.split()
         if not words or not set(words) <= web_server._PROMPTS:
-            raise LoginFailure(LoginErrorCode.INVALID_REQUEST, "unknown prompt")
+            raise LoginFailure(
+                LoginErrorCode.INVALID_REQUEST, "unknown prompt", step="options"
+            )
         prompt = " ".join(words)
     if login_hint and (
         len(login_hint) > MAX_LOGIN_HINT or not login_hint.isprintable()
     ):
-        raise LoginFailure(LoginErrorCode.INVALID_REQUEST, "unusable login_hint")
+        raise LoginFailure(
+            LoginErrorCode.INVALID_REQUEST, "unusable login_hint", step="options"
+        )
     return LoginOptions(
         next_url=safe_next(next),
         scopes=scopes,
@@ -295,6 +305,13 @@ class PendingLogin:
     next_url: str | None = None
     user: str | None = field(default=None, repr=False)
     expires_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Masked in frame locals, tracebacks and debug pages (issue 13).
+        for name in ("state", "code_verifier", "nonce"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, masked(value))
 
     def is_expired(self, now: float | None = None) -> bool:
         """True once the login's lifetime is over."""
@@ -407,6 +424,7 @@ def begin_login(
             LoginErrorCode.INVALID_REQUEST,
             f"the app cannot start a login ({exc.setting})",
             cause=exc,
+            step="begin",
         ) from exc
     assert auth.code_verifier is not None  # PKCE is always on for this flow
     issuer = (auth.issuer or app.login_url).rstrip("/")
@@ -421,7 +439,7 @@ def begin_login(
         user=user,
         expires_at=(time.time() if now is None else now) + ttl,
     )
-    return auth.url, pending
+    return masked(auth.url), pending
 
 
 # -- Complete -------------------------------------------------------------------------
@@ -466,14 +484,19 @@ def _check_callback(
 ) -> str:
     """The record and the callback agree: returns the code."""
     if pending.is_expired(now):
-        raise LoginFailure(LoginErrorCode.INVALID_STATE, "state expired")
+        raise LoginFailure(
+            LoginErrorCode.INVALID_STATE, "state expired", step="callback"
+        )
     if pending.user is not None and (user is None or not _same(pending.user, user)):
         raise LoginFailure(
             LoginErrorCode.INVALID_STATE,
             "the user changed since the login started",
+            step="callback",
         )
     if any(len(v) > MAX_CALLBACK_PARAMETER for v in params.values()):
-        raise LoginFailure(LoginErrorCode.INVALID_CALLBACK, "oversized parameter")
+        raise LoginFailure(
+            LoginErrorCode.INVALID_CALLBACK, "oversized parameter", step="callback"
+        )
     try:
         return web_server.parse_authorization_response(
             dict(params),
@@ -482,7 +505,10 @@ def _check_callback(
         )
     except AccessDeniedError as exc:
         raise LoginFailure(
-            LoginErrorCode.ACCESS_DENIED, "the user declined", cause=exc
+            LoginErrorCode.ACCESS_DENIED,
+            "the user declined",
+            cause=exc,
+            step="callback",
         ) from exc
     except OAuthProtocolError as exc:
         code = (
@@ -491,7 +517,10 @@ def _check_callback(
             else LoginErrorCode.AUTHORIZATION_FAILED
         )
         raise LoginFailure(
-            code, f"Salesforce refused the authorization ({exc.error})", cause=exc
+            code,
+            f"Salesforce refused the authorization ({exc.error})",
+            cause=exc,
+            step="callback",
         ) from exc
     except FlowError as exc:
         code = (
@@ -499,7 +528,9 @@ def _check_callback(
             if isinstance(exc, StateMismatchError)
             else LoginErrorCode.INVALID_CALLBACK
         )
-        raise LoginFailure(code, type(exc).__name__, cause=exc) from exc
+        raise LoginFailure(
+            code, type(exc).__name__, cause=exc, step="callback"
+        ) from exc
 
 
 def _exchange_failure(exc: SFOAuthError) -> LoginFailure:
@@ -511,7 +542,12 @@ def _exchange_failure(exc: SFOAuthError) -> LoginFailure:
         code = LoginErrorCode.EXCHANGE_FAILED
     else:
         code = LoginErrorCode.SALESFORCE_ERROR
-    return LoginFailure(code, f"code exchange failed: {type(exc).__name__}", cause=exc)
+    return LoginFailure(
+        code,
+        f"code exchange failed: {type(exc).__name__}",
+        cause=exc,
+        step="exchange",
+    )
 
 
 def _issuer_app(app: ConnectedApp, pending: PendingLogin) -> ConnectedApp:
@@ -582,7 +618,9 @@ def complete_login(
     if not token.org_id or not token.user_id:
         yield from _revoke_quietly(app, pending, token)
         raise LoginFailure(
-            LoginErrorCode.SALESFORCE_ERROR, "the token names no org or user"
+            LoginErrorCode.SALESFORCE_ERROR,
+            "the token names no org or user",
+            step="exchange",
         )
     claims: dict[str, Any] = {}
     if token.id_token and pending.nonce:
@@ -602,7 +640,10 @@ def complete_login(
                 else LoginErrorCode.ID_TOKEN_REJECTED
             )
             raise LoginFailure(
-                failure_code, f"ID token {type(exc).__name__}", cause=exc
+                failure_code,
+                f"ID token {type(exc).__name__}",
+                cause=exc,
+                step="id_token",
             ) from exc
     return CompletedLogin(token=token, pending=pending, claims=claims)
 
@@ -667,4 +708,4 @@ def refuse_login(
         LoginFailure: always, with ``code``.
     """
     yield from _revoke_quietly(app, done.pending, done.token)
-    raise LoginFailure(code, reason or code.value.replace("_", " "))
+    raise LoginFailure(code, reason or code.value.replace("_", " "), step="identity")
