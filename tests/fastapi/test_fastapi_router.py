@@ -548,10 +548,22 @@ async def test_per_request_scope_never_mutates_config(emu, browser_factory):
         {"scope": " "},
         {"prompt": "bogus"},
         {"login_hint": "x" * 300},
+        {"login_hint": "x" * 81},  # the core's limit, Django's too (a username: 80)
     ):
         r = await browser.post("/salesforce/login", params=params)
         assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_REQUEST
     assert sf.app.scopes == scopes
+    hint = "j" * 71 + "@acme.com"  # 80 characters
+    r = await browser.post("/salesforce/login", params={"login_hint": hint})
+    assert r.status_code == 303 and query(r.headers["location"])["login_hint"] == hint
+
+
+def test_both_adapters_share_the_core_next_rule():
+    from sfoauth_core.login import safe_next
+    from sfoauth_fastapi._urls import safe_next_path
+
+    for candidate in ("/ok?x=1", "//evil.example", "/caf\u00e9", "/" + "a" * 2048):
+        assert safe_next_path(candidate, "/home") == (safe_next(candidate) or "/home")
 
 
 async def test_callback_never_answers_422_with_the_code(emu, browser_factory):
