@@ -2,21 +2,21 @@
 
 :func:`get_sfoauth_router` builds the routes for one :class:`~sfoauth_fastapi.SFOAuth`;
 its closures capture that object, so nothing lives in module globals (STYLE.md C10).
-Routes are thin: they take what FastAPI parsed and call the flow helpers below, which
-hold the security rules (SECURITY.md items 1-7):
+The login itself is the core's transaction (:mod:`sfoauth_core.login`: options,
+``begin_login``, ``complete_login``, the identity rule, the error codes); this module
+only binds it to FastAPI (SECURITY.md items 1-7):
 
 * login: ``GET`` shows the "Connect to Salesforce" interstitial (with the reason: a
   refused connection, a disconnect); its button ``POST``s, refused cross-site, and
   only that starts the flow (``login_on_get=True`` restores the redirect on ``GET``).
-  PKCE S256 always, ``state`` from ``secrets``, both kept server-side with the
-  validated ``next`` and the issuer; the browser gets a signed HttpOnly cookie listing
-  its pending flows (several tabs may log in at once). A login started cross-site on
-  ``GET`` asks Salesforce for consent (no silent linking).
-* callback: the flow is taken once (atomic), must be unexpired, from the same browser
-  and user, with the exact state; the code is exchanged at the token endpoint of the
-  recorded issuer with the configured ``redirect_uri``; a different Salesforce user or
-  org never replaces an existing connection; the answer redirects to a URL without
-  ``code``/``state`` and is ``no-store``/``no-referrer``.
+  The core's pending login is stored server-side; the browser gets a signed HttpOnly
+  cookie listing its pending logins (several tabs may log in at once). A login started
+  cross-site on ``GET`` asks Salesforce for consent (no silent linking).
+* callback: the login must be one this browser's cookie lists; it is taken once
+  (atomic), then the core checks it (unexpired, same user, exact state, ``iss``) and
+  exchanges the code at the recorded token URL with the recorded ``redirect_uri``; a
+  different Salesforce user or org never replaces an existing connection; the answer
+  redirects to a URL without ``code``/``state`` and is ``no-store``/``no-referrer``.
 * disconnect: POST only, refused cross-site; revokes at Salesforce and always removes
   the local tokens.
 """
