@@ -407,7 +407,9 @@ class AsyncFileTokenStore:
     file and locks, the file work done in a worker thread.
 
     Args:
-        path, environ, lock_wait: as :class:`FileTokenStore`.
+        path: the token file (default: :func:`default_store_path`).
+        environ: where ``SFOAUTH_TOKEN_KEY`` is read (``os.environ``).
+        lock_wait: seconds to wait for a file lock before :class:`StorageError`.
     """
 
     def __init__(

@@ -20,7 +20,11 @@ from browser_support import Browser, free_port
 from support import PYTHON, Emulator, Services, child_env, salesforce_login
 
 from sfoauth_core.storage import FileTokenStore
-from sfoauth_core.testing import DEFAULT_CLIENT_SECRET, DEFAULT_USERNAME, WEB_APP_CLIENT_ID
+from sfoauth_core.testing import (
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_USERNAME,
+    WEB_APP_CLIENT_ID,
+)
 
 pytestmark = [pytest.mark.journey, pytest.mark.browser, pytest.mark.loopback]
 
@@ -129,7 +133,7 @@ def test_login_then_token_commands_share_one_refresh(
         for _ in range(2)
     ]
     answers = [child.communicate(timeout=120) for child in both]
-    for child, (child_out, child_err) in zip(both, answers):
+    for child, (child_out, child_err) in zip(both, answers, strict=True):
         assert child.returncode == 0, child_err
         assert f'"preferred_username": "{DEFAULT_USERNAME}"' in child_out
     assert emulator.refreshes() == refreshes + 1
