@@ -35,7 +35,12 @@ def sfoauth(*argv: str) -> list[str]:
 
 def run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        sfoauth(*argv), env=env, capture_output=True, text=True, timeout=120
+        sfoauth(*argv),
+        env=env,
+        cwd=env["HOME"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -70,7 +75,10 @@ def test_login_then_token_commands_share_one_refresh(
     emulator = Emulator(services, tmp_path, callbacks=[callback])
     emulator.start()
     store = tmp_path / "config" / "sfoauth" / "tokens.json.enc"
+    # A user's shell: its own home and config directory, away from the checkout.
+    (tmp_path / "home").mkdir()
     env = child_env(
+        HOME=str(tmp_path / "home"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         SFOAUTH_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
     )
@@ -94,6 +102,7 @@ def test_login_then_token_commands_share_one_refresh(
             "90",
         ),
         env=env,
+        cwd=env["HOME"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -126,6 +135,7 @@ def test_login_then_token_commands_share_one_refresh(
         subprocess.Popen(
             sfoauth("token", "userinfo", "--json"),
             env=env,
+            cwd=env["HOME"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
