@@ -206,3 +206,30 @@ def test_demo_from_an_installed_wheel_points_to_the_repository(monkeypatch, caps
     err = capsys.readouterr().err
     assert "not in the installed package" in err
     assert "./scripts/demo django" in err
+
+
+def test_demo_from_the_wheel_layout_without_patching(tmp_path):
+    # The wheel's packages (pyproject: sfoauth_core, sfoauth_emulator...) in a
+    # site-packages of their own, without the repository around them.
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path / "site-packages"
+    for package in ("sfoauth_core", "sfoauth_emulator"):
+        shutil.copytree(
+            root / package, site / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "sfoauth_core.cli", "demo", "fastapi"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "./scripts/demo fastapi" in result.stderr
+    assert "Traceback" not in result.stderr
