@@ -38,7 +38,7 @@ import anyio.to_thread
 
 from ..exceptions import ConfigurationError, StorageError
 from ..tokens import Token
-from .base import TokenRecord, next_record
+from .base import ACTIVE, TokenRecord, next_record
 from .cipher import TokenCipher
 
 __all__ = [
@@ -368,6 +368,31 @@ class FileTokenStore:
         with _file_lock(path, wait=self.lock_wait, what=f"token lock of {key!r}"):
             yield path
 
+    def idle_keys(self, *, idle_since: float, limit: int | None = None) -> list[str]:
+        """Keys of active connections with a refresh token (not minted grants) whose
+        refresh token was last issued or used before ``idle_since`` (epoch seconds;
+        ``refreshed_at``, or ``updated_at`` for records without it), oldest first.
+
+        A record that no longer parses is left out: it cannot be refreshed anyway.
+        """
+        idle: list[tuple[float, str]] = []
+        for key, connection in self._load().items():
+            try:
+                record = self._record(connection)
+            except StorageError:
+                continue
+            if record.status != ACTIVE or record.is_minted:
+                continue
+            if not record.token.refresh_token:
+                continue
+            stamp = getattr(record, "refreshed_at", None)
+            stamp = record.updated_at if stamp is None else float(stamp)
+            if stamp < idle_since:
+                idle.append((stamp, key))
+        idle.sort()
+        keys = [key for _, key in idle]
+        return keys if limit is None else keys[: max(limit, 0)]
+
     # What the file keeps besides the records ----------------------------------------
     def keys(self) -> list[str]:
         """The stored connections' keys, sorted."""
@@ -469,6 +494,16 @@ class AsyncFileTokenStore:
     async def delete(self, key: str) -> None:
         """Remove the connection (no error when it is not there)."""
         await anyio.to_thread.run_sync(self.sync.delete, key)
+
+    async def idle_keys(
+        self, *, idle_since: float, limit: int | None = None
+    ) -> list[str]:
+        """See :meth:`FileTokenStore.idle_keys`."""
+
+        def idle() -> list[str]:
+            return self.sync.idle_keys(idle_since=idle_since, limit=limit)
+
+        return await anyio.to_thread.run_sync(idle)
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[object]:

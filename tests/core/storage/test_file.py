@@ -278,3 +278,25 @@ def test_processes_writing_at_once_lose_nothing(path):
         assert out == "done\n"
     store = FileTokenStore(path, environ={"SFOAUTH_TOKEN_KEY": CIPHER_KEY})
     assert len(store.keys()) == 45
+
+
+def test_idle_keys_lists_refreshable_connections_oldest_first(path):
+    store = FileTokenStore(path, environ={"SFOAUTH_TOKEN_KEY": CIPHER_KEY})
+    store.save("old", make_token(1))
+    store.save("older", make_token(2))
+    store.save("minted", make_token(3, refresh_token=None), grant="jwt_bearer")
+    store.save("flagged", make_token(4))
+    store.mark_needs_reauth("flagged", "invalid_grant")
+    store.save("no-refresh", make_token(5, refresh_token=None))
+    stamps = {"old": 1000.0, "older": 500.0, "minted": 10.0, "no-refresh": 10.0}
+
+    def stamped(connections: dict) -> None:
+        for key, when in stamps.items():
+            connections[key]["record"]["updated_at"] = when
+        connections["flagged"]["record"]["updated_at"] = 10.0
+
+    store._update(stamped)
+    assert store.idle_keys(idle_since=2000.0) == ["older", "old"]
+    assert store.idle_keys(idle_since=2000.0, limit=1) == ["older"]
+    assert store.idle_keys(idle_since=800.0) == ["older"]
+    assert store.idle_keys(idle_since=100.0) == []
