@@ -38,7 +38,7 @@ import anyio.to_thread
 
 from ..exceptions import ConfigurationError, StorageError
 from ..tokens import Token
-from .base import ACTIVE, TokenRecord, next_record
+from .base import TokenRecord, idle_order, marked_record, next_record
 from .cipher import TokenCipher
 
 __all__ = [
@@ -368,30 +368,38 @@ class FileTokenStore:
         with _file_lock(path, wait=self.lock_wait, what=f"token lock of {key!r}"):
             yield path
 
+    def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write or clear the "refresh in flight" marker (compare-and-swap; durable when
+        it returns: the file is replaced atomically); see :func:`~.base.marked_record`."""
+
+        def change(connections: dict[str, dict[str, Any]]) -> TokenRecord:
+            connection = connections.get(key)
+            current = self._record(connection) if connection else None
+            record = marked_record(
+                key, current, digest, expected_version=expected_version
+            )
+            connections[key] = self._stored(connection or {}, record)
+            return record
+
+        return self._update(change)
+
     def idle_keys(self, *, idle_since: float, limit: int | None = None) -> list[str]:
         """Keys of active connections with a refresh token (not minted grants) whose
         refresh token was last issued or used before ``idle_since`` (epoch seconds;
-        ``refreshed_at``, or ``updated_at`` for records without it), oldest first.
+        ``refreshed_at``, or ``updated_at`` for records without it), oldest first; see
+        :func:`~.base.idle_order`.
 
         A record that no longer parses is left out: it cannot be refreshed anyway.
         """
-        idle: list[tuple[float, str]] = []
+        records: list[tuple[str, TokenRecord]] = []
         for key, connection in self._load().items():
             try:
-                record = self._record(connection)
+                records.append((key, self._record(connection)))
             except StorageError:
                 continue
-            if record.status != ACTIVE or record.is_minted:
-                continue
-            if not record.token.refresh_token:
-                continue
-            stamp = getattr(record, "refreshed_at", None)
-            stamp = record.updated_at if stamp is None else float(stamp)
-            if stamp < idle_since:
-                idle.append((stamp, key))
-        idle.sort()
-        keys = [key for _, key in idle]
-        return keys if limit is None else keys[: max(limit, 0)]
+        return idle_order(records, idle_since=idle_since, limit=limit)
 
     # What the file keeps besides the records ----------------------------------------
     def keys(self) -> list[str]:
@@ -494,6 +502,18 @@ class AsyncFileTokenStore:
     async def delete(self, key: str) -> None:
         """Remove the connection (no error when it is not there)."""
         await anyio.to_thread.run_sync(self.sync.delete, key)
+
+    async def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """See :meth:`FileTokenStore.set_refresh_marker`."""
+
+        def mark() -> TokenRecord:
+            return self.sync.set_refresh_marker(
+                key, digest, expected_version=expected_version
+            )
+
+        return await anyio.to_thread.run_sync(mark)
 
     async def idle_keys(
         self, *, idle_since: float, limit: int | None = None

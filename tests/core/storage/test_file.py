@@ -291,9 +291,11 @@ def test_idle_keys_lists_refreshable_connections_oldest_first(path):
     stamps = {"old": 1000.0, "older": 500.0, "minted": 10.0, "no-refresh": 10.0}
 
     def stamped(connections: dict) -> None:
-        for key, when in stamps.items():
+        # When each refresh token was last used (refreshed_at; updated_at for files
+        # written before it was kept).
+        for key, when in {**stamps, "flagged": 10.0}.items():
+            connections[key]["record"]["refreshed_at"] = when
             connections[key]["record"]["updated_at"] = when
-        connections["flagged"]["record"]["updated_at"] = 10.0
 
     store._update(stamped)
     assert store.idle_keys(idle_since=2000.0) == ["older", "old"]
