@@ -993,7 +993,11 @@ def test_token_userinfo_when_salesforce_is_unreachable_changes_nothing(
     tokens = TokenFile(store)
     _, connection = tokens.get(alias)
     dead_host = {**connection, "login_url": f"http://127.0.0.1:{free_port()}"}
-    token = dict(connection["token"], instance_url=dead_host["login_url"])
+    token = dict(
+        connection["token"],
+        instance_url=dead_host["login_url"],
+        token_url=dead_host["login_url"] + "/services/oauth2/token",
+    )
     tokens.put(alias, {**dead_host, "token": token})
     before = TokenFile(store).load()
     capsys.readouterr()
