@@ -93,6 +93,39 @@ def test_refresh_revoke_introspect_userinfo_go_to_the_sandbox(
     assert hosts == {"test.salesforce.com"}
 
 
+@pytest.mark.parametrize(
+    ("login_url", "user"),
+    [
+        (SANDBOX, SANDBOX_USER),
+        ("https://beta--dev.sandbox.my.salesforce.com", SANDBOX_USER),
+        ("https://acme.my.site.com/customers", "jane@acme.com"),
+    ],
+    ids=["sandbox", "sandbox-my-domain", "site"],
+)
+def test_every_login_host_keeps_its_grant_after_refresh(
+    emu: SalesforceEmulator, login_url: str, user: str
+) -> None:
+    http = httpx.Client(transport=emu.transport())
+    oauth = SalesforceOAuth(emu.connected_app(login_url=PRODUCTION), http_client=http)
+    picked = SalesforceOAuth(oauth.app.replace(login_url=login_url), http_client=http)
+    verifier = create_code_verifier()
+    callback = emu.authorize(
+        user=user,
+        host=login_url,
+        state="s",
+        code_challenge=create_s256_challenge(verifier),
+    )
+    code = parse_authorization_response(callback, expected_state="s")
+    token = picked.exchange_code(code, code_verifier=verifier)
+    assert token.token_url == login_url + "/services/oauth2/token"
+    for _ in range(2):
+        token = oauth.refresh(token)
+    assert token.token_url == login_url + "/services/oauth2/token"
+    assert oauth.introspect(token).active
+    oauth.revoke(token)
+    assert not oauth.introspect(token, hint="refresh_token").active
+
+
 def test_the_manager_renews_and_disconnects_at_the_sandbox(
     emu: SalesforceEmulator,
 ) -> None:
