@@ -89,6 +89,8 @@ class HostContext:
         """
         if state.host_binding == "off":
             return True
+        if issuer and self.base_url == issuer.rstrip("/"):
+            return True  # the host that issued it (a scripted login may cross orgs)
         org = state.orgs.get(org_name)
         if org is None:
             return False
