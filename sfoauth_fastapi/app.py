@@ -227,6 +227,11 @@ class SFOAuth:
         retry: retry policy for refreshes.
         session_timeout: the org's session timeout in seconds, when known.
         cache_ttl: seconds a token is served from memory before the store is read.
+        login_urls: other login URLs a user may pick with ``?domain=<name>`` on the
+            login route (Django's ``SFOAUTH["LOGIN_URLS"]``), e.g.
+            ``{"sandbox": "https://test.salesforce.com"}``. The grant remembers the
+            host it was issued by: its refreshes, revocation and introspection go
+            there.
 
     Raises:
         SFOAuthConfigurationError: every misconfiguration, each with an id and a hint.
@@ -255,6 +260,7 @@ class SFOAuth:
         retry: RetryPolicy | None = None,
         session_timeout: float | None = None,
         cache_ttl: float = DEFAULT_CACHE_TTL,
+        login_urls: Mapping[str, str] | None = None,
     ) -> None:
         named = {
             name: c if isinstance(c, Connection) else Connection(c)
@@ -270,6 +276,23 @@ class SFOAuth:
             flow_ttl,
             app_login_url,
         )
+        #: The login URLs a user may pick (``?domain=<name>``), each as the app
+        #: configured for it.
+        self.login_apps: dict[str, ConnectedApp] = {}
+        for name, url in (login_urls or {}).items():
+            try:
+                self.login_apps[str(name)] = app.replace(login_url=url)
+            except (ConfigurationError, AttributeError, TypeError):
+                issues.append(
+                    ConfigIssue(
+                        "sfoauth.E010",
+                        f"login_urls[{name!r}]",
+                        "is not a usable Salesforce login URL",
+                        "use an https URL on a Salesforce host (test.salesforce.com, "
+                        "a My Domain or site); list custom domains in the app's "
+                        "extra_hosts",
+                    )
+                )
         errors = [i for i in issues if i.id.startswith("sfoauth.E")]
         if errors:
             raise SFOAuthConfigurationError(errors)

@@ -77,6 +77,7 @@ _NEXT = "Same-origin path to return to."
 _SCOPE = "A subset of the app's scopes."
 _PROMPT = "login, consent, select_account"
 _HINT = "Username to prefill."
+_DOMAIN = "A login URL's name from `login_urls` (a sandbox...)."
 NextQuery = Annotated[str | None, Query(alias="next", description=_NEXT)]
 
 #: How long the login page remembers that this browser disconnected Salesforce.
@@ -167,10 +168,18 @@ async def start_login(
     scope: str | None,
     prompt: str | None,
     login_hint: str | None,
+    domain: str | None = None,
     status_code: int = status.HTTP_303_SEE_OTHER,
 ) -> Response:
-    """``POST /login`` (or ``GET`` with ``login_on_get``): the core begins the login,
-    the record waits server-side, the browser gets its id in the flow cookie."""
+    """``POST /login`` (or ``GET`` with ``login_on_get``): the core begins the login
+    at the app's login URL (or the one named ``domain`` in ``login_urls``), the record
+    waits server-side, the browser gets its id in the flow cookie."""
+    login_app = sf.app
+    if domain is not None:
+        picked = sf.login_apps.get(domain)
+        if picked is None:
+            return _error(sf, request, ErrorCode.INVALID_REQUEST)
+        login_app = picked
     minted: str | None = None
     if key is None:
         if sf.identity is None:
@@ -184,8 +193,11 @@ async def start_login(
             login_hint=login_hint,
             allowed_scopes=sf.app.scopes,
         )
+        # The host picked here issues the grant: the pending login records its
+        # issuer and token URL, the code is exchanged there and the token keeps that
+        # token_url for every later refresh and revocation.
         url, pending = begin_login(
-            sf.app,
+            login_app,
             options,
             user=key,
             ttl=sf.flow_ttl,
@@ -488,6 +500,7 @@ def get_sfoauth_router(sf: "SFOAuth") -> APIRouter:
         scope: Annotated[str | None, Query(description=_SCOPE)] = None,
         prompt: Annotated[str | None, Query(description=_PROMPT)] = None,
         login_hint: Annotated[str | None, Query(description=_HINT)] = None,
+        domain: Annotated[str | None, Query(description=_DOMAIN)] = None,
     ) -> Response:
         if sf.login_on_get:
             return await start_login(
@@ -498,6 +511,7 @@ def get_sfoauth_router(sf: "SFOAuth") -> APIRouter:
                 scope=scope,
                 prompt=prompt,
                 login_hint=login_hint,
+                domain=domain,
                 status_code=status.HTTP_302_FOUND,
             )
         fields = {
@@ -505,6 +519,7 @@ def get_sfoauth_router(sf: "SFOAuth") -> APIRouter:
             "scope": scope,
             "prompt": prompt,
             "login_hint": login_hint,
+            "domain": domain,
         }
         return await login_page(sf, request, key, fields)
 
@@ -523,6 +538,7 @@ def get_sfoauth_router(sf: "SFOAuth") -> APIRouter:
         scope: Annotated[str | None, Form(description=_SCOPE)] = None,
         prompt: Annotated[str | None, Form(description=_PROMPT)] = None,
         login_hint: Annotated[str | None, Form(description=_HINT)] = None,
+        domain: Annotated[str | None, Form(description=_DOMAIN)] = None,
         next_query: Annotated[
             str | None,
             Query(alias="next", description="`next`, when not in the form."),
@@ -541,6 +557,7 @@ def get_sfoauth_router(sf: "SFOAuth") -> APIRouter:
             login_hint=login_hint
             if login_hint is not None
             else query.get("login_hint"),
+            domain=domain if domain is not None else query.get("domain"),
         )
 
     @router.get(
