@@ -560,12 +560,10 @@ def _issuer_app(app: ConnectedApp, pending: PendingLogin) -> ConnectedApp:
 def _revoke_quietly(
     app: ConnectedApp, pending: PendingLogin, token: Token
 ) -> Flow[bool]:
-    """Give an unusable grant back (best effort); True when Salesforce confirmed."""
-    issuer_app = _issuer_app(app, pending)
+    """Give an unusable grant back (best effort) at the host that issued it (its
+    ``token_url``); True when Salesforce confirmed."""
     try:
-        yield from revoke_token(
-            issuer_app, token, token_url=endpoints_for(issuer_app.login_url).revoke
-        )
+        yield from revoke_token(_issuer_app(app, pending), token)
     except SFOAuthError:
         return False
     return True
