@@ -47,7 +47,7 @@ from .state import (
     EmulatedUser,
     EmulatorState,
     RefreshTokenRecord,
-    parse_refresh_policy,
+    refresh_token_expired,
 )
 from .tokens import (
     Grant,
@@ -218,20 +218,8 @@ def _refresh(call: _Call, grant_type: str) -> Body:
     if record.status == "revoked":
         raise OAuthError(*_EXPIRED_TOKEN)
     now = state.now()
-    kind, seconds = parse_refresh_policy(app.refresh_token_policy)
-    if kind == "zero":
-        raise OAuthError(*_EXPIRED_TOKEN)
-    if (
-        kind == "lifetime"
-        and seconds is not None
-        and now > record.grant_created_at + seconds
-    ):
-        raise OAuthError(*_EXPIRED_TOKEN)
-    if (
-        kind == "inactivity"
-        and seconds is not None
-        and now > record.last_used + seconds
-    ):
+    if refresh_token_expired(app, record, now):
+        # Reference 15.3: same answer as any dead grant.
         raise OAuthError(*_EXPIRED_TOKEN)
     user = state.user(record.username)
     if user is None:

@@ -18,7 +18,13 @@ from ._ids import to_18
 from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
 from .crypto import cached_private_key, jwk_of
 from .rest import host_org
-from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
+from .state import (
+    AccessTokenRecord,
+    EmulatedUser,
+    EmulatorState,
+    RefreshTokenRecord,
+    refresh_token_expired,
+)
 from .tokens import ID_TOKEN_KEY
 from .vhosts import emulator_state, host_context
 from .wire import (
@@ -146,6 +152,14 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 # ---------------------------------------------------------------------- introspect
+def _policy_expired(
+    state: EmulatorState, record: RefreshTokenRecord, now: float
+) -> bool:
+    """Expired by its app's refresh-token policy (reference 15.3; lock held)."""
+    app = state.app_by_client_id(record.client_id)
+    return app is not None and refresh_token_expired(app, record, now)
+
+
 async def introspect(request: Request) -> Response:
     """``/services/oauth2/introspect``: client auth required; own tokens unless
     introspect-all."""
@@ -190,6 +204,7 @@ async def introspect(request: Request) -> Response:
                 refresh is not None
                 and refresh.status == "active"
                 and (refresh.client_id == app.client_id or app.is_introspect_all_tokens)
+                and not _policy_expired(state, refresh, now)
             ):
                 body = {
                     "active": True,

@@ -39,6 +39,7 @@ __all__ = [
     "LogEntry",
     "RefreshTokenRecord",
     "parse_refresh_policy",
+    "refresh_token_expired",
 ]
 
 FaultKind = Literal["status", "latency", "hang", "drop_after_rotation", "html"]
@@ -275,7 +276,11 @@ class EmulatedApp:
         is_device_flow_enabled: device flow on.
         refresh_token_policy: ``"infinite"``, ``"zero"``, ``"lifetime:<seconds>"``,
             ``"inactivity:<seconds>"`` or Salesforce's
-            ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
+            ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``
+            (reference 15.3), on the emulator's clock. ``inactivity`` is the idle
+            limit, a sliding window: each refresh restarts it. A refresh token past
+            its limit answers ``invalid_grant`` / ``expired access/refresh token``
+            and introspects as inactive. Checked when set (``ValueError``).
         session_timeout: access-token lifetime in seconds (never reported to clients);
             ``None`` (default): the org's :attr:`EmulatedOrg.session_timeout`.
         refresh_processing_seconds: how long Salesforce takes to process a refresh
@@ -340,6 +345,14 @@ class EmulatedApp:
     device_code_lifetime: float | None = None
     device_interval: int = 5
     device_slow_down: bool = False
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # A typo in a policy must fail where it is set, not as a 500 at the next refresh.
+        if name == "refresh_token_policy":
+            if not isinstance(value, str):
+                raise ValueError("refresh_token_policy must be a string")
+            parse_refresh_policy(value)
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -487,13 +500,34 @@ def parse_refresh_policy(policy: str) -> tuple[str, float | None]:
         return text, (None if text == "infinite" else 0.0)
     parts = text.split(":")
     kind = parts[0].removeprefix("specific_")
-    if kind not in ("lifetime", "inactivity"):
-        raise ValueError(f"unknown refresh token policy {policy!r}")
-    if len(parts) == 2:
-        return kind, float(parts[1])
-    if len(parts) == 3 and parts[2].upper() in _UNITS:
-        return kind, float(parts[1]) * _UNITS[parts[2].upper()]
-    raise ValueError(f"unknown refresh token policy {policy!r}")
+    unit = 1 if len(parts) == 2 else _UNITS.get(parts[-1].upper(), 0)
+    if kind in ("lifetime", "inactivity") and len(parts) in (2, 3) and unit:
+        try:
+            amount = float(parts[1])
+        except ValueError:
+            amount = -1.0
+        if amount >= 0 and amount != float("inf"):
+            return kind, amount * unit
+    raise ValueError(
+        f"unknown refresh token policy {policy!r} (expected infinite, zero, "
+        "specific_lifetime:N:HOURS|DAYS|MONTHS, specific_inactivity:N:HOURS|DAYS|"
+        "MONTHS, lifetime:SECONDS or inactivity:SECONDS)"
+    )
+
+
+def refresh_token_expired(
+    app: EmulatedApp, record: RefreshTokenRecord, now: float
+) -> bool:
+    """True when the app's refresh-token policy has expired ``record`` at ``now``
+    (reference 15.3): ``zero`` always, ``lifetime`` counted from the grant (rotation
+    keeps it), ``inactivity`` counted from the token's last use (a sliding window)."""
+    kind, seconds = parse_refresh_policy(app.refresh_token_policy)
+    if kind == "zero":
+        return True
+    if seconds is None:
+        return False
+    started = record.grant_created_at if kind == "lifetime" else record.last_used
+    return now > started + seconds
 
 
 class EmulatorState:
