@@ -195,8 +195,9 @@ def next_record(
 
     Args:
         token: the new token (a save); ``None`` for a status change.
-        grant, username: for a save; default to the current record's (a refresh
-            keeps how the connection was obtained).
+        grant: for a save; defaults to the current record's (a refresh keeps how the
+            connection was obtained).
+        username: for a save; defaults to the current record's.
         reason: for a status change: mark the record ``needs_reauth`` with this reason.
         expected_version: the version the writer read; ``None`` writes unconditionally.
             ``0`` means "only if there is no record".
