@@ -8,26 +8,14 @@ from __future__ import annotations
 from ..auth import Renewal
 from ._async import AsyncOAuth, AsyncTokenManager
 from ._base import DEFAULT_CACHE_TTL, DEFAULT_LEEWAY, BaseTokenManager, OAuthFlows
-from ._keepalive import (
-    DEFAULT_KEEPALIVE_CONCURRENCY,
-    KeepAliveOutcome,
-    KeepAliveProgress,
-    KeepAliveResult,
-    KeepAliveSummary,
-)
 from ._sync import SyncOAuth, TokenManager
 
 __all__ = [
     "DEFAULT_CACHE_TTL",
-    "DEFAULT_KEEPALIVE_CONCURRENCY",
     "DEFAULT_LEEWAY",
     "AsyncOAuth",
     "AsyncTokenManager",
     "BaseTokenManager",
-    "KeepAliveOutcome",
-    "KeepAliveProgress",
-    "KeepAliveResult",
-    "KeepAliveSummary",
     "OAuthFlows",
     "Renewal",
     "SyncOAuth",

@@ -14,6 +14,12 @@ from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_async
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
 from ..http._loops import current_loop
+from ..keepalive import (
+    DEFAULT_KEEPALIVE_CONCURRENCY,
+    KeepAliveProgress,
+    KeepAliveSummary,
+    keep_alive_async,
+)
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Identity, Token
 from ._base import (
@@ -27,12 +33,6 @@ from ._base import (
     _Op,
     _Read,
     _Save,
-)
-from ._keepalive import (
-    DEFAULT_KEEPALIVE_CONCURRENCY,
-    KeepAliveProgress,
-    KeepAliveSummary,
-    keep_alive_async,
 )
 
 __all__ = ["AsyncOAuth", "AsyncTokenManager"]

@@ -13,6 +13,12 @@ import httpx
 from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_sync
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
+from ..keepalive import (
+    DEFAULT_KEEPALIVE_CONCURRENCY,
+    KeepAliveProgress,
+    KeepAliveSummary,
+    keep_alive_sync,
+)
 from ..storage.base import TokenRecord, TokenStore, holding
 from ..tokens import Identity, Token
 from ._base import (
@@ -26,12 +32,6 @@ from ._base import (
     _Op,
     _Read,
     _Save,
-)
-from ._keepalive import (
-    DEFAULT_KEEPALIVE_CONCURRENCY,
-    KeepAliveProgress,
-    KeepAliveSummary,
-    keep_alive_sync,
 )
 
 __all__ = ["SyncOAuth", "TokenManager"]

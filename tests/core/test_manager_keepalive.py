@@ -25,7 +25,17 @@ import pytest
 from test_manager import connect, issue, make_async_manager, make_manager
 
 from sfoauth_core.exceptions import ConfigurationError, ReauthorizationRequired
-from sfoauth_core.manager import KeepAliveResult, KeepAliveSummary, TokenManager
+from sfoauth_core.keepalive import (
+    KeepAliveResult,
+    KeepAliveSummary,
+    default_idle_for,
+    format_duration,
+    idle_risk,
+    idle_seconds,
+    last_used,
+    parse_duration,
+)
+from sfoauth_core.manager import TokenManager
 from sfoauth_core.storage import InMemoryTokenStore
 from sfoauth_core.testing import Fault, SalesforceEmulator
 
@@ -264,3 +274,62 @@ async def test_async_keep_alive(emu):
         for key in ("u1", "u2", "u3"):
             group.start_soon(manager.refresh, key)
     assert emu.reuse_detected == 0
+
+
+# Reporting helpers ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("45m", 2700), ("12h", 43200), ("10d", 864000)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+    assert parse_duration(text.upper()) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5", "5y", "ten days", "1e3"])
+def test_parse_duration_refuses(text):
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (40, "40s"),
+        (419, "6m 59s"),
+        (3660, "1h 1m"),
+        (86400 * 40 + 7300, "40d 2h"),
+    ],
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("idle", "limit", "risk"),
+    [
+        (None, 100.0, None),
+        (10.0, None, None),
+        (10.0, 100.0, "ok"),
+        (50.0, 100.0, "at_risk"),
+        (100.0, 100.0, "expired"),
+    ],
+)
+def test_idle_risk(idle, limit, risk):
+    assert idle_risk(idle, limit) == risk
+
+
+def test_idle_seconds_only_for_refreshable_connections(emu):
+    manager, _ = make_manager(emu)
+    connect(manager, emu, "user")
+    record = manager.record("user")
+    assert record is not None
+    assert idle_seconds(record, now=last_used(record) + 30) == 30
+    flagged = manager.store.mark_needs_reauth("user", "test")
+    assert idle_seconds(flagged) is None
+    minting, _ = make_manager(emu, manager.store, app="cc")
+    minting.mint("cc", grant="client_credentials")
+    minted = manager.record("cc")
+    assert minted is not None and idle_seconds(minted) is None
+    assert default_idle_for(30 * 86400) == 10 * 86400

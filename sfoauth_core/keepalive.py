@@ -18,12 +18,17 @@ once share the work instead of queueing behind each other's locks.
 
 One bad connection never stops the run: every connection gets an outcome
 (:class:`KeepAliveResult`) and the run a :class:`KeepAliveSummary`.
+
+The helpers at the end (:func:`idle_seconds`, :func:`idle_risk`, :func:`parse_duration`,
+:func:`format_duration`) are what status reports (``manage.py sfoauth_status``, ``sfoauth
+status``) and commands share.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -34,24 +39,31 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ..exceptions import (
+from .exceptions import (
     ConfigurationError,
     ReauthorizationRequired,
     SFOAuthError,
     TokenNotFoundError,
 )
-from ..storage.base import TokenRecord
+from .storage.base import TokenRecord
 
 if TYPE_CHECKING:
-    from ._async import AsyncTokenManager
-    from ._sync import TokenManager
+    from .manager import AsyncTokenManager, TokenManager
 
 __all__ = [
+    "AT_RISK_SHARE",
     "DEFAULT_KEEPALIVE_CONCURRENCY",
+    "IdleRisk",
     "KeepAliveOutcome",
     "KeepAliveProgress",
     "KeepAliveResult",
     "KeepAliveSummary",
+    "default_idle_for",
+    "format_duration",
+    "idle_risk",
+    "idle_seconds",
+    "last_used",
+    "parse_duration",
 ]
 
 logger = logging.getLogger("sfoauth.keepalive")
@@ -174,7 +186,9 @@ def _idle_keys_of(store: object) -> Callable[..., Any]:
     return idle_keys  # type: ignore[no-any-return]
 
 
-def _last_used(record: TokenRecord) -> float:
+def last_used(record: TokenRecord) -> float:
+    """Epoch seconds when the record's refresh token was last issued or used
+    (``refreshed_at``; ``updated_at`` for records written before it existed)."""
     refreshed_at = getattr(record, "refreshed_at", None)
     return float(refreshed_at) if refreshed_at is not None else record.updated_at
 
@@ -190,7 +204,7 @@ def _skip_reason(record: TokenRecord | None, idle_since: float) -> str | None:
         return f"{record.grant} tokens are minted again, not refreshed"
     if not record.token.refresh_token:
         return "no refresh token"
-    if _last_used(record) >= idle_since:
+    if last_used(record) >= idle_since:
         return "used meanwhile"
     return None
 
@@ -349,3 +363,79 @@ async def keep_alive_async(
     return KeepAliveSummary(
         idle_since, tuple(tally.results), time.monotonic() - started
     )
+
+
+# Reporting -----------------------------------------------------------------------------
+IdleRisk = Literal["ok", "at_risk", "expired"]
+
+#: Idle for this share of the idle limit or more: at risk (the keep-alive is late).
+AT_RISK_SHARE = 0.5
+
+
+def idle_seconds(record: TokenRecord, now: float | None = None) -> float | None:
+    """How long the record's refresh token has been unused, or ``None`` when an idle
+    limit cannot apply (minted grants, no refresh token, already flagged)."""
+    if record.is_minted or record.needs_reauth or not record.token.refresh_token:
+        return None
+    stamp = last_used(record)
+    if stamp <= 0:
+        return None
+    return max(0.0, (time.time() if now is None else now) - stamp)
+
+
+def idle_risk(idle: float | None, idle_limit: float | None) -> IdleRisk | None:
+    """How close a connection idle for ``idle`` seconds is to the app's idle limit.
+
+    Returns:
+        ``None`` when either is unknown; ``"expired"`` at or past the limit (Salesforce
+        has most likely expired the refresh token: the next refresh fails and the user
+        must log in again); ``"at_risk"`` from :data:`AT_RISK_SHARE` of the limit on
+        (the keep-alive should have refreshed it); ``"ok"`` below.
+    """
+    if idle is None or idle_limit is None:
+        return None
+    if idle >= idle_limit:
+        return "expired"
+    if idle >= idle_limit * AT_RISK_SHARE:
+        return "at_risk"
+    return "ok"
+
+
+def default_idle_for(idle_limit: float) -> float:
+    """The keep-alive threshold for an idle limit: a third of it, so a keep-alive that
+    stops running for a while still leaves two thirds of the window."""
+    return idle_limit / 3
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"90"``, ``"90s"``, ``"45m"``, ``"12h"``, ``"10d"`` or ``"2w"``.
+
+    Raises:
+        ValueError: anything else, or zero.
+    """
+    match = _DURATION.match(text)
+    seconds = (
+        float(match.group(1)) * _UNITS[match.group(2).lower() or "s"] if match else 0
+    )
+    if not seconds:
+        raise ValueError(
+            f"expected a duration such as 90s, 45m, 12h, 10d or 2w, got {text!r}"
+        )
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``"3d 4h"``, ``"5h 12m"``, ``"7m"``, ``"40s"``: the two largest units."""
+    total = int(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size or (unit == "s" and not parts):
+            parts.append(f"{total // size}{unit}")
+            total %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
