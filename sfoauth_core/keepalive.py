@@ -58,6 +58,7 @@ __all__ = [
     "KeepAliveProgress",
     "KeepAliveResult",
     "KeepAliveSummary",
+    "OUTCOME_LABELS",
     "default_idle_for",
     "format_duration",
     "idle_risk",

@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_TIMEOUT": None,
     "LEEWAY": 60.0,
     "CACHE_TTL": 300.0,
+    "REFRESH_TOKEN_IDLE_LIMIT": None,
 }
 
 #: Settings holding dotted paths, imported on access.
@@ -364,6 +365,26 @@ class SFOAuthSettings:
     def CACHE_TTL(self) -> float:  # noqa: N802
         """Seconds a token (and the user's connection) stays in the in-process cache."""
         return float(self._get("CACHE_TTL"))
+
+    @property
+    def REFRESH_TOKEN_IDLE_LIMIT(self) -> float | None:  # noqa: N802
+        """The app's refresh-token idle limit in seconds ("expire refresh token if not
+        used for", reference 15.3), if it has one: ``sfoauth_status`` shows each
+        connection's risk against it, and ``sfoauth_keepalive`` refreshes connections
+        idle for a third of it by default."""
+        value = self._get("REFRESH_TOKEN_IDLE_LIMIT")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = 0.0
+        if not seconds > 0:
+            raise ImproperlyConfigured(
+                f"{setting_label('REFRESH_TOKEN_IDLE_LIMIT')} must be a positive "
+                "number of seconds (or None)"
+            )
+        return seconds
 
     # Conversions to the core ----------------------------------------------------------
     def to_core_config(self, *, login_url: str | None = None) -> ConnectedApp:

@@ -309,6 +309,11 @@ class DjangoTokenStore:
             raise error
 
     # Maintenance ------------------------------------------------------------------------
+    def release_thread(self) -> None:
+        """Close the calling thread's database connections: a worker thread that used
+        the store (the keep-alive's) is ending."""
+        _close_thread_connections()
+
     def reencrypt(
         self, *, batch_size: int = 100, failed: list[str] | None = None
     ) -> int:
