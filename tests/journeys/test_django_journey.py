@@ -39,20 +39,29 @@ SITE = Path(__file__).resolve().parent / "django_site"
 APP_USER = ("journey", "journey-Passw0rd")
 
 
-def start_django(services: Services, work: Path, server: str) -> tuple[Emulator, str]:
+def site_env(
+    emulator: Emulator, app_url: str, work: Path, token_key: str
+) -> dict[str, str]:
+    """The environment of the project's processes (servers and ``manage.py``)."""
+    return child_env(
+        JOURNEY_EMULATOR_URL=emulator.url,
+        JOURNEY_APP_URL=app_url,
+        JOURNEY_DB=str(work / "db.sqlite3"),
+        JOURNEY_TOKEN_KEY=token_key,
+        DJANGO_SETTINGS_MODULE="journey_site.settings",
+        DJANGO_SUPERUSER_PASSWORD=APP_USER[1],
+    )
+
+
+def start_django(
+    services: Services, work: Path, server: str, *, token_key: str | None = None
+) -> tuple[Emulator, str]:
     """The emulator, then the migrated project under ``server`` (wsgi or asgi)."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     emulator = Emulator(services, work, [app_url + "/salesforce/callback/"])
     emulator.start()
-    env = child_env(
-        JOURNEY_EMULATOR_URL=emulator.url,
-        JOURNEY_APP_URL=app_url,
-        JOURNEY_DB=str(work / "db.sqlite3"),
-        JOURNEY_TOKEN_KEY=TokenCipher.generate_key(),
-        DJANGO_SETTINGS_MODULE="journey_site.settings",
-        DJANGO_SUPERUSER_PASSWORD=APP_USER[1],
-    )
+    env = site_env(emulator, app_url, work, token_key or TokenCipher.generate_key())
     for command in (
         ["migrate", "--noinput"],
         [
