@@ -63,6 +63,8 @@ __all__ = [
     "format_duration",
     "idle_risk",
     "idle_seconds",
+    "keep_alive_each",
+    "keep_alive_one",
     "last_used",
     "parse_duration",
 ]
@@ -257,7 +259,16 @@ def _batch(keys: Iterable[str]) -> list[str]:
 
 
 # Sync ----------------------------------------------------------------------------------
-def _one_sync(manager: TokenManager, key: str, idle_since: float) -> KeepAliveResult:
+def keep_alive_one(
+    manager: TokenManager, key: str, *, idle_since: float
+) -> KeepAliveResult:
+    """Keep one connection alive if its refresh token was last used before
+    ``idle_since``; never raises for the connection (its outcome says what happened).
+
+    The building block of :meth:`TokenManager.keep_alive`, for stores whose
+    connections belong to different apps (the ``sfoauth`` command's token file): see
+    :func:`keep_alive_each`.
+    """
     try:
         record = manager.store.get(key)
         skip = _skip_reason(record, idle_since)
@@ -295,7 +306,7 @@ def keep_alive_sync(
     tally = _Tally(len(keys), progress)
     if concurrency == 1 or len(keys) <= 1:
         for key in keys:
-            tally.add(_one_sync(manager, key, idle_since))
+            tally.add(keep_alive_one(manager, key, idle_since=idle_since))
     else:
         pending = iter(keys)
         guard = threading.Lock()
@@ -307,7 +318,7 @@ def keep_alive_sync(
                         key = next(pending, None)
                     if key is None:
                         return
-                    tally.add(_one_sync(manager, key, idle_since))
+                    tally.add(keep_alive_one(manager, key, idle_since=idle_since))
             finally:
                 # e.g. the Django store closes this thread's database connections.
                 _release_thread(manager.store)
@@ -316,6 +327,41 @@ def keep_alive_sync(
         with ThreadPoolExecutor(workers, thread_name_prefix="sfoauth-keepalive") as ex:
             for future in [ex.submit(work) for _ in range(workers)]:
                 future.result()
+    return KeepAliveSummary(
+        idle_since, tuple(tally.results), time.monotonic() - started
+    )
+
+
+def keep_alive_each(
+    keys: Iterable[str],
+    manager_for: Callable[[str], TokenManager],
+    *,
+    idle_for: float,
+    now: float | None = None,
+    progress: KeepAliveProgress | None = None,
+) -> KeepAliveSummary:
+    """Keep alive the idle ones of ``keys``, each through its own manager, one after
+    another: for a store whose connections were obtained through different apps.
+
+    Args:
+        keys: candidate connections (e.g. the store's ``idle_keys``).
+        manager_for: the manager (with the right app) of a key.
+        idle_for: as :meth:`TokenManager.keep_alive`.
+        now: epoch seconds (default: the current time).
+        progress: as :meth:`TokenManager.keep_alive`.
+    """
+    _check(idle_for, None, 1)
+    started = time.monotonic()
+    idle_since = (time.time() if now is None else now) - idle_for
+    batch = list(dict.fromkeys(keys))
+    tally = _Tally(len(batch), progress)
+    for key in batch:
+        try:
+            manager = manager_for(key)
+        except Exception as exc:  # e.g. a stored connection the app cannot be built for
+            tally.add(_failure(key, exc))
+            continue
+        tally.add(keep_alive_one(manager, key, idle_since=idle_since))
     return KeepAliveSummary(
         idle_since, tuple(tally.results), time.monotonic() - started
     )

@@ -32,6 +32,7 @@ from sfoauth_core.keepalive import (
     format_duration,
     idle_risk,
     idle_seconds,
+    keep_alive_each,
     last_used,
     parse_duration,
 )
@@ -333,3 +334,31 @@ def test_idle_seconds_only_for_refreshable_connections(emu):
     minted = manager.record("cc")
     assert minted is not None and idle_seconds(minted) is None
     assert default_idle_for(30 * 86400) == 10 * 86400
+
+
+def test_keep_alive_each_uses_each_connections_own_app(emu):
+    # A store whose connections come from different apps (the sfoauth command's token
+    # file): each is refreshed through a manager with its own app.
+    store = InMemoryTokenStore()
+    web, _ = make_manager(emu, store)
+    device, _ = make_manager(emu, store, app="device")
+    web.save("web-user", issue(emu), revoke_superseded=False)
+    device.save("device-user", issue(emu, "device"), revoke_superseded=False)
+    managers = {"web-user": web, "device-user": device}
+    seen: list[str] = []
+
+    summary = keep_alive_each(
+        [*store.idle_keys(idle_since=time.time() + 1), "gone"],
+        lambda key: managers[key],
+        idle_for=1e-9,
+        now=time.time() + 1,
+        progress=lambda result, done, total: seen.append(f"{done}/{total}"),
+    )
+
+    assert outcomes(summary) == {
+        "web-user": "kept_alive",
+        "device-user": "kept_alive",
+        "gone": "failed",  # no manager for it: reported, the others still done
+    }
+    assert seen == ["1/3", "2/3", "3/3"]
+    assert emu.calls("refresh_token") == 2
