@@ -192,8 +192,7 @@ def _idle_keys_of(store: object) -> Callable[..., Any]:
 def last_used(record: TokenRecord) -> float:
     """Epoch seconds when the record's refresh token was last issued or used
     (``refreshed_at``; ``updated_at`` for records written before it existed)."""
-    refreshed_at = getattr(record, "refreshed_at", None)
-    return float(refreshed_at) if refreshed_at is not None else record.updated_at
+    return record.idle_since
 
 
 def _skip_reason(record: TokenRecord | None, idle_since: float) -> str | None:

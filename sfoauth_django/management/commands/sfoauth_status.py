@@ -43,7 +43,7 @@ def _idle_seconds(row: Any, now: float) -> float | None:
     applies: minted grants, flagged connections)."""
     if row.grant in MINTED_GRANTS or row.status == NEEDS_REAUTH:
         return None
-    stamp = getattr(row, "refreshed_at", None) or row.updated_at
+    stamp = row.refreshed_at or row.updated_at
     return max(0.0, now - stamp.timestamp()) if stamp else None
 
 
