@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 from browser_support import Browser
-from support import PYTHON, REASON_RENEW, Journey, Services, wait_seconds
+from support import (
+    CONNECT_BUTTON,
+    PYTHON,
+    REASON_RENEW,
+    Journey,
+    Services,
+    wait_seconds,
+)
 from test_django_journey import APP_USER, SITE, api_page_works, site_env, start_django
 
 from sfoauth_core.storage import TokenCipher
@@ -74,8 +81,9 @@ def test_keepalive_journey(
         journey.expect_interstitial(sync, REASON_RENEW)
         assert journey.new_refreshes() == 1  # refused once: the grant is dead
 
-    with journey.step("reconnect"):
-        journey.connect(sync)
+    with journey.step("reconnect: one click, Salesforce still knows the person"):
+        page.get_by_role("button", name=CONNECT_BUTTON, exact=True).click()
+        page.wait_for_url(app_url + sync)  # no login page: straight back
         api_page_works(journey, sync)
 
     with journey.step("0.6 of the limit later the operator's keep-alive refreshes it"):
