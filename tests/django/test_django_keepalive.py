@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from datetime import timedelta
+from typing import Any
 
 import django_testkit
+import httpx
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.utils import timezone
 
+from sfoauth_core import SalesforceOAuth, TokenManager
 from sfoauth_core.testing import SalesforceEmulator
 from sfoauth_core.tokens import Token
 from sfoauth_django import _runtime
 from sfoauth_django.conf import sfoauth_settings
 from sfoauth_django.models import get_token_model, user_key
+from sfoauth_django.storage import DjangoTokenStore
 
 DAY = 86400
 LIMIT = 30 * DAY
@@ -151,3 +157,59 @@ def test_status_without_an_idle_limit_shows_no_risk(db, emu):
     line = out.getvalue().splitlines()[1].split("\t")
     assert line[6] == "-"  # IDLE RISK
     assert err.getvalue() == ""
+
+
+@pytest.mark.postgres
+def test_two_hosts_on_postgres_refresh_each_connection_once(pg, emu):
+    """Two hosts' keep-alives at once (each its own manager and threads) over one
+    PostgreSQL table: one refresh per connection, no reuse, every thread's database
+    connection closed (``DjangoTokenStore.release_thread``)."""
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    store = DjangoTokenStore(using=pg)
+    keys = []
+    for n in range(1, 13):
+        username = f"pg{n}@acme.com"
+        emu.add_user(username, "pw", user_id=f"005XX00000{n:05d}AAA"[:15])
+        token = Token.from_response(emu.issue_tokens(user=username))
+        assert token.org_id and token.user_id
+        keys.append(user_key(token.org_id, token.user_id))
+        store.save(keys[-1], token)
+    get_token_model().objects.using(pg).update(
+        refreshed_at=timezone.now() - timedelta(days=11)
+    )
+
+    def host() -> TokenManager:
+        oauth = SalesforceOAuth(
+            emu.connected_app("web"),
+            http_client=httpx.Client(transport=emu.transport()),
+        )
+        return TokenManager(oauth, DjangoTokenStore(using=pg))
+
+    hosts = [host(), host()]
+    summaries: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def run(manager: TokenManager) -> None:
+        try:
+            barrier.wait()
+            summaries.append(manager.keep_alive(idle_for=10 * DAY, concurrency=3))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(h,)) for h in hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert len(summaries) == 2, summaries
+    assert sum(s.kept_alive for s in summaries) == len(keys)
+    assert all(s.failed == 0 and s.needs_reauth == 0 for s in summaries)
+    assert emu.calls("refresh_token") == len(keys)
+    assert emu.reuse_detected == 0
+    with connections[pg].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] == 0
