@@ -271,6 +271,7 @@ def test_cli_subcommands_and_options_exist() -> None:
     helps = [_help(["login", flow]) for flow in LOGIN_FLOWS]
     helps += [_help(["token", action]) for action in TOKEN_ACTIONS]
     helps += [_help(["advise"]), _help(["demo"]), _help(["emulator"])]
+    helps += [_help(["keepalive"]), _help(["status"])]
     for flow in LOGIN_FLOWS:
         assert f"sfoauth login {flow}" in text, flow
     for action in TOKEN_ACTIONS:
