@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from ..config import ConnectedApp
 from ..flows import (
     asset_token,
@@ -58,14 +56,6 @@ class BaseSalesforceOAuth:
             raise TypeError("app must be a ConnectedApp")
         self.app = app
         self._jwks_cache = jwks.JwksCache()
-
-    def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "timeout": httpx.Timeout(self.app.timeout),
-            "follow_redirects": False,
-            "verify": True,
-            "headers": {"User-Agent": "sfoauth"},
-        }
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r})"
