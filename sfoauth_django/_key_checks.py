@@ -19,7 +19,6 @@ from django.db import DatabaseError
 
 from sfoauth_core.exceptions import StorageError
 
-from .checks import NAMESPACE
 from .conf import setting_label, sfoauth_settings
 from .models import get_token_model
 
@@ -67,7 +66,7 @@ def check_removed_keys(
                         "`manage.py sfoauth_reencrypt`, then remove it; otherwise those "
                         "users must log in to Salesforce again."
                     ),
-                    id=f"{NAMESPACE}.E020",
+                    id="sfoauth_django.E020",
                 )
             )
     return problems

@@ -19,10 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import setting_label, sfoauth_settings
 
-__all__ = ["NAMESPACE", "check_settings"]
-
-#: The prefix of every check id of this app (``sfoauth_django.E001``).
-NAMESPACE = "sfoauth_django"
+__all__ = ["check_settings"]
 
 _KEY_HINT = (
     'Generate a key with: python -c "from sfoauth_core.storage import TokenCipher; '
@@ -51,7 +48,7 @@ def check_settings(
             Error(
                 _problem(exc),
                 hint="Use only the documented keys; see sfoauth_django.conf.DEFAULTS.",
-                id=f"{NAMESPACE}.E001",
+                id="sfoauth_django.E001",
             )
         ]
     for key in ("ADAPTER", "HTTP_CLIENT_FACTORY"):
@@ -62,7 +59,7 @@ def check_settings(
                 Error(
                     _problem(exc),
                     hint=f"Set {setting_label(key)} to the dotted path of an importable object.",
-                    id=f"{NAMESPACE}.E007",
+                    id="sfoauth_django.E007",
                 )
             )
     messages.extend(_check_app())
@@ -80,7 +77,7 @@ def _check_app() -> list[CheckMessage]:
             Error(
                 f"{setting_label('CLIENT_ID')} is not set.",
                 hint="Copy the Consumer Key of your Connected App into SFOAUTH['CLIENT_ID'].",
-                id=f"{NAMESPACE}.E002",
+                id="sfoauth_django.E002",
             )
         ]
     found: list[CheckMessage] = []
@@ -89,7 +86,7 @@ def _check_app() -> list[CheckMessage]:
             Error(
                 f"{setting_label('REDIRECT_URI')} is not set.",
                 hint="Set it to the absolute https URL of the sfoauth:callback view, as registered on the Connected App.",
-                id=f"{NAMESPACE}.E003",
+                id="sfoauth_django.E003",
             )
         )
     try:
@@ -99,7 +96,7 @@ def _check_app() -> list[CheckMessage]:
             Error(
                 _problem(exc),
                 hint="Use absolute https URLs on Salesforce hosts (login.salesforce.com, test.salesforce.com, My Domain); list custom domains in SFOAUTH['EXTRA_HOSTS']. For the local emulator (http://127.0.0.1...) set SFOAUTH['ALLOW_LOOPBACK'] = True, with DEBUG on.",
-                id=f"{NAMESPACE}.E004",
+                id="sfoauth_django.E004",
             )
         )
     for name, url in sfoauth_settings.LOGIN_URLS.items():
@@ -110,7 +107,7 @@ def _check_app() -> list[CheckMessage]:
                 Error(
                     f"{setting_label('LOGIN_URLS')} entry {name!r} is not a usable Salesforce login URL.",
                     hint="Each entry must be an https Salesforce login, sandbox or My Domain URL.",
-                    id=f"{NAMESPACE}.E009",
+                    id="sfoauth_django.E009",
                 )
             )
     if sfoauth_settings.ALLOW_LOOPBACK and not settings.DEBUG:
@@ -118,7 +115,7 @@ def _check_app() -> list[CheckMessage]:
             Warning(
                 f"{setting_label('ALLOW_LOOPBACK')} is on while DEBUG is off.",
                 hint="Loopback http URLs are for the local emulator only; turn it off in production.",
-                id=f"{NAMESPACE}.W001",
+                id="sfoauth_django.W001",
             )
         )
     return found
@@ -131,7 +128,7 @@ def _check_keys() -> list[CheckMessage]:
                 f"{setting_label('TOKEN_KEYS')} is a string; it must be a list of keys.",
                 hint="Write SFOAUTH['TOKEN_KEYS'] = [os.environ['SFOAUTH_TOKEN_KEY']]: the "
                 "first key encrypts, every key decrypts (put a new key first to rotate).",
-                id=f"{NAMESPACE}.E011",
+                id="sfoauth_django.E011",
             )
         ]
     if not sfoauth_settings.TOKEN_KEYS:
@@ -139,13 +136,13 @@ def _check_keys() -> list[CheckMessage]:
             Error(
                 f"{setting_label('TOKEN_KEYS')} is empty: tokens cannot be stored encrypted.",
                 hint=_KEY_HINT,
-                id=f"{NAMESPACE}.E005",
+                id="sfoauth_django.E005",
             )
         ]
     try:
         sfoauth_settings.cipher()
     except ImproperlyConfigured as exc:
-        return [Error(_problem(exc), hint=_KEY_HINT, id=f"{NAMESPACE}.E005")]
+        return [Error(_problem(exc), hint=_KEY_HINT, id="sfoauth_django.E005")]
     return []
 
 
@@ -162,7 +159,7 @@ def _check_connections() -> list[CheckMessage]:
                     "of at least 2048 bits, USERNAME, an AUDIENCE among the login hosts) or "
                     "'client_credentials' (CLIENT_ID, CLIENT_SECRET, a My Domain LOGIN_URL). "
                     "The username-password and user-agent flows are not offered.",
-                    id=f"{NAMESPACE}.E008",
+                    id="sfoauth_django.E008",
                 )
             )
     return found
@@ -175,7 +172,7 @@ def _check_django() -> list[CheckMessage]:
             Error(
                 "django.contrib.sessions is not installed.",
                 hint="Add 'django.contrib.sessions' to INSTALLED_APPS: the login is bound to the browser session.",
-                id=f"{NAMESPACE}.E006",
+                id="sfoauth_django.E006",
             )
         )
     middleware = list(getattr(settings, "MIDDLEWARE", []) or [])
@@ -184,7 +181,7 @@ def _check_django() -> list[CheckMessage]:
             Error(
                 "SessionMiddleware is not in MIDDLEWARE.",
                 hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
-                id=f"{NAMESPACE}.E012",
+                id="sfoauth_django.E012",
             )
         )
     ours = "sfoauth_django.middleware.SalesforceMiddleware"
@@ -196,7 +193,7 @@ def _check_django() -> list[CheckMessage]:
             Error(
                 "SalesforceMiddleware must come after AuthenticationMiddleware.",
                 hint=f"Move '{ours}' below '{auth}' in MIDDLEWARE.",
-                id=f"{NAMESPACE}.E010",
+                id="sfoauth_django.E010",
             )
         )
     if ours not in middleware:
@@ -206,7 +203,7 @@ def _check_django() -> list[CheckMessage]:
                 hint=f"Add '{ours}' below '{auth}': without it request.salesforce exists "
                 "only in decorated views, and Salesforce failures inside other views "
                 "are not turned into the re-connect and 503 pages.",
-                id=f"{NAMESPACE}.W003",
+                id="sfoauth_django.W003",
             )
         )
     found.extend(_check_login_url())
@@ -216,7 +213,7 @@ def _check_django() -> list[CheckMessage]:
             Warning(
                 "The signed-cookie session engine lets the browser read session data.",
                 hint="sfoauth keeps tokens and PKCE verifiers in the database, but prefer a server-side SESSION_ENGINE.",
-                id=f"{NAMESPACE}.W002",
+                id="sfoauth_django.W002",
             )
         )
     return found
@@ -260,6 +257,6 @@ def _check_login_url() -> list[CheckMessage]:
             "LoginView.as_view(template_name='sfoauth/app_login.html'), name='login') "
             "(from django.contrib.auth.views import LoginView), set LOGIN_URL to your "
             "own login page, or enable Sign in with Salesforce (SalesforceBackend).",
-            id=f"{NAMESPACE}.W004",
+            id="sfoauth_django.W004",
         )
     ]

@@ -353,18 +353,18 @@ class SFOAuth:
         issues: list[ConfigIssue] = []
 
         def add(id_: str, setting: str, message: str, hint: str) -> None:
-            issues.append(ConfigIssue(f"{NAMESPACE}.{id_}", setting, message, hint))
+            issues.append(ConfigIssue(id_, setting, message, hint))
 
         if not isinstance(app, ConnectedApp):
             add(
-                "E001",
+                "sfoauth_fastapi.E001",
                 "app",
                 "must be a ConnectedApp",
                 "build it with ConnectedApp(...) or ConnectedApp.from_env()",
             )
         elif not app.redirect_uri:
             add(
-                "E010",
+                "sfoauth_fastapi.E010",
                 "app.redirect_uri",
                 "is required for the login flow",
                 "set the absolute callback URL registered on the connected app",
@@ -372,21 +372,21 @@ class SFOAuth:
         raw = secret_key.reveal() if isinstance(secret_key, Secret) else secret_key
         if not isinstance(raw, str) or not raw:
             add(
-                "E002",
+                "sfoauth_fastapi.E002",
                 "secret_key",
                 "is missing",
                 "generate one with secrets.token_urlsafe(48) and keep it secret",
             )
         elif len(raw) < MIN_SECRET_KEY_LENGTH:
             add(
-                "E002",
+                "sfoauth_fastapi.E002",
                 "secret_key",
                 f"is shorter than {MIN_SECRET_KEY_LENGTH} characters",
                 "generate one with secrets.token_urlsafe(48)",
             )
         if not isinstance(store, AsyncTokenStore):
             add(
-                "E003",
+                "sfoauth_fastapi.E003",
                 "store",
                 "is not an AsyncTokenStore",
                 "use SQLAlchemyTokenStore, AsyncRedisTokenStore or "
@@ -394,21 +394,21 @@ class SFOAuth:
             )
         if unauthenticated not in ("auto", "401", "redirect"):
             add(
-                "E004",
+                "sfoauth_fastapi.E004",
                 "unauthenticated",
                 "must be auto, 401 or redirect",
                 "pick how sf.session answers a user without a connection",
             )
         if safe_next_path(default_next, "") != default_next:
             add(
-                "E005",
+                "sfoauth_fastapi.E005",
                 "default_next",
                 "must be a same-origin path",
                 "use a path such as '/'",
             )
         if not 30 <= flow_ttl <= 3600:
             add(
-                "E006",
+                "sfoauth_fastapi.E006",
                 "flow_ttl",
                 "must be between 30 and 3600 seconds",
                 "the default is 600 (10 minutes)",
@@ -418,7 +418,7 @@ class SFOAuth:
             and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", app_login_url)
         ):
             add(
-                "E009",
+                "sfoauth_fastapi.E009",
                 "app_login_url",
                 "must be a path or an http(s) URL",
                 "use your login page's path, such as '/login'",
@@ -432,14 +432,14 @@ class SFOAuth:
                     "username" if exc.setting == "username" else f"app.{exc.setting}"
                 )
                 add(
-                    "E007" if jwt else "E008",
+                    "sfoauth_fastapi.E007" if jwt else "sfoauth_fastapi.E008",
                     f"connections[{name!r}].{where}",
                     exc.problem,
                     _CONNECTION_HINTS.get(exc.setting, "see the connection's grant"),
                 )
         if isinstance(app, ConnectedApp) and not app.client_secret:
             add(
-                "W001",
+                "sfoauth_fastapi.W001",
                 "app.client_secret",
                 "is not set (public PKCE client)",
                 "fine for External Client Apps without a secret; otherwise set it",
