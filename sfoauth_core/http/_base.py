@@ -57,6 +57,12 @@ class BaseSalesforceOAuth:
         self.app = app
         self._jwks_cache = jwks.JwksCache()
 
+    @property
+    def jwks_cache(self) -> jwks.JwksCache:
+        """The org's key sets this client fetched (rate-limited re-fetches); a token
+        manager over this client verifies ID tokens in refresh answers with it."""
+        return self._jwks_cache
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r})"
 
