@@ -133,7 +133,9 @@ def test_exception_tree():
         e.FlowError,
         e.TransportError,
         e.OAuthProtocolError,
-        e.TokenExpiredError,
+        e.ExpiredTokenError,
+        e.SFOAuthConfigurationError,
+        e.VersionConflictError,
         e.TokenNotFoundError,
         e.StorageError,
     ):
