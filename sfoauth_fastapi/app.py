@@ -273,7 +273,7 @@ class SFOAuth:
             except (ConfigurationError, AttributeError, TypeError):
                 issues.append(
                     ConfigIssue(
-                        f"{NAMESPACE}.E011",
+                        "sfoauth_fastapi.E011",
                         f"login_urls[{name!r}]",
                         "is not a usable Salesforce login URL",
                         "use an https URL on a Salesforce host (test.salesforce.com, "
