@@ -422,8 +422,11 @@ def _username_password(
         setup=(
             "Allow the username-password flow in the org's OAuth and OpenID Connect "
             "settings (development orgs only).",
-            "Call password(username, password, security_token=...); sfoauth warns on "
-            "every use.",
+            "Call password(username, password, security_token=...); sfoauth warns "
+            "(once per process) that the flow is retired.",
+            "Migrating: `sfoauth login jwt --setup` makes the key pair and certificate "
+            "for JWT bearer and prints the steps (docs/flows/username-password.md, "
+            "'Migrating off it').",
         ),
     )
 
