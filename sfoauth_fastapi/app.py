@@ -484,6 +484,43 @@ class SFOAuth:
         """The token-store key of an app user's connection."""
         return f"user:{user_key}"
 
+    async def connect_with_token_exchange(
+        self,
+        user_key: str,
+        subject_token: str,
+        subject_token_type: str,
+        *,
+        token_handler: str | None = None,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        request: Request | None = None,
+    ) -> SalesforceSession:
+        """Connect ``user_key`` (your user's id) to Salesforce by exchanging a token
+        from another identity provider (reference 15.8): no Salesforce login page.
+
+        Stored like a login through the router (``key_for_user(user_key)``): refreshed
+        when Salesforce granted a refresh token, ``on_login`` called when ``request``
+        is given. The subject token is sent once, never retried.
+
+        Raises:
+            InvalidGrantError: the handler refused the outside token (nothing stored).
+            SalesforceUnavailableError: no answer or 5xx (get a fresh outside token).
+            FlowError: an empty, oversized or unknown subject token.
+            SFOAuthHTTPException: ``SFOAUTH_CONNECTION_CONFLICT`` (409) when the user
+                is already connected to another Salesforce user (the new grant is
+                revoked); ``SFOAUTH_NOT_AUTHENTICATED`` for an empty ``user_key``.
+        """
+        from .token_exchange import connect_with_token_exchange
+
+        return await connect_with_token_exchange(
+            self,
+            user_key,
+            subject_token,
+            subject_token_type,
+            token_handler=token_handler,
+            scopes=scopes,
+            request=request,
+        )
+
     def session_for(self, key: str, token: Token) -> SalesforceSession:
         """A :class:`SalesforceSession` for a stored connection key and token."""
         return SalesforceSession(
