@@ -74,6 +74,7 @@ __all__ = [
     "UnsupportedGrantTypeError",
     "UnsupportedTokenTypeError",
     "UntrustedHostError",
+    "app_access_hint",
     "hint_for",
     "raise_for_oauth_error",
 ]
@@ -347,11 +348,13 @@ ERROR_CLASSES["OAUTH_APP_ACCESS_DENIED"] = InvalidAppAccessError
 
 #: What to say about the server's own address, for every IP refusal (reference 15.4).
 _EGRESS_IP = (
-    "the egress IP address of this server (the address Salesforce sees, after any NAT "
-    "or proxy) must be in the allowed ranges: find it in Setup > Users > the user > "
-    "Login History (Source IP), or ask whoever runs this server's network, then add it "
-    "to the profile's Login IP Ranges / the app's IP relaxation or refresh-token IP "
-    "allowlist (and check the profile's Login Hours)"
+    "for token requests (code exchange, refresh, JWT bearer, client credentials) the "
+    "egress IP address of this server (the address Salesforce sees, after any NAT or "
+    "proxy) must be in the allowed ranges; at the login page it is the user's own "
+    "address. Find the refused address in Setup > Users > the user > Login History "
+    "(Source IP), or ask whoever runs this server's network, then add it to the "
+    "profile's Login IP Ranges / the app's IP relaxation or refresh-token IP allowlist "
+    "(and check the profile's Login Hours)"
 )
 #: Reference 15.5: ECAs want the My Domain URL as JWT audience (reported).
 _AUDIENCE = (
@@ -460,7 +463,8 @@ _HINTS: dict[tuple[str, str], str] = {
         "invalid_app_access",
         "user is not admin approved to access this app",
     ): "assign the user's profile or a permission set to the app, or relax its "
-    "permitted-users policy",
+    "permitted-users policy; if the app is not installed in the org, install it (or "
+    "give the user the 'Approve Uninstalled Connected Apps' permission)",
     (
         "invalid_app_access",
         "",
@@ -496,6 +500,29 @@ def hint_for(error: str, description: str) -> str | None:
     for (code, prefix), hint in _HINTS.items():
         if code == error and lowered.startswith(prefix):
             return hint
+    return None
+
+
+def app_access_hint(exc: BaseException) -> str | None:
+    """The hint of an error that a Salesforce admin must fix for *this user* (the app is
+    not installed in the user's org, the user may not use the app, the user's network
+    address or login hours are refused: reference 15.4-15.7), or ``None``.
+
+    Adapters show it on their error page: unlike a wrong secret (the site's own
+    configuration, logged for the operator), the user can pass it on to their admin.
+    It only holds fixed texts of this module, never a value from the request.
+    """
+    if isinstance(exc, (AppNotFoundError, InvalidAppAccessError)):
+        return exc.hint
+    if isinstance(exc, OAuthProtocolError) and exc.error == "invalid_grant":
+        if exc.description.strip().lower().startswith("ip restricted"):
+            return exc.hint
+        if (
+            exc.description.strip()
+            .lower()
+            .startswith("external client app is not installed")
+        ):
+            return exc.hint
     return None
 
 

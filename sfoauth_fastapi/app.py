@@ -38,6 +38,7 @@ from sfoauth_core.exceptions import (
     ReauthorizationRequired,
     SFOAuthError,
     TokenNotFoundError,
+    app_access_hint,
 )
 from sfoauth_core.flows._base import RetryPolicy
 from sfoauth_core.http.async_client import AsyncSalesforceOAuth
@@ -686,7 +687,7 @@ class SFOAuth:
                         status_code=status.HTTP_303_SEE_OTHER,
                         headers={"Cache-Control": "no-store"},
                     )
-            return error_response(self, request, code)
+            return error_response(self, request, code, hint=app_access_hint(exc))
 
         async def sfoauth_http(request: Request, exc: Exception) -> Response:
             if not isinstance(exc, SFOAuthHTTPException):  # pragma: no cover
