@@ -56,6 +56,10 @@ def _stamp(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
+def _seconds(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
 class AbstractSalesforceConnection(models.Model):
     """One stored Salesforce grant. Subclass it to add fields (see the module docstring).
 
@@ -115,6 +119,32 @@ class AbstractSalesforceConnection(models.Model):
     version = models.PositiveBigIntegerField(_("version"), default=0)
     token_ciphertext = models.TextField(
         _("encrypted token"), blank=True, default="", editable=False
+    )
+    refreshed_at = models.DateTimeField(
+        _("refresh token last used"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_(
+            "When the stored refresh token was last issued or used at Salesforce."
+        ),
+    )
+    refresh_started_at = models.DateTimeField(
+        _("refresh in flight since"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Set while a refresh may be in flight at Salesforce; another worker does "
+            "not present the same refresh token until it is answered or too old."
+        ),
+    )
+    refresh_digest = models.CharField(
+        _("refresh in flight: token digest"),
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
     )
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
@@ -195,6 +225,9 @@ class AbstractSalesforceConnection(models.Model):
             status=NEEDS_REAUTH if self.status == NEEDS_REAUTH else ACTIVE,
             reason=self.reason,
             updated_at=self.updated_at.timestamp() if self.updated_at else 0.0,
+            refreshed_at=_seconds(self.refreshed_at),
+            refresh_started_at=_seconds(self.refresh_started_at),
+            refresh_digest=self.refresh_digest or None,
         )
 
     def update_from_core_token(self, token: Token, cipher: TokenCipher) -> None:
@@ -221,6 +254,13 @@ class AbstractSalesforceConnection(models.Model):
         self.username = record.username or ""
         self.status = record.status
         self.reason = record.reason
+        self.refreshed_at = _stamp(record.refreshed_at)
+        self.apply_marker(record)
+
+    def apply_marker(self, record: TokenRecord) -> None:
+        """Copy a record's "refresh in flight" marker to the row."""
+        self.refresh_started_at = _stamp(record.refresh_started_at)
+        self.refresh_digest = record.refresh_digest or ""
 
 
 class SalesforceConnection(AbstractSalesforceConnection):

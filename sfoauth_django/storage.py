@@ -25,15 +25,19 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import anyio
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.functions import Coalesce
 
 from sfoauth_core.exceptions import MalformedResponseError, StorageError
 from sfoauth_core.storage import (
+    ACTIVE,
+    MINTED_GRANTS,
     NEEDS_REAUTH,
     TokenCipher,
     TokenRecord,
@@ -41,7 +45,9 @@ from sfoauth_core.storage import (
 )
 from sfoauth_core.storage.base import (
     DEFAULT_LOCK_TIMEOUT,
+    is_idle,
     lock_bounds,
+    marked_record,
     postgres_lock_settings,
 )
 from sfoauth_core.tokens import Token
@@ -54,6 +60,10 @@ __all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
 T = TypeVar("T")
 
 security_log = logging.getLogger("sfoauth.security")
+
+#: Columns a status change writes, and a "refresh in flight" marker.
+_MARKER_FIELDS = ["version", "refresh_started_at", "refresh_digest", "updated_at"]
+_STATUS_FIELDS = ["status", "reason", *_MARKER_FIELDS]
 
 #: ``reason`` of a connection whose stored token cannot be decrypted.
 UNREADABLE_REASON = (
@@ -149,6 +159,7 @@ class DjangoTokenStore:
             status=NEEDS_REAUTH,
             reason=UNREADABLE_REASON,
             updated_at=row.updated_at.timestamp() if row.updated_at else 0.0,
+            refreshed_at=row.refreshed_at.timestamp() if row.refreshed_at else None,
         )
 
     def _locked_row(self, key: str) -> AbstractSalesforceConnection | None:
@@ -264,10 +275,8 @@ class DjangoTokenStore:
                 row.version = record.version
                 row.status = record.status
                 row.reason = record.reason
-                row.save(
-                    using=self.using,
-                    update_fields=["version", "status", "reason", "updated_at"],
-                )
+                row.apply_marker(record)
+                row.save(using=self.using, update_fields=_STATUS_FIELDS)
                 return record
         except DatabaseError as exc:
             raise StorageError(
@@ -277,6 +286,78 @@ class DjangoTokenStore:
     def delete(self, key: str) -> None:
         """Remove the connection row (its tokens with it). Missing keys are ignored."""
         self._rows().filter(key=key).delete()
+
+    def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write (or clear, ``digest=None``) the "refresh in flight" marker columns;
+        compare-and-swap on ``expected_version`` (see
+        :func:`~sfoauth_core.storage.base.marked_record`).
+
+        Inside :meth:`lock` the write belongs to the lock's transaction: it is durable
+        once the ``with store.lock(key)`` block has exited. The token manager writes its
+        marker inside the lock and leaves the block before it calls Salesforce.
+
+        Raises:
+            VersionConflictError: the row changed since the writer read it.
+            StorageError: the database failed.
+        """
+        try:
+            with transaction.atomic(using=self.using):
+                row = self._locked_row(key)
+                record = marked_record(
+                    key, self._record(row), digest, expected_version=expected_version
+                )
+                assert row is not None  # marked_record raised otherwise
+                row.version = record.version
+                row.apply_marker(record)
+                row.save(using=self.using, update_fields=_MARKER_FIELDS)
+                return record
+        except DatabaseError as exc:
+            raise StorageError(
+                f"could not mark the refresh of {key!r} ({type(exc).__name__})"
+            ) from None
+
+    def idle_keys(
+        self, *, idle_since: float, limit: int | None = None, batch_size: int = 500
+    ) -> list[str]:
+        """Keys of active connections with a refresh token whose refresh token was last
+        issued or used before ``idle_since`` (``refreshed_at``, or ``updated_at`` for
+        rows saved before that column existed); oldest first, at most ``limit`` (see
+        :func:`~sfoauth_core.storage.base.idle_order`).
+
+        The database picks the candidates; whether a token has a refresh token is only
+        known after decrypting it, which is done for the candidates alone.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        keys: list[str] = []
+        if limit == 0:
+            return keys
+        rows = (
+            self._rows()
+            .filter(status=ACTIVE)
+            .exclude(grant__in=MINTED_GRANTS)
+            .exclude(token_ciphertext="")
+            .annotate(_idle=Coalesce("refreshed_at", "updated_at"))
+            .filter(_idle__lt=datetime.fromtimestamp(idle_since, tz=timezone.utc))
+            .order_by("_idle", "key")
+        )
+        try:
+            for row in rows.iterator(chunk_size=batch_size):
+                record = self._record(row)
+                if record is not None and is_idle(record, idle_since):
+                    keys.append(row.key)
+                    if limit is not None and len(keys) >= limit:
+                        break
+        except DatabaseError as exc:
+            raise StorageError(
+                f"could not list idle connections ({type(exc).__name__})"
+            ) from None
+        return keys
 
     @contextmanager
     def lock(self, key: str) -> Iterator[object]:
@@ -480,6 +561,29 @@ class AsyncDjangoTokenStore:
     async def delete(self, key: str) -> None:
         """Remove the connection row. Missing keys are ignored."""
         await self._call(self.sync.delete, key)
+
+    async def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write or clear the "refresh in flight" marker (see
+        :meth:`DjangoTokenStore.set_refresh_marker`)."""
+        return await self._call(
+            self.sync.set_refresh_marker,
+            key,
+            digest,
+            expected_version=expected_version,
+        )
+
+    async def idle_keys(
+        self, *, idle_since: float, limit: int | None = None, batch_size: int = 500
+    ) -> list[str]:
+        """Keys of idle connections (see :meth:`DjangoTokenStore.idle_keys`)."""
+        return await self._call(
+            self.sync.idle_keys,
+            idle_since=idle_since,
+            limit=limit,
+            batch_size=batch_size,
+        )
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[object]:

@@ -7,7 +7,9 @@ Tables (names take a prefix, default ``sfoauth_``), on an Alembic-ready
   fence, in clear), ``record`` (the whole :class:`~sfoauth_core.storage.TokenRecord`,
   encrypted by :class:`~sfoauth_core.storage.TokenCipher` with the key as associated
   data, so a ciphertext moved to another row fails), and non-secret columns for
-  operators: ``org_id``, ``user_id``, ``status``, ``updated_at``;
+  operators: ``org_id``, ``user_id``, ``status``, ``updated_at`` and ``refreshed_at``
+  (when the refresh token was last issued or used: :meth:`SQLAlchemyTokenStore.idle_keys`
+  queries it). The "refresh in flight" marker lives inside the encrypted record;
 * ``sfoauth_pending_flows`` — login flows waiting for their callback (encrypted).
 
 Single flight on PostgreSQL: :meth:`SQLAlchemyTokenStore.lock` opens a transaction and
@@ -33,7 +35,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -51,21 +53,27 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     literal,
     select,
     text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.schema import CreateColumn
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage.base import (
+    ACTIVE,
     DEFAULT_LOCK_TIMEOUT,
     TokenRecord,
     VersionConflictError,
     aholding,
+    is_idle,
     lock_bounds,
+    marked_record,
     next_record,
     postgres_lock_settings,
     record_from_bytes,
@@ -131,6 +139,9 @@ def build_tables(
         Column("user_id", String(18), nullable=True),
         Column("status", String(16), nullable=False, default="active"),
         Column("updated_at", Float, nullable=False, default=0.0),
+        # Tables created before this column existed get it from `create_tables` (or
+        # the ALTER TABLE in docs/fastapi.md, "Upgrading the tables").
+        Column("refreshed_at", Float, nullable=True),
     )
     pending = Table(
         f"{prefix}pending_flows",
@@ -148,11 +159,32 @@ tables = build_tables(metadata)
 
 
 async def create_tables(engine: AsyncEngine, which: SFOAuthTables = tables) -> None:
-    """Create the tables if missing (for apps without migrations, and tests)."""
+    """Create the tables if missing, and add columns that later versions added to
+    tables created earlier (for apps without migrations, and tests)."""
+
+    def create(sync: Connection) -> None:
+        which.tokens.metadata.create_all(sync, tables=list(which))
+        _add_missing_columns(sync, which)
+
     async with engine.begin() as conn:
-        await conn.run_sync(
-            lambda sync: which.tokens.metadata.create_all(sync, tables=list(which))
-        )
+        await conn.run_sync(create)
+
+
+def _add_missing_columns(sync: Connection, which: SFOAuthTables) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each nullable column a table lacks (columns
+    added since it was created, e.g. ``refreshed_at``); nothing else is altered."""
+    inspector = inspect(sync)
+    for table in which:
+        present = {
+            column["name"]
+            for column in inspector.get_columns(table.name, schema=table.schema)
+        }
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            name = sync.dialect.identifier_preparer.format_table(table)
+            ddl = CreateColumn(column).compile(dialect=sync.dialect)
+            sync.execute(text(f"ALTER TABLE {name} ADD COLUMN {ddl}"))
 
 
 async def drop_tables(engine: AsyncEngine, which: SFOAuthTables = tables) -> None:
@@ -171,6 +203,14 @@ _MISSING_TABLE = (
 )
 
 
+_MISSING_COLUMN = (
+    "no such column",  # SQLite
+    "has no column named",  # SQLite, on INSERT
+    "undefinedcolumn",  # asyncpg's UndefinedColumnError
+    "unknown column",  # MySQL
+)
+
+
 def _db_error(exc: Exception, doing: str, table: str | None = None) -> StorageError:
     """A :class:`StorageError` naming the cause an operator can act on.
 
@@ -183,6 +223,15 @@ def _db_error(exc: Exception, doing: str, table: str | None = None) -> StorageEr
     cause += f"{type(exc).__name__}"
     if table is not None and orig is not None:
         text = f"{type(orig).__name__} {orig}".lower()
+        if any(marker in text for marker in _MISSING_COLUMN) or (
+            "column" in text and "does not exist" in text  # PostgreSQL
+        ):
+            return StorageError(
+                f"database failed while {doing}: table {table!r} lacks a column this "
+                "version uses; add it with `await create_tables(engine)` (adds "
+                "missing columns), `SQLAlchemyTokenStore(..., create_tables=True)` or "
+                'the ALTER TABLE in docs/fastapi.md ("Upgrading the tables")'
+            )
         if any(marker in text for marker in _MISSING_TABLE) and table in text:
             return StorageError(
                 f"database failed while {doing}: table {table!r} does not exist; "
@@ -287,6 +336,7 @@ class SQLAlchemyTokenStore:
             "user_id": record.token.user_id,
             "status": record.status,
             "updated_at": record.updated_at,
+            "refreshed_at": record.refreshed_at,
         }
 
     def _holding(self, key: str) -> _Held | None:
@@ -345,12 +395,16 @@ class SQLAlchemyTokenStore:
 
     # Writes ---------------------------------------------------------------------------
     async def _write(
-        self, conn: AsyncConnection, key: str, nested: bool, **change: Any
+        self,
+        conn: AsyncConnection,
+        key: str,
+        nested: bool,
+        change: Callable[[TokenRecord | None], TokenRecord],
+        expected: int | None,
     ) -> TokenRecord:
         t = self.tables.tokens
-        expected = change.get("expected_version")
         row = await self._read(conn, key)
-        record = next_record(key, self._decode(key, row), **change)
+        record = change(self._decode(key, row))
         values = self._values(key, record)
         if row is None:
             try:
@@ -374,10 +428,22 @@ class SQLAlchemyTokenStore:
         return record
 
     async def _apply(self, key: str, **change: Any) -> TokenRecord:
+        return await self._change(
+            key,
+            lambda current: next_record(key, current, **change),
+            change.get("expected_version"),
+        )
+
+    async def _change(
+        self,
+        key: str,
+        change: Callable[[TokenRecord | None], TokenRecord],
+        expected: int | None,
+    ) -> TokenRecord:
         held = self._holding(key)
         try:
             if held is not None:
-                record = await self._write(held.conn, key, True, **change)
+                record = await self._write(held.conn, key, True, change, expected)
                 # Commit now: the new (possibly rotated) token is durable at the moment
                 # the row lock is released, and nothing after it needs the lock.
                 held.released = True
@@ -386,7 +452,7 @@ class SQLAlchemyTokenStore:
             for _ in range(_MAX_CAS_ATTEMPTS):
                 try:
                     async with self.engine.begin() as conn:
-                        return await self._write(conn, key, False, **change)
+                        return await self._write(conn, key, False, change, expected)
                 except _Retry:
                     continue
                 except IntegrityError:
@@ -422,6 +488,68 @@ class SQLAlchemyTokenStore:
     ) -> TokenRecord:
         """Flag the connection as needing a new login, keeping its (encrypted) row."""
         return await self._apply(key, reason=reason, expected_version=expected_version)
+
+    async def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write (or clear, ``digest=None``) the "refresh in flight" marker inside the
+        encrypted record; compare-and-swap (see
+        :func:`~sfoauth_core.storage.base.marked_record`). Inside :meth:`lock` the
+        write commits at once and ends the lock, like every write there."""
+        return await self._change(
+            key,
+            lambda current: marked_record(
+                key, current, digest, expected_version=expected_version
+            ),
+            expected_version,
+        )
+
+    async def idle_keys(
+        self, *, idle_since: float, limit: int | None = None, batch_size: int = 500
+    ) -> list[str]:
+        """Keys of active connections with a refresh token whose refresh token was last
+        issued or used before ``idle_since`` (the ``refreshed_at`` column, or
+        ``updated_at`` for rows written before it existed); oldest first, at most
+        ``limit`` (see :func:`~sfoauth_core.storage.base.idle_order`).
+
+        The database picks the candidates by the clear columns; the grant and the
+        refresh token are checked on the decrypted record. Unreadable rows are
+        skipped.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        t = self.tables.tokens
+        idle = func.coalesce(t.c.refreshed_at, t.c.updated_at)
+        query = (
+            select(t.c.key, t.c.version, t.c.record)
+            .where(t.c.status == ACTIVE, idle < idle_since)
+            .order_by(idle, t.c.key)
+        )
+        keys: list[str] = []
+        if limit == 0:
+            return keys
+        try:
+            async with self.engine.connect() as conn:
+                result = await conn.stream(
+                    query.execution_options(yield_per=batch_size)
+                )
+                async for row in result:
+                    try:
+                        record = self._decode(row.key, row)
+                    except StorageError:
+                        continue
+                    if record is not None and is_idle(record, idle_since):
+                        keys.append(row.key)
+                        if limit is not None and len(keys) >= limit:
+                            break
+        except SQLAlchemyError as exc:
+            raise _db_error(
+                exc, "listing idle connections", self.tables.tokens.name
+            ) from exc
+        return keys
 
     async def delete(self, key: str) -> None:
         """Remove ``key``'s row (missing keys are ignored)."""

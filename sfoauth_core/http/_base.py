@@ -59,6 +59,12 @@ class BaseSalesforceOAuth:
         self.app = app
         self._jwks_cache = jwks.JwksCache()
 
+    @property
+    def jwks_cache(self) -> jwks.JwksCache:
+        """The org's key sets this client fetched (rate-limited re-fetches); a token
+        manager over this client verifies ID tokens in refresh answers with it."""
+        return self._jwks_cache
+
     def _client_kwargs(self) -> dict[str, Any]:
         return {
             "timeout": httpx.Timeout(self.app.timeout),

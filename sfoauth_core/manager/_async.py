@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
+from .._plans import adrive
 from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_async
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
@@ -18,7 +19,7 @@ from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Identity, Token
 from ._base import (
     BaseTokenManager,
-    OAuthFlows,
+    OAuthClient,
     Plan,
     _access_token_of,
     _Call,
@@ -34,7 +35,7 @@ __all__ = ["AsyncOAuth", "AsyncTokenManager"]
 T = TypeVar("T")
 
 
-class AsyncOAuth(OAuthFlows, Protocol):
+class AsyncOAuth(OAuthClient, Protocol):
     """``AsyncSalesforceOAuth`` as the manager sees it."""
 
     async def run(self, flow: Flow[T]) -> T: ...
@@ -101,18 +102,8 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
         return await self.events.aemit(op.event)
 
     async def _drive(self, plan: Plan[T]) -> T:
-        value: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                op = plan.throw(error) if error is not None else plan.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = await self._perform(op)
-            except Exception as exc:
-                error = exc
+        # A failed operation is thrown back into the plan, which decides.
+        return await adrive(plan, self._perform, throws=Exception)
 
     # Public API -----------------------------------------------------------------------
     async def get(self, key: str) -> Token | None:

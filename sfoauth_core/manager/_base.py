@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from cachetools import TTLCache
 
+from .._plans import relay
 from ..auth import Renewal, _Fetch, _renewing
 from ..config import ConnectedApp
 from ..events import TokenEvent, TokenEvents
@@ -51,20 +52,30 @@ from ..exceptions import (
     TokenNotFoundError,
     TransportError,
 )
-from ..flows._base import NO_RETRY, Flow, HttpResponse, RetryPolicy, Wait
+from ..flows import (
+    client_credentials,
+    identity,
+    introspect,
+    jwt_bearer,
+    revoke,
+    token_exchange,
+    userinfo,
+)
+from ..flows._base import NO_RETRY, Flow, HttpRequest, HttpResponse, RetryPolicy, Wait
 from ..flows.access_token import is_jwt_access_token, verify_access_token
+from ..flows.jwks import JwksCache
 from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
 from ..storage.base import MINTED_GRANTS, TokenRecord, VersionConflictError
 from ..tokens import Identity, Introspection, Token
 
-__all__ = ["BaseTokenManager", "OAuthFlows"]
+__all__ = ["BaseTokenManager", "OAuthClient"]
 
 logger = logging.getLogger("sfoauth.manager")
 security_log = logging.getLogger("sfoauth.security")
 
 T = TypeVar("T")
 L = TypeVar("L")
-O = TypeVar("O", bound="OAuthFlows")  # noqa: E741 - the oauth client's type
+O = TypeVar("O", bound="OAuthClient")  # noqa: E741 - the oauth client's type
 S = TypeVar("S")  # the store's type
 
 #: Seconds before a known expiry at which the token is refreshed.
@@ -81,32 +92,15 @@ DEFAULT_CACHE_TTL = 300.0
 _FOREVER = float("inf")
 
 
-class OAuthFlows(Protocol):
-    """What the manager needs from ``SalesforceOAuth`` / ``AsyncSalesforceOAuth``."""
+class OAuthClient(Protocol):
+    """What the manager needs from ``SalesforceOAuth`` / ``AsyncSalesforceOAuth``
+    besides running flows: the app it builds every flow from, and the client's key set
+    cache (ID tokens in refresh answers are verified with it)."""
 
     app: ConnectedApp
 
-    def _jwt_bearer(
-        self, *, username: str | None, audience: str | None
-    ) -> Flow[Token]: ...
-
-    def _client_credentials(self) -> Flow[Token]: ...
-
-    def _revoke(self, token: Token | str) -> Flow[None]: ...
-
-    def _token_exchange(
-        self,
-        subject_token: str,
-        subject_token_type: str,
-        token_handler: str | None,
-        scopes: tuple[str, ...] | list[str] | None,
-    ) -> Flow[Token]: ...
-
-    def _introspect(self, token: Token | str, hint: str) -> Flow[Introspection]: ...
-
-    def _identity(self, token: Token, version: str | None = None) -> Flow[Identity]: ...
-
-    def _userinfo(self, token: Token) -> Flow[dict[str, Any]]: ...
+    @property
+    def jwks_cache(self) -> JwksCache: ...
 
 
 # Operations a plan asks its runner to perform ---------------------------------------
@@ -185,27 +179,20 @@ def _watch(flow: Flow[T], notes: list[str]) -> Flow[T]:
     rotation: the first attempt rotated the refresh token and the retry replayed the old
     one. Knowing it lets the re-authorization reason say so.
     """
-    value: Any = None
-    error: BaseException | None = None
-    try:
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = yield step
-            except TransportError as exc:
-                notes.append("no answer")
-                error = exc
-            else:
-                if isinstance(value, HttpResponse) and (
-                    value.status_code >= 500 or value.status_code == 429
-                ):
-                    notes.append(f"HTTP {value.status_code}")
-    finally:
-        flow.close()
+
+    def observed(step: HttpRequest | Wait) -> Generator[Any, Any, Any]:
+        try:
+            value = yield step
+        except TransportError:
+            notes.append("no answer")
+            raise  # thrown on into the flow, which may retry
+        if isinstance(value, HttpResponse) and (
+            value.status_code >= 500 or value.status_code == 429
+        ):
+            notes.append(f"HTTP {value.status_code}")
+        return value
+
+    return relay(flow, observed, throws=TransportError)
 
 
 class BaseTokenManager(Generic[L, O, S]):
@@ -391,7 +378,11 @@ class BaseTokenManager(Generic[L, O, S]):
             return token.with_expiry(issued + self.session_timeout)
         if self.introspect_expiry:
             try:
-                info = yield _Call(self.oauth._introspect(token, "access_token"))
+                info = yield _Call(
+                    introspect.introspect_token(
+                        self.oauth.app, token, hint="access_token"
+                    )
+                )
             except SFOAuthError as exc:
                 logger.info("introspection for expiry failed: %s", type(exc).__name__)
                 return token
@@ -402,12 +393,11 @@ class BaseTokenManager(Generic[L, O, S]):
     def _jwt_expiry(self, token: Token) -> Plan[float | None]:
         """Reference 15.9: the ``exp`` of a JWT-format access token, once its signature
         verifies against the issuer's keys; ``None`` (not trusted) otherwise."""
-        cache = getattr(self.oauth, "_jwks_cache", None)
-        if cache is None:
-            return None
         try:
             claims = yield _Call(
-                verify_access_token(self.oauth.app, token, jwks_cache=cache)
+                verify_access_token(
+                    self.oauth.app, token, jwks_cache=self.oauth.jwks_cache
+                )
             )
         except SFOAuthError as exc:
             security_log.warning(
@@ -429,16 +419,16 @@ class BaseTokenManager(Generic[L, O, S]):
         retry: RetryPolicy | None = None,
     ) -> Flow[Token]:
         if grant == "jwt_bearer":
-            return self.oauth._jwt_bearer(username=username, audience=None)
+            return jwt_bearer.jwt_bearer(self.oauth.app, username=username)
         if grant == "client_credentials":
-            return self.oauth._client_credentials()
+            return client_credentials.client_credentials(self.oauth.app)
         assert token is not None
         flow = refresh_token(
             self.oauth.app,
             token,
             retry=retry or self.retry,
             # The client's rate-limited key cache verifies an ID token in the answer.
-            jwks_cache=getattr(self.oauth, "_jwks_cache", None),
+            jwks_cache=self.oauth.jwks_cache,
         )
         return _watch(flow, notes)
 
@@ -633,11 +623,13 @@ class BaseTokenManager(Generic[L, O, S]):
 
     def _identity_plan(self, key: str, version: str | None) -> Plan[Identity]:
         return self._bearer_plan(
-            key, lambda token: self.oauth._identity(token, version)
+            key, lambda token: identity.identity(self.oauth.app, token, version=version)
         )
 
     def _userinfo_plan(self, key: str) -> Plan[dict[str, Any]]:
-        return self._bearer_plan(key, self.oauth._userinfo)
+        return self._bearer_plan(
+            key, lambda token: userinfo.userinfo(self.oauth.app, token)
+        )
 
     def _save_plan(
         self,
@@ -656,7 +648,7 @@ class BaseTokenManager(Generic[L, O, S]):
         if revoke_superseded and old and old != token.refresh_token:
             # SECURITY.md item 19: reconnecting revokes the superseded refresh token.
             try:
-                yield _Call(self.oauth._revoke(old))
+                yield _Call(revoke.revoke_token(self.oauth.app, old))
             except SFOAuthError as exc:
                 logger.warning(
                     "could not revoke the superseded grant of %r: %s",
@@ -686,8 +678,12 @@ class BaseTokenManager(Generic[L, O, S]):
         # Reference 15.8: sent once (the flow never retries); the result is stored like
         # a login and refreshed when Salesforce granted a refresh token.
         token = yield _Call(
-            self.oauth._token_exchange(
-                subject_token, subject_token_type, token_handler, scopes
+            token_exchange.token_exchange(
+                self.oauth.app,
+                subject_token,
+                subject_token_type,
+                token_handler=token_handler,
+                scopes=scopes,
             )
         )
         record: TokenRecord = yield from self._save_plan(
@@ -713,7 +709,7 @@ class BaseTokenManager(Generic[L, O, S]):
         target = record.token.refresh_token or record.token.access_token
         revoked = False
         try:
-            yield _Call(self.oauth._revoke(target))
+            yield _Call(revoke.revoke_token(self.oauth.app, target))
             revoked = True
         except InvalidTokenError:
             revoked = True  # already dead at Salesforce: the goal is reached

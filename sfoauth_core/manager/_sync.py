@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from .._plans import drive
 from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_sync
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
@@ -17,7 +18,7 @@ from ..storage.base import TokenRecord, TokenStore, holding
 from ..tokens import Identity, Token
 from ._base import (
     BaseTokenManager,
-    OAuthFlows,
+    OAuthClient,
     Plan,
     _access_token_of,
     _Call,
@@ -33,7 +34,7 @@ __all__ = ["SyncOAuth", "TokenManager"]
 T = TypeVar("T")
 
 
-class SyncOAuth(OAuthFlows, Protocol):
+class SyncOAuth(OAuthClient, Protocol):
     """``SalesforceOAuth`` as the manager sees it."""
 
     def run(self, flow: Flow[T]) -> T: ...
@@ -101,18 +102,8 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
         return self.events.emit(op.event)
 
     def _drive(self, plan: Plan[T]) -> T:
-        value: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                op = plan.throw(error) if error is not None else plan.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = self._perform(op)
-            except Exception as exc:
-                error = exc
+        # A failed operation is thrown back into the plan, which decides.
+        return drive(plan, self._perform, throws=Exception)
 
     # Public API -----------------------------------------------------------------------
     def get(self, key: str) -> Token | None:

@@ -14,6 +14,13 @@ token:
   ``client_credentials``...), which decides how it is renewed: refreshed, or re-minted.
 * ``status`` / ``reason`` — ``needs_reauth`` once Salesforce refused the grant; the
   token row is kept (SECURITY.md item 25) until a new login replaces it.
+* ``refreshed_at`` — when the stored refresh token was last issued or used at
+  Salesforce (every token save stamps it); the keep-alive finds idle connections by it
+  (:meth:`TokenStore.idle_keys`).
+* ``refresh_started_at`` / ``refresh_digest`` — the durable "refresh in flight" marker
+  (:meth:`TokenStore.set_refresh_marker`): written and committed before a refresh
+  request leaves, so that it outlives the refresher's process, database session and
+  lock; whoever finds a young marker for the refresh token it holds does not replay it.
 
 ``lock(key)`` is a context manager giving single flight to whoever shares the store: a
 Redis lock with a lease, a database row lock inside a transaction (``SELECT ... FOR
@@ -27,10 +34,11 @@ encrypted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -57,6 +65,10 @@ __all__ = [
     "VersionConflictError",
     "aholding",
     "holding",
+    "idle_order",
+    "is_idle",
+    "marked_record",
+    "refresh_digest",
     "lock_bounds",
     "next_record",
     "postgres_lock_settings",
@@ -105,6 +117,14 @@ class TokenRecord:
         reason: why re-authorization is needed (Salesforce's error, never a token
             value).
         updated_at: epoch seconds of the last write.
+        refreshed_at: epoch seconds when the stored refresh token was last issued or
+            used at Salesforce (stamped by every token save, kept by status changes
+            and markers); ``None`` for records written before the field existed.
+        refresh_started_at: the "refresh in flight" marker: epoch seconds when a
+            refresh of the refresh token named by ``refresh_digest`` was about to be
+            sent; ``None`` when no refresh is known to be in flight.
+        refresh_digest: :func:`refresh_digest` of the refresh token that refresh
+            presents (never the token itself).
     """
 
     token: Token
@@ -114,6 +134,9 @@ class TokenRecord:
     status: ConnectionStatus = ACTIVE
     reason: str = ""
     updated_at: float = field(default=0.0, compare=False)
+    refreshed_at: float | None = field(default=None, compare=False)
+    refresh_started_at: float | None = None
+    refresh_digest: str | None = None
 
     @property
     def needs_reauth(self) -> bool:
@@ -125,6 +148,23 @@ class TokenRecord:
         credentials)."""
         return self.grant in MINTED_GRANTS
 
+    def refresh_in_flight(self, digest: str | None, now: float, window: float) -> bool:
+        """True when the marker says a refresh presenting the refresh token with
+        ``digest`` started less than ``window`` seconds before ``now`` (so it may still
+        be in flight at Salesforce)."""
+        return (
+            digest is not None
+            and self.refresh_digest == digest
+            and self.refresh_started_at is not None
+            and now - self.refresh_started_at < window
+        )
+
+    @property
+    def idle_since(self) -> float:
+        """When the refresh token was last issued or used: ``refreshed_at``, or
+        ``updated_at`` for records written before ``refreshed_at`` existed."""
+        return self.refreshed_at if self.refreshed_at is not None else self.updated_at
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "token": self.token.to_dict(),
@@ -134,6 +174,9 @@ class TokenRecord:
             "status": self.status,
             "reason": self.reason,
             "updated_at": self.updated_at,
+            "refreshed_at": self.refreshed_at,
+            "refresh_started_at": self.refresh_started_at,
+            "refresh_digest": self.refresh_digest,
         }
 
     @classmethod
@@ -150,11 +193,29 @@ class TokenRecord:
                 status=status,
                 reason=str(data.get("reason") or ""),
                 updated_at=float(data.get("updated_at") or 0.0),
+                refreshed_at=_optional_float(data.get("refreshed_at")),
+                refresh_started_at=_optional_float(data.get("refresh_started_at")),
+                refresh_digest=(
+                    str(data["refresh_digest"]) if data.get("refresh_digest") else None
+                ),
             )
         except (KeyError, TypeError, ValueError, MalformedResponseError) as exc:
             raise StorageError(
                 f"stored token record is malformed ({type(exc).__name__})"
             ) from None
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def refresh_digest(refresh_token: str | None) -> str | None:
+    """What a marker records of the refresh token a refresh presents: the first 128
+    bits of its SHA-256, hex (enough to tell tokens apart, useless to present).
+    ``None`` for no refresh token."""
+    if not refresh_token:
+        return None
+    return hashlib.sha256(refresh_token.encode()).hexdigest()[:32]
 
 
 def record_to_bytes(record: TokenRecord) -> bytes:
@@ -195,8 +256,9 @@ def next_record(
 
     Args:
         token: the new token (a save); ``None`` for a status change.
-        grant, username: for a save; default to the current record's (a refresh
-            keeps how the connection was obtained).
+        grant: for a save; defaults to the current record's (a refresh keeps how the
+            connection was obtained).
+        username: for a save; defaults to the current record's.
         reason: for a status change: mark the record ``needs_reauth`` with this reason.
         expected_version: the version the writer read; ``None`` writes unconditionally.
             ``0`` means "only if there is no record".
@@ -222,6 +284,7 @@ def next_record(
             status=ACTIVE,
             reason="",
             updated_at=stamp,
+            refreshed_at=stamp,
         )
     if current is None:
         raise VersionConflictError(key, expected_version, None)
@@ -231,6 +294,72 @@ def next_record(
         status=NEEDS_REAUTH,
         reason=reason or "re-authorization required",
         updated_at=stamp,
+        refresh_started_at=None,
+        refresh_digest=None,
+    )
+
+
+def marked_record(
+    key: str,
+    current: TokenRecord | None,
+    digest: str | None,
+    *,
+    expected_version: int,
+    now: float | None = None,
+) -> TokenRecord:
+    """The record a :meth:`TokenStore.set_refresh_marker` write produces.
+
+    Sets the marker (``refresh_started_at`` = now, ``refresh_digest`` = ``digest``), or
+    clears it when ``digest`` is ``None``; bumps the version and ``updated_at``; keeps
+    the token, status and ``refreshed_at``. Always compare-and-swap.
+
+    Raises:
+        VersionConflictError: the record is missing or its version is not
+            ``expected_version``.
+    """
+    actual = current.version if current is not None else None
+    if current is None or actual != expected_version:
+        raise VersionConflictError(key, expected_version, actual)
+    stamp = time.time() if now is None else now
+    return replace(
+        current,
+        version=current.version + 1,
+        updated_at=stamp,
+        refresh_started_at=None if digest is None else stamp,
+        refresh_digest=digest,
+    )
+
+
+def idle_order(
+    records: Iterable[tuple[str, TokenRecord]],
+    *,
+    idle_since: float,
+    limit: int | None = None,
+) -> list[str]:
+    """The keys :meth:`TokenStore.idle_keys` returns, from ``(key, record)`` pairs.
+
+    Keeps active records with a refresh token whose grant is refreshed (not minted)
+    and whose :attr:`TokenRecord.idle_since` is before ``idle_since``; oldest first
+    (ties by key), at most ``limit``.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError("limit must not be negative")
+    idle = sorted(
+        (record.idle_since, key)
+        for key, record in records
+        if is_idle(record, idle_since)
+    )
+    keys = [key for _, key in idle]
+    return keys if limit is None else keys[:limit]
+
+
+def is_idle(record: TokenRecord, idle_since: float) -> bool:
+    """The :meth:`TokenStore.idle_keys` filter for one record."""
+    return (
+        record.status == ACTIVE
+        and not record.is_minted
+        and bool(record.token.refresh_token)
+        and record.idle_since < idle_since
     )
 
 
@@ -263,6 +392,20 @@ class TokenStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the record (disconnect). Missing keys are ignored."""
+        ...
+
+    def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write (``digest`` given) or clear (``None``) the "refresh in flight"
+        marker, compare-and-swap on ``expected_version``, durably (committed when it
+        returns, even inside :meth:`lock`); see :func:`marked_record`."""
+        ...
+
+    def idle_keys(self, *, idle_since: float, limit: int | None = None) -> list[str]:
+        """Keys of active connections with a refresh token whose refresh token was
+        last issued or used before ``idle_since``; oldest first (see
+        :func:`idle_order`)."""
         ...
 
     def lock(self, key: str) -> AbstractContextManager[object]:
@@ -299,6 +442,18 @@ class AsyncTokenStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the record (disconnect). Missing keys are ignored."""
+        ...
+
+    async def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Async twin of :meth:`TokenStore.set_refresh_marker`."""
+        ...
+
+    async def idle_keys(
+        self, *, idle_since: float, limit: int | None = None
+    ) -> list[str]:
+        """Async twin of :meth:`TokenStore.idle_keys`."""
         ...
 
     def lock(self, key: str) -> AbstractAsyncContextManager[object]:

@@ -18,7 +18,14 @@ import anyio
 from cachetools import LRUCache
 
 from ..tokens import Token
-from .base import TokenRecord, aholding, holding, next_record
+from .base import (
+    TokenRecord,
+    aholding,
+    holding,
+    idle_order,
+    marked_record,
+    next_record,
+)
 
 __all__ = ["AsyncInMemoryTokenStore", "InMemoryTokenStore"]
 
@@ -66,6 +73,24 @@ class _Records:
             )
             self._records[key] = record
             return record
+
+    def _marker(
+        self, key: str, digest: str | None, expected_version: int
+    ) -> TokenRecord:
+        with self._guard:
+            record = marked_record(
+                key,
+                self._records.get(key),
+                digest,
+                expected_version=expected_version,
+            )
+            self._records[key] = record
+            return record
+
+    def _idle(self, idle_since: float, limit: int | None) -> list[str]:
+        with self._guard:
+            records = list(self._records.items())
+        return idle_order(records, idle_since=idle_since, limit=limit)
 
     def _delete(self, key: str) -> None:
         with self._guard:
@@ -116,6 +141,18 @@ class InMemoryTokenStore(_Records):
         """Forget ``key``."""
         self._delete(key)
 
+    def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write or clear the "refresh in flight" marker; see
+        :func:`~.base.marked_record`."""
+        return self._marker(key, digest, expected_version)
+
+    def idle_keys(self, *, idle_since: float, limit: int | None = None) -> list[str]:
+        """Keys of connections idle since before ``idle_since``; see
+        :func:`~.base.idle_order`."""
+        return self._idle(idle_since, limit)
+
     @contextmanager
     def lock(self, key: str) -> Iterator[object]:
         """Hold ``key``'s lock for the block."""
@@ -163,6 +200,20 @@ class AsyncInMemoryTokenStore(_Records):
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
         self._delete(key)
+
+    async def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write or clear the "refresh in flight" marker; see
+        :func:`~.base.marked_record`."""
+        return self._marker(key, digest, expected_version)
+
+    async def idle_keys(
+        self, *, idle_since: float, limit: int | None = None
+    ) -> list[str]:
+        """Keys of connections idle since before ``idle_since``; see
+        :func:`~.base.idle_order`."""
+        return self._idle(idle_since, limit)
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[object]:

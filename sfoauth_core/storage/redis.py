@@ -18,13 +18,14 @@ the newer record written by the next holder: it gets
 Redis failures surface as :class:`~sfoauth_core.exceptions.StorageError`.
 
 The read-modify-write logic is written once, as a small generator (:meth:`_write_plan`)
-that yields Redis operations; the sync and async stores only run it.
+that yields Redis operations; the sync and async stores only perform them, through the
+plan kernel (:mod:`sfoauth_core._plans`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,13 +34,17 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
+from .._plans import adrive, drive
 from ..exceptions import StorageError
 from ..tokens import Token
 from .base import (
     DEFAULT_LOCK_TIMEOUT,
     TokenRecord,
     VersionConflictError,
+    idle_order,
+    is_idle,
     lock_bounds,
+    marked_record,
     next_record,
     record_from_bytes,
     record_to_bytes,
@@ -151,10 +156,9 @@ class _RedisStoreBase(Generic[_Client]):
         reason: str | None = None,
         expected_version: int | None = None,
     ) -> _Plan:
-        name = self.record_name(key)
-        for _ in range(_MAX_CAS_ATTEMPTS):
-            current = self._decode(key, (yield _Read(name)))
-            record = next_record(
+        return self._cas_plan(
+            key,
+            lambda current: next_record(
                 key,
                 current,
                 token=token,
@@ -162,7 +166,31 @@ class _RedisStoreBase(Generic[_Client]):
                 username=username,
                 reason=reason,
                 expected_version=expected_version,
-            )
+            ),
+            expected_version,
+        )
+
+    def _marker_plan(
+        self, key: str, digest: str | None, expected_version: int
+    ) -> _Plan:
+        return self._cas_plan(
+            key,
+            lambda current: marked_record(
+                key, current, digest, expected_version=expected_version
+            ),
+            expected_version,
+        )
+
+    def _cas_plan(
+        self,
+        key: str,
+        change: Callable[[TokenRecord | None], TokenRecord],
+        expected_version: int | None,
+    ) -> _Plan:
+        name = self.record_name(key)
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            current = self._decode(key, (yield _Read(name)))
+            record = change(current)
             blob = self.cipher.encrypt(record_to_bytes(record), context=key)
             read = current.version if current is not None else 0
             ok, actual = yield _Cas(name, read, record.version, blob)
@@ -172,6 +200,20 @@ class _RedisStoreBase(Generic[_Client]):
                 raise VersionConflictError(key, expected_version, int(actual) or None)
             # An unconditional write lost a race with another writer: read again.
         raise StorageError(f"token record {key!r} is changing too fast to write")
+
+    def _idle_candidate(
+        self, name: Any, raw: Mapping[Any, Any], idle_since: float
+    ) -> tuple[str, TokenRecord] | None:
+        key = _text(name)[len(self.prefix) + 4 :]
+        try:
+            record = self._decode(key, raw)
+        except StorageError:
+            # Unreadable (a removed key, tampering): not for the keep-alive to fix.
+            logger.warning("token record %r cannot be read; skipped", key)
+            return None
+        if record is None or not is_idle(record, idle_since):
+            return None
+        return key, record
 
     def _reencrypt_candidates(self, raw: Mapping[Any, Any]) -> tuple[int, str] | None:
         fields = {_text(k): v for k, v in raw.items()}
@@ -218,19 +260,14 @@ class RedisTokenStore(_RedisStoreBase["Redis[Any]"]):
         ... )
     """
 
+    def _perform(self, op: _Op) -> Any:
+        if isinstance(op, _Read):
+            return self.redis.hgetall(op.name)
+        return self._cas(keys=[op.name], args=[op.expected, op.new, op.blob])
+
     def _run(self, plan: _Plan) -> TokenRecord:
-        result: Any = None
         try:
-            while True:
-                op = plan.send(result)
-                if isinstance(op, _Read):
-                    result = self.redis.hgetall(op.name)
-                else:
-                    result = self._cas(
-                        keys=[op.name], args=[op.expected, op.new, op.blob]
-                    )
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return drive(plan, self._perform)
         except RedisError as exc:
             raise _storage_error(exc) from exc
 
@@ -276,6 +313,35 @@ class RedisTokenStore(_RedisStoreBase["Redis[Any]"]):
             self.redis.delete(self.record_name(key))
         except RedisError as exc:
             raise _storage_error(exc) from exc
+
+    def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Write or clear the "refresh in flight" marker (inside the encrypted record);
+        compare-and-swap, see :func:`~.base.marked_record`."""
+        return self._run(self._marker_plan(key, digest, expected_version))
+
+    def idle_keys(
+        self, *, idle_since: float, limit: int | None = None, batch_size: int = 500
+    ) -> list[str]:
+        """Keys of connections idle since before ``idle_since``, oldest first (see
+        :func:`~.base.idle_order`).
+
+        Scans and decrypts every record under the prefix (the timestamps live inside
+        the encrypted record): meant for a periodic keep-alive, not a request path.
+        Unreadable records are skipped.
+        """
+        found: list[tuple[str, TokenRecord]] = []
+        try:
+            for name in self.redis.scan_iter(
+                match=f"{self.prefix}rec:*", count=batch_size
+            ):
+                hit = self._idle_candidate(name, self.redis.hgetall(name), idle_since)
+                if hit is not None:
+                    found.append(hit)
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return idle_order(found, idle_since=idle_since, limit=limit)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[object]:
@@ -341,19 +407,14 @@ class AsyncRedisTokenStore(_RedisStoreBase["AsyncRedis[Any]"]):
     Same arguments, same key layout: sync and async processes can share one Redis.
     """
 
+    async def _perform(self, op: _Op) -> Any:
+        if isinstance(op, _Read):
+            return await self.redis.hgetall(op.name)
+        return await self._cas(keys=[op.name], args=[op.expected, op.new, op.blob])
+
     async def _run(self, plan: _Plan) -> TokenRecord:
-        result: Any = None
         try:
-            while True:
-                op = plan.send(result)
-                if isinstance(op, _Read):
-                    result = await self.redis.hgetall(op.name)
-                else:
-                    result = await self._cas(
-                        keys=[op.name], args=[op.expected, op.new, op.blob]
-                    )
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return await adrive(plan, self._perform)
         except RedisError as exc:
             raise _storage_error(exc) from exc
 
@@ -399,6 +460,29 @@ class AsyncRedisTokenStore(_RedisStoreBase["AsyncRedis[Any]"]):
             await self.redis.delete(self.record_name(key))
         except RedisError as exc:
             raise _storage_error(exc) from exc
+
+    async def set_refresh_marker(
+        self, key: str, digest: str | None, *, expected_version: int
+    ) -> TokenRecord:
+        """Async twin of :meth:`RedisTokenStore.set_refresh_marker`."""
+        return await self._run(self._marker_plan(key, digest, expected_version))
+
+    async def idle_keys(
+        self, *, idle_since: float, limit: int | None = None, batch_size: int = 500
+    ) -> list[str]:
+        """Async twin of :meth:`RedisTokenStore.idle_keys`."""
+        found: list[tuple[str, TokenRecord]] = []
+        try:
+            async for name in self.redis.scan_iter(
+                match=f"{self.prefix}rec:*", count=batch_size
+            ):
+                raw = await self.redis.hgetall(name)
+                hit = self._idle_candidate(name, raw, idle_since)
+                if hit is not None:
+                    found.append(hit)
+        except RedisError as exc:
+            raise _storage_error(exc) from exc
+        return idle_order(found, idle_since=idle_since, limit=limit)
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[object]:

@@ -42,7 +42,7 @@ def missing_reason() -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return (
-            "the `playwright` package is not installed (pip install 'sfoauth[test]'; "
+            "the `playwright` package is not installed (pip install --group test; "
             "never `playwright install`: the tests use the system Chromium)"
         )
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):

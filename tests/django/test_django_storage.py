@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+import record_contract
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.test import override_settings
@@ -235,3 +236,30 @@ def test_async_store_contract():
         assert await store.get("k") is None
 
     async_to_sync(scenario)()
+
+
+def test_records_keep_refreshed_at_and_the_refresh_marker(store):
+    record_contract.run_sync(
+        record_contract.check_refreshed_at_and_marker, store, make_token
+    )
+
+
+def test_idle_keys(store):
+    record_contract.run_sync(record_contract.check_idle_keys, store, make_token)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_store_keeps_the_records_too():
+    store = AsyncDjangoTokenStore(DjangoTokenStore())
+    async_to_sync(record_contract.check_refreshed_at_and_marker)(store, make_token)
+    async_to_sync(store.delete)("rec")  # its Salesforce user comes back below
+    async_to_sync(record_contract.check_idle_keys)(store, make_token)
+
+
+def test_idle_keys_fall_back_to_updated_at_for_rows_saved_before_refreshed_at(store):
+    store.save("old", make_token(1))
+    store.model.objects.filter(key="old").update(refreshed_at=None)
+    record = store.get("old")
+    assert record.refreshed_at is None and record.idle_since == record.updated_at
+    assert store.idle_keys(idle_since=record.updated_at + 1) == ["old"]
+    assert store.idle_keys(idle_since=record.updated_at - 1) == []

@@ -8,12 +8,14 @@ refresh (SECURITY.md item 17).
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
 import pytest
+import record_contract
 from fastapi_helpers import browser_login, make_api, make_sf
-from sqlalchemy import select, update
+from sqlalchemy import Column, MetaData, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sfoauth_core.exceptions import StorageError
@@ -304,3 +306,58 @@ async def test_login_with_redis_store_leaves_no_plaintext(
         async for name in redis.scan_iter(match=prefix + "*"):
             await redis.delete(name)
         await redis.aclose()
+
+
+def _record_token(n: int = 1, **changes: Any) -> Token:
+    return replace(token(n), **changes)
+
+
+async def test_records_keep_refreshed_at_and_the_refresh_marker(engine, tables, cipher):
+    store = SQLAlchemyTokenStore(engine, cipher, tables=tables)
+    await record_contract.check_refreshed_at_and_marker(store, _record_token)
+    dump = await sweep_tables(engine, tables)
+    assert "5Aep-REFRESH" not in dump
+
+
+async def test_idle_keys(engine, tables, cipher):
+    store = SQLAlchemyTokenStore(engine, cipher, tables=tables)
+    await record_contract.check_idle_keys(store, _record_token)
+
+
+async def test_idle_keys_fall_back_to_updated_at_for_old_rows(engine, tables, cipher):
+    store = SQLAlchemyTokenStore(engine, cipher, tables=tables)
+    record = await store.save("old", token(1))
+    async with engine.begin() as conn:
+        await conn.execute(update(tables.tokens).values(refreshed_at=None))
+    assert await store.idle_keys(idle_since=record.updated_at + 1) == ["old"]
+    assert await store.idle_keys(idle_since=record.updated_at - 1) == []
+
+
+async def test_create_tables_adds_the_refreshed_at_column_to_an_old_table(
+    engine, cipher
+):
+    which = build_tables(prefix=f"t{uuid.uuid4().hex[:10]}_")
+    old = MetaData()
+    Table(  # the token table as created before `refreshed_at` existed
+        which.tokens.name,
+        old,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in which.tokens.columns
+            if c.name != "refreshed_at"
+        ),
+    )
+    async with engine.begin() as conn:
+        await conn.run_sync(old.create_all)
+    try:
+        store = SQLAlchemyTokenStore(engine, cipher, tables=which)
+        with pytest.raises(StorageError, match="lacks a column") as info:
+            await store.save("k", token(1))
+        assert "create_tables" in str(info.value)
+        await create_tables(engine, which)  # the documented upgrade
+        await create_tables(engine, which)  # idempotent
+        saved = await store.save("k", token(1))
+        assert (await store.get("k")).refreshed_at == pytest.approx(saved.refreshed_at)
+        assert await store.idle_keys(idle_since=saved.refreshed_at + 1) == ["k"]
+    finally:
+        await drop_tables(engine, which)

@@ -10,6 +10,7 @@ import time
 
 import anyio
 import pytest
+import record_contract
 from storage_helpers import call, hold, make_token
 
 from sfoauth_core.storage import (
@@ -134,3 +135,11 @@ async def test_lock_is_exclusive_per_key_and_independent_across_keys(store):
         tg.start_soon(holder, "c", "other", 0.05)
     assert events.index("a out") < events.index("b in")
     assert events.index("c in") < events.index("a out")  # other key: not serialised
+
+
+async def test_records_keep_refreshed_at_and_the_refresh_marker(store):
+    await record_contract.check_refreshed_at_and_marker(store, make_token)
+
+
+async def test_idle_keys(store):
+    await record_contract.check_idle_keys(store, make_token)
