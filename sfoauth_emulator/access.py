@@ -7,12 +7,15 @@ Every function here runs with ``state.lock`` held and raises
 
 from __future__ import annotations
 
+import ipaddress
+
 from .state import EmulatedApp, EmulatedOrg, EmulatedUser
 from .wire import OAuthError
 
 __all__ = [
     "JWT_NOT_INSTALLED",
     "check_app_access",
+    "check_ip_ranges",
     "check_password_flow",
     "installed_in",
 ]
@@ -75,3 +78,19 @@ def check_password_flow(app: EmulatedApp) -> None:
     """External Client Apps have no username-password flow (reference 15.5)."""
     if app.kind == "external_client_app":
         raise OAuthError(*app.password_flow_error)
+
+
+def check_ip_ranges(app: EmulatedApp, client_ip: str) -> None:
+    """The app's refresh-token IP allowlist (reference 15.4), for the code exchange and
+    the refresh: ``client_ip`` must be in one of the ranges."""
+    ranges = app.refresh_token_ip_ranges
+    if ranges is None:
+        return
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        raise OAuthError(*app.ip_refused_error) from None
+    for cidr in ranges:
+        if address in ipaddress.ip_network(cidr, strict=False):
+            return
+    raise OAuthError(*app.ip_refused_error)

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from .access import (
     JWT_NOT_INSTALLED,
     check_app_access,
+    check_ip_ranges,
     check_password_flow,
 )
 from .constants import (
@@ -187,6 +188,7 @@ def _authorization_code(call: _Call, grant_type: str) -> Body:
     check_user(org, user)
     if app.app_access_stage == "code_exchange":
         check_app_access(app, user, org)
+    check_ip_ranges(app, call.client_ip)
     record.used = True
     grant = Grant(
         app,
@@ -246,6 +248,7 @@ def _refresh(call: _Call, grant_type: str) -> Body:
     org = state.org_of(user)
     check_user(org, user)
     check_app_access(app, user, org, admin_approval=False)
+    check_ip_ranges(app, call.client_ip)
     record.last_used = now
     grant = Grant(
         app, user, org, record.scopes, record.issuer, record.instance_url, grant_type

@@ -323,6 +323,14 @@ class EmulatedApp:
             as a new External Client App does until it has propagated (reference 15.5;
             ``0``, the default: at once).
         created_at: emulator time the app was created (set by ``add_app``).
+        refresh_token_ip_ranges: the refresh-token IP allowlist (reference 15.4: "only
+            IPs in allowed ranges can complete the OAuth web server flow or the refresh
+            token flow"; up to 128 CIDR ranges; ``None``, the default: any address). A
+            code exchange or refresh from another address answers
+            :attr:`ip_refused_error`.
+        ip_refused_error: ``(error, error_description)`` of such a refusal (the exact
+            wire is not verified; default the documented ``invalid_grant`` / "IP
+            restricted or invalid login hours").
         jwt_access_tokens: issue JWT-format access tokens ("isNamedUserJwtEnabled",
             reference 15.9), signed with the org's access-token key published at
             ``/id/keys``.
@@ -386,6 +394,11 @@ class EmulatedApp:
     )
     propagation_seconds: float = 0.0
     created_at: float | None = None
+    refresh_token_ip_ranges: list[str] | None = None
+    ip_refused_error: tuple[str, str] = (
+        "invalid_grant",
+        "IP restricted or invalid login hours",
+    )
     jwt_access_tokens: bool = False
     certificate_pem: str | None = None
     private_key_pem: str | None = None

@@ -184,3 +184,27 @@ async def test_uninstalled_connected_app_needs_the_approval_permission(
     assert_error(await _exchange(client, emu, _code(emu)), "OAUTH_APP_ACCESS_DENIED")
     emu.user.can_approve_uninstalled_apps = True
     assert (await _exchange(client, emu, _code(emu))).status_code == 200
+
+
+async def test_refresh_token_ip_allowlist(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    # Reference 15.4: only addresses in the app's ranges complete the code exchange or
+    # the refresh (the emulator's in-process clients come from 127.0.0.1).
+    web = emu.apps["web"]
+    r = await _exchange(client, emu, _code(emu))
+    refresh = r.json()["refresh_token"]
+    web.refresh_token_ip_ranges = ["10.0.0.0/8", "192.168.1.0/24"]
+    data = web_params(emu, grant_type="refresh_token", refresh_token=refresh)
+    assert_error(
+        await client.post(TOKEN, data=data),
+        "invalid_grant",
+        "IP restricted or invalid login hours",
+    )
+    assert_error(await _exchange(client, emu, _code(emu)), "invalid_grant")
+    web.ip_refused_error = ("invalid_grant", "ip address not allowed")  # configurable
+    assert_error(
+        await client.post(TOKEN, data=data), "invalid_grant", "ip address not allowed"
+    )
+    web.refresh_token_ip_ranges = ["127.0.0.0/8"]
+    assert (await client.post(TOKEN, data=data)).status_code == 200
