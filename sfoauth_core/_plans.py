@@ -78,13 +78,12 @@ def drive(
     Returns:
         The plan's return value.
     """
-    steps = relay(plan, _at_once(perform), throws=throws)
     try:
-        next(steps)  # the sub-plans never yield: this runs the whole plan
+        # The sub-plans never yield, so one step of the relay runs the whole plan.
+        next(relay(plan, _at_once(perform), throws=throws))
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
-    steps.close()  # pragma: no cover - unreachable: _at_once never yields
-    raise AssertionError("a plain perform passed a step on")  # pragma: no cover
+    raise AssertionError("unreachable: a plain perform passes no step on")
 
 
 def _at_once(perform: Callable[[S], Any]) -> Callable[[S], Generator[Any, Any, Any]]:
@@ -124,8 +123,8 @@ async def adrive(
         The plan's return value.
     """
     result: list[T] = []
-    async for _ in _aloop(plan, perform, (), throws, result):  # pragma: no cover
-        raise AssertionError("nothing is passed on without outward types")
+    async for _ in _aloop(plan, perform, (), throws, result):
+        raise AssertionError("unreachable: no step goes outward")
     return result[0]
 
 

@@ -282,7 +282,11 @@ def test_cli_subcommands_and_options_exist() -> None:
 
 
 def test_cli_environment_variables_are_read() -> None:
-    source = (ROOT / "sfoauth_core" / "_cli_login.py").read_text(encoding="utf-8")
+    source = "".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / "sfoauth_core").glob("cli/*.py"))
+        + [ROOT / "sfoauth_core" / "storage" / "file.py"]
+    )
     section = _section("cli.md", "`sfoauth login`")
     for variable in set(re.findall(r"`(SFOAUTH_\w+|XDG_CONFIG_HOME)", section)):
         assert variable in source, variable
