@@ -3,6 +3,7 @@
 ```
 SFOAuthError
 ├── ConfigurationError          a setting is missing or unsafe (names the setting, never its value)
+│   └── SFOAuthConfigurationError   an adapter's start-up checks: every problem at once, with ids
 ├── FlowError                   the browser/app side of a flow went wrong
 │   ├── StateMismatchError      `state` missing, wrong, expired or replayed
 │   ├── PKCEError               verifier missing or malformed
@@ -17,12 +18,16 @@ SFOAuthError
 │   └── SignatureError          the `signature` HMAC or a JWT signature did not verify
 ├── OAuthProtocolError          Salesforce's {"error", "error_description"} on the wire
 │   ├── InvalidGrantError ...   one class per wire code (see `ERROR_CLASSES`)
+│   ├── ExpiredTokenError       `expired_token`: the device code expired
 │   └── ...
-├── TokenExpiredError           a token is known to be expired and cannot be renewed
 ├── TokenNotFoundError          nothing is stored under that key
 ├── ReauthorizationRequired     the grant is dead; the user must log in again
 └── StorageError                a token store failed
+    └── VersionConflictError    a compare-and-swap write lost to another writer
 ```
+
+``TokenExpiredError`` is a deprecated alias of :class:`ExpiredTokenError` (the two
+near-homonyms were one too many; the wire code's name stays): importing it warns.
 
 Protocol errors carry ``error``, ``description``, ``uri``, ``status_code`` and ``hint``
 (what to change, for the well-known ``invalid_grant`` descriptions). Nothing in this module
@@ -31,8 +36,9 @@ ever formats a token, secret or password into a message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "ERROR_CLASSES",
@@ -62,18 +68,19 @@ __all__ = [
     "RefreshInProgressError",
     "RepeatedParameterError",
     "ResponseError",
+    "SFOAuthConfigurationError",
     "SFOAuthError",
     "SalesforceUnavailableError",
     "SignatureError",
     "SlowDownError",
     "StateMismatchError",
     "StorageError",
-    "TokenExpiredError",
     "TokenNotFoundError",
     "TransportError",
     "UnsupportedGrantTypeError",
     "UnsupportedTokenTypeError",
     "UntrustedHostError",
+    "VersionConflictError",
     "app_access_hint",
     "hint_for",
     "raise_for_oauth_error",
@@ -98,6 +105,19 @@ class ConfigurationError(SFOAuthError):
         self.setting = setting
         self.problem = problem
         super().__init__(f"{setting}: {problem}")
+
+
+class SFOAuthConfigurationError(ConfigurationError):
+    """Every error-level problem an adapter's start-up checks found, in one exception.
+
+    Attributes:
+        issues: the findings, each with an id (``sfoauth_fastapi.E001``), the setting, what
+            is wrong and a hint; ``str()`` of each is one line of the message.
+    """
+
+    def __init__(self, issues: Sequence[Any], *, setting: str = "SFOAuth") -> None:
+        self.issues = list(issues)
+        super().__init__(setting, "; ".join(str(i) for i in self.issues))
 
 
 class FlowError(SFOAuthError):
@@ -295,11 +315,26 @@ class AccessDeniedError(OAuthProtocolError):
 
 
 class ExpiredTokenError(OAuthProtocolError):
+    """``expired_token``: the device code expired before the user approved it."""
+
     default_error = "expired_token"
 
 
-class TokenExpiredError(SFOAuthError):
-    """The access token is expired and no refresh is possible."""
+if TYPE_CHECKING:
+    TokenExpiredError = ExpiredTokenError
+
+
+def __getattr__(name: str) -> type[ExpiredTokenError]:
+    # PEP 562: the deprecated alias warns where it is imported or read.
+    if name == "TokenExpiredError":
+        warnings.warn(
+            "sfoauth_core.exceptions.TokenExpiredError is deprecated (it was never "
+            "raised); catch ExpiredTokenError, the wire code expired_token",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExpiredTokenError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TokenNotFoundError(SFOAuthError):
@@ -316,6 +351,25 @@ class ReauthorizationRequired(SFOAuthError):
 
 class StorageError(SFOAuthError):
     """A token store could not read, write or lock."""
+
+
+class VersionConflictError(StorageError):
+    """A compare-and-swap write found a different version than the writer read.
+
+    Attributes:
+        key: the connection's key in the store.
+        expected: the version the writer read.
+        actual: the version in the store (``None`` when the record is gone).
+    """
+
+    def __init__(self, key: str, expected: int | None, actual: int | None) -> None:
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"token record {key!r} changed while it was being updated "
+            f"(expected version {expected}, found {actual})"
+        )
 
 
 ERROR_CLASSES: dict[str, type[OAuthProtocolError]] = {

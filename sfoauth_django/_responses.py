@@ -129,9 +129,7 @@ def _is_salesforce_request(request: HttpRequest, exc: httpx.TransportError) -> b
         host = exc.request.url.host
     except RuntimeError:  # an httpx error without a request
         return False
-    session: Any = request.__dict__.get("salesforce") or request.__dict__.get(
-        "_sfoauth_session"
-    )
+    session: Any = request.__dict__.get("salesforce")  # no bool(): that may query
     instance = getattr(session, "known_instance_url", None)
     if instance and host == (urlsplit(instance).hostname or "").lower():
         return True

@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from sfoauth_core import ConnectedApp
 from sfoauth_core.exceptions import app_access_hint
+from sfoauth_core.http.clients import build_http_client
 from sfoauth_core.tokens import Identity, Token
 
 from .conf import sfoauth_settings
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sfoauth.django")
+
+USER_AGENT = "sfoauth-django"
 
 #: What the error page says for each error code (no value from the request, ever).
 ERROR_MESSAGES: dict[str, str] = {
@@ -127,8 +130,12 @@ class DefaultSFOAuthAdapter:
         """The httpx client used to talk to Salesforce for ``app``.
 
         Runs once per app per process (token endpoint) and once per ``request.salesforce.client``.
-        Override (or set ``HTTP_CLIENT_FACTORY``) to add proxies, client certificates or a
-        test transport. Keep TLS verification on and redirects off.
+        The default is the core's one client builder
+        (:func:`sfoauth_core.http.clients.build_http_client`, as ``sfoauth_fastapi``'s):
+        the app's timeout, TLS verification, no redirects, and the proxy the environment
+        names (``HTTPS_PROXY``, ``NO_PROXY``) for the login URL. Override (or set
+        ``HTTP_CLIENT_FACTORY``) for another proxy, client certificates or a test
+        transport. Keep TLS verification on and redirects off.
         """
         factory = sfoauth_settings.HTTP_CLIENT_FACTORY
         if factory is not None:
@@ -136,13 +143,9 @@ class DefaultSFOAuthAdapter:
                 app, asynchronous=asynchronous
             )
             return client
-        options: dict[str, Any] = {
-            "timeout": httpx.Timeout(app.timeout),
-            "follow_redirects": False,
-            "verify": True,
-            "headers": {"User-Agent": "sfoauth-django"},
-        }
-        return httpx.AsyncClient(**options) if asynchronous else httpx.Client(**options)
+        if asynchronous:
+            return build_http_client(app, asynchronous=True, user_agent=USER_AGENT)
+        return build_http_client(app, asynchronous=False, user_agent=USER_AGENT)
 
     def get_login_redirect_url(self, request: HttpRequest, next_url: str | None) -> str:
         """Where the callback sends the user after a successful login.

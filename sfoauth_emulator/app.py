@@ -305,6 +305,39 @@ class SalesforceEmulator:
     def loopback_kind(self, value: Literal["my_domain", "login"]) -> None:
         self.state.loopback_kind = value
 
+    @property
+    def loopback_hosts(self) -> dict[str, str]:
+        """Loopback host names given to other orgs: ``{"localhost": "beta"}`` makes
+        ``http://localhost:<port>`` org ``beta``'s My Domain and login host (for a
+        sandbox org, its test.salesforce.com), while ``127.0.0.1`` stays the default
+        org's. A copy; assign to change."""
+        return dict(self.state.loopback_hosts)
+
+    @loopback_hosts.setter
+    def loopback_hosts(self, value: dict[str, str]) -> None:
+        hosts = {str(k).strip("[]").lower(): str(v) for k, v in dict(value).items()}
+        with self.state.lock:
+            unknown = sorted(v for v in hosts.values() if v not in self.state.orgs)
+            if unknown:
+                raise ValueError(f"unknown org(s) {', '.join(map(repr, unknown))}")
+            self.state.loopback_hosts = hosts
+
+    @property
+    def host_binding(self) -> Literal["family", "off"]:
+        """``"family"`` (default): a token is served only by the hosts of its org's
+        environment that issued it (production: login.salesforce.com and the My
+        Domain; sandbox: test.salesforce.com and the sandbox My Domain; a site login:
+        that site), as at Salesforce: a refresh elsewhere answers ``invalid_grant``,
+        a revoke ``invalid_token``, introspection ``active: false``. ``"off"``: any
+        host serves any token."""
+        return self.state.host_binding
+
+    @host_binding.setter
+    def host_binding(self, value: Literal["family", "off"]) -> None:
+        if value not in ("family", "off"):
+            raise ValueError("host_binding must be 'family' or 'off'")
+        self.state.host_binding = value
+
     def expire_access_tokens(self, user: str | None = None) -> int:
         """Expire every access token (or one user's); REST then answers 401.
 

@@ -219,6 +219,10 @@ def _refresh(call: _Call, grant_type: str) -> Body:
     record = state.refresh_tokens.get(call.params.get("refresh_token") or "")
     if record is None or record.client_id != app.client_id:
         raise OAuthError(*_EXPIRED_TOKEN)
+    if not call.ctx.serves_token(state, record.org, record.issuer):
+        # Another environment (production vs sandbox, another org, not the site that
+        # issued it) does not know the token: nothing happens to the grant.
+        raise OAuthError(*_EXPIRED_TOKEN)
     if record.status == "rotated":
         # Reuse of an invalidated token: kill the whole grant (current token included).
         state.reuse_detected += 1

@@ -21,7 +21,7 @@ from .jwt_access import ACCESS_TOKEN_KEY, ACCESS_TOKEN_KID
 from .rest import host_org
 from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
 from .tokens import ID_TOKEN_KEY
-from .vhosts import emulator_state, host_context
+from .vhosts import HostContext, emulator_state, host_context
 from .wire import (
     JSON_CONTENT_TYPE,
     NO_CACHE_HEADERS,
@@ -58,10 +58,14 @@ _REVOCABLE_HINTS = {"access_token", "refresh_token"}
 _JSONP_CALLBACK = re.compile(r"[A-Za-z_$][\w$.]*")
 
 
-def _active_access(state: EmulatorState, token: str | None) -> AccessTokenRecord | None:
+def _active_access(
+    state: EmulatorState, token: str | None, ctx: HostContext | None = None
+) -> AccessTokenRecord | None:
     record = state.access_tokens.get(token or "")
     if record is None or record.revoked or record.expires_at <= state.now():
         return None
+    if ctx is not None and not ctx.serves_token(state, record.org, record.issuer):
+        return None  # another environment's token is unknown here
     return record
 
 
@@ -101,10 +105,20 @@ async def revoke(request: Request) -> Response:
         if callback and _JSONP_CALLBACK.fullmatch(callback):
             return _jsonp(callback, '{"error":"unsupported_token_type"}')
         return oauth_error_response(error, fmt)
+    ctx = host_context(request)
     with state.lock:
         found = False
         access = state.access_tokens.get(token)
         refresh = state.refresh_tokens.get(token)
+        # A token another environment issued is unknown here (invalid_token).
+        if access is not None and not ctx.serves_token(
+            state, access.org, access.issuer
+        ):
+            access = None
+        if refresh is not None and not ctx.serves_token(
+            state, refresh.org, refresh.issuer
+        ):
+            refresh = None
         if access is not None and not access.revoked:
             access.revoked = True
             found = True
@@ -151,6 +165,7 @@ async def introspect(request: Request) -> Response:
     """``/services/oauth2/introspect``: client auth required; own tokens unless
     introspect-all."""
     state = emulator_state(request)
+    ctx = host_context(request)
     params = await read_params(request)
     token = params.get("token") or ""
     with state.lock:
@@ -168,7 +183,8 @@ async def introspect(request: Request) -> Response:
         body: dict[str, Any] = {"active": False}
         if isinstance(record, AccessTokenRecord):
             ok = (
-                not record.revoked
+                ctx.serves_token(state, record.org, record.issuer)
+                and not record.revoked
                 and record.expires_at > now
                 and record.introspectable
                 and (record.client_id == app.client_id or app.is_introspect_all_tokens)
@@ -189,6 +205,7 @@ async def introspect(request: Request) -> Response:
             refresh = state.refresh_tokens.get(token)
             if (
                 refresh is not None
+                and ctx.serves_token(state, refresh.org, refresh.issuer)
                 and refresh.status == "active"
                 and (refresh.client_id == app.client_id or app.is_introspect_all_tokens)
             ):
@@ -323,7 +340,7 @@ async def identity(request: Request) -> Response:
         return PlainTextResponse("Not Found", status_code=404)
     version = _version_param(request.query_params.get("version"))
     with state.lock:
-        record = _active_access(state, token)
+        record = _active_access(state, token, host_context(request))
         if record is None:
             return _bad_token()
         subject = next(
@@ -362,7 +379,7 @@ async def userinfo(request: Request) -> Response:
     token = await _bearer(request)
     version = _version_param(request.query_params.get("version"))
     with state.lock:
-        record = _active_access(state, token)
+        record = _active_access(state, token, host_context(request))
         user = state.user(record.username) if record else None
         if record is None or user is None:
             return PlainTextResponse(

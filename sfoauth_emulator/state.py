@@ -45,6 +45,7 @@ FaultKind = Literal["status", "latency", "hang", "drop_after_rotation", "html"]
 LoopbackKind = Literal["my_domain", "login"]
 AppKind = Literal["connected_app", "external_client_app"]
 AppAccessStage = Literal["authorize", "code_exchange"]
+HostBinding = Literal["family", "off"]
 
 
 @dataclass
@@ -480,6 +481,9 @@ class AccessTokenRecord:
     code: str | None = None
     revoked: bool = False
     introspectable: bool = True
+    #: Base URL of the host that issued it (its ``iss``): with ``host_binding``
+    #: ``"family"`` only that host family serves the token.
+    issuer: str = ""
 
 
 @dataclass
@@ -597,6 +601,14 @@ class EmulatorState:
         self.auto_consent: Literal["allow", "deny"] = "allow"
         self.loopback_kind: LoopbackKind = "my_domain"
         self.loopback_org = DEFAULT_ORG_NAME
+        #: Loopback host name (``localhost``, ``127.0.0.1``) → the org it serves, as
+        #: that org's My Domain and login host; other loopback names serve
+        #: :attr:`loopback_org`. A sandbox org's loopback host is its test.salesforce.com.
+        self.loopback_hosts: dict[str, str] = {}
+        #: ``"family"``: a token is served (refresh, revoke, introspect, userinfo,
+        #: identity) only by its org's hosts of the family that issued it, as at
+        #: Salesforce; ``"off"``: by any host.
+        self.host_binding: HostBinding = "family"
         self.default_org = DEFAULT_ORG_NAME
         self.default_user = DEFAULT_USERNAME
         self.userinfo_error_status = 401

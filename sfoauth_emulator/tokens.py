@@ -237,6 +237,7 @@ def issue_token_response(
         refresh_token=refresh_record.value if refresh_record else None,
         code=code,
         introspectable=introspectable,
+        issuer=grant.issuer,
     )
     body: dict[str, str] = {"access_token": access}
     if new_refresh:

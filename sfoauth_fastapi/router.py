@@ -56,6 +56,8 @@ from .pages import (
 from .state import MAX_PENDING_LOGINS, PendingFlow
 
 if TYPE_CHECKING:
+    from sfoauth_core.tokens import Token
+
     from .app import SFOAuth
 
 __all__ = ["get_sfoauth_router"]
@@ -160,10 +162,18 @@ async def start_login(
     scope: str | None,
     prompt: str | None,
     login_hint: str | None,
+    domain: str | None = None,
     status_code: int = status.HTTP_303_SEE_OTHER,
 ) -> Response:
     """``POST /login`` (or ``GET`` with ``login_on_get``): remember a new flow
-    server-side and send the browser to Salesforce."""
+    server-side and send the browser to Salesforce (or to the login URL named
+    ``domain`` in ``login_urls``)."""
+    login_app = sf.app
+    if domain is not None:
+        picked = sf.login_apps.get(domain)
+        if picked is None:
+            return _error(sf, request, ErrorCode.INVALID_REQUEST)
+        login_app = picked
     minted: str | None = None
     if key is None:
         if sf.identity is None:
@@ -188,8 +198,11 @@ async def start_login(
         # A login another site started must not link an account silently (item 7).
         prompt = " ".join(sorted({*(prompt or "").split(), "consent"}))
     try:
-        auth = sf.oauth.authorization_url(
-            scopes=scopes, prompt=prompt, login_hint=login_hint
+        # The host picked here issues the grant: the pending flow's issuer is its
+        # login URL, the code is exchanged at its token endpoint and the token keeps
+        # that token_url for every later refresh and revocation.
+        auth = web_server.prepare_authorization_url(
+            login_app, scopes=scopes, prompt=prompt, login_hint=login_hint
         )
     except ConfigurationError:
         return _error(sf, request, ErrorCode.INVALID_REQUEST)
@@ -202,7 +215,7 @@ async def start_login(
         next_url=safe_next_path(next_url, sf.default_next),
         user_key=key,
         redirect_uri=auth.redirect_uri or "",
-        issuer=auth.issuer or sf.app.login_url,
+        issuer=auth.issuer or login_app.login_url,
         expires_at=time.time() + sf.flow_ttl,
     )
     try:
@@ -324,7 +337,7 @@ async def finish_login(
                 )
             )
         except SFOAuthError as exc:
-            await _revoke_quietly(sf, token.refresh_token or token.access_token)
+            await _revoke_quietly(sf, token)
             return answer.reject(
                 code_for(exc), f"ID token refused: {type(exc).__name__}"
             )
@@ -339,7 +352,7 @@ async def finish_login(
     ):
         # Another Salesforce user or org never replaces a connection silently (item
         # 7); ids compare case-sensitively (item 18). The new grant is given back.
-        await _revoke_quietly(sf, token.refresh_token or token.access_token)
+        await _revoke_quietly(sf, token)
         return answer.reject(ErrorCode.CONNECTION_CONFLICT, "different Salesforce user")
     rotated: str | None = None
     try:
@@ -390,8 +403,9 @@ def _same_user(sf: SFOAuth, key: str, started_by: str) -> bool:
     )
 
 
-async def _revoke_quietly(sf: SFOAuth, value: str) -> None:
+async def _revoke_quietly(sf: SFOAuth, value: Token | str) -> None:
     try:
+        # A Token is revoked at the host that issued it (its token_url).
         await sf.oauth.revoke(value)
     except SFOAuthError:
         security_log.warning("could not revoke a refused grant")
@@ -523,6 +537,9 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
         scope: str | None = Query(None, description="A subset of the app's scopes."),
         prompt: str | None = Query(None, description="login, consent, select_account"),
         login_hint: str | None = Query(None, description="Username to prefill."),
+        domain: str | None = Query(
+            None, description="A login URL's name from `login_urls` (a sandbox...)."
+        ),
         key: str | None = Depends(user_key),
     ) -> Response:
         if sf.login_on_get:
@@ -534,6 +551,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
                 scope=scope,
                 prompt=prompt,
                 login_hint=login_hint,
+                domain=domain,
                 status_code=status.HTTP_302_FOUND,
             )
         fields = {
@@ -541,6 +559,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
             "scope": scope,
             "prompt": prompt,
             "login_hint": login_hint,
+            "domain": domain,
         }
         return await login_page(sf, request, key, fields)
 
@@ -560,6 +579,9 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
         scope: str | None = Form(None, description="A subset of the app's scopes."),
         prompt: str | None = Form(None, description="login, consent, select_account"),
         login_hint: str | None = Form(None, description="Username to prefill."),
+        domain: str | None = Form(
+            None, description="A login URL's name from `login_urls` (a sandbox...)."
+        ),
         next_query: str | None = Query(
             None, alias="next", description="`next`, when not in the form."
         ),
@@ -578,6 +600,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
             login_hint=login_hint
             if login_hint is not None
             else query.get("login_hint"),
+            domain=domain if domain is not None else query.get("domain"),
         )
 
     @router.get(

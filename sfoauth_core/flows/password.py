@@ -117,7 +117,8 @@ def _password_flow(
     form["username"] = username
     form["password"] = masked(password + security_token)
     password, security_token = masked(password), masked(security_token)
-    response = yield prepare_token_request(endpoints_for(app.login_url).token, form)
+    url = endpoints_for(app.login_url).token
+    response = yield prepare_token_request(url, form)
     if response is None:
         raise TypeError("the driver must send an HttpResponse after an HttpRequest")
-    return parse_token_response(app, response, grant="password")
+    return parse_token_response(app, response, grant="password", token_url=url)

@@ -215,4 +215,6 @@ def exchange_code(
     url = token_url or endpoints_for(app.login_url).token
     response = yield prepare_token_request(url, form)
     assert response is not None
-    return parse_token_response(app, response, grant="authorization_code")
+    return parse_token_response(
+        app, response, grant="authorization_code", token_url=url
+    )

@@ -20,6 +20,7 @@ from ..tokens import (
 from ._base import BaseSalesforceOAuth
 from ._drivers import run_async
 from ._loops import PerLoop
+from .clients import build_http_client
 
 __all__ = ["AsyncSalesforceOAuth"]
 
@@ -64,7 +65,7 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
             self._per_loop = PerLoop(factory, _close_client)
 
     def _default_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(**self._client_kwargs())
+        return build_http_client(self.app, asynchronous=True)
 
     @property
     def http_client(self) -> httpx.AsyncClient | None:

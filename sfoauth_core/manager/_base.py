@@ -644,10 +644,16 @@ class BaseTokenManager(Generic[L, O, S]):
         record: TokenRecord = yield _Save(key, token, grant, username, None)
         self._remember(key, record.token)
         yield _Emit(TokenEvent("token_obtained", key, record.token, record.grant))
-        old = previous.token.refresh_token if previous is not None else None
-        if revoke_superseded and old and old != token.refresh_token:
+        old = previous.token if previous is not None else None
+        if (
+            revoke_superseded
+            and old is not None
+            and old.refresh_token
+            and old.refresh_token != token.refresh_token
+        ):
             # SECURITY.md item 19: reconnecting revokes the superseded refresh token.
             try:
+                # At the authorization server that issued it (its token_url's host).
                 yield _Call(revoke.revoke_token(self.oauth.app, old))
             except SFOAuthError as exc:
                 logger.warning(
@@ -706,10 +712,11 @@ class BaseTokenManager(Generic[L, O, S]):
             self._pending.pop(key, None)
         if record is None:
             return False
-        target = record.token.refresh_token or record.token.access_token
         revoked = False
         try:
-            yield _Call(revoke.revoke_token(self.oauth.app, target))
+            # The refresh token (or the access token), at the authorization server that
+            # issued the grant (a sandbox's test.salesforce.com, a My Domain, a site).
+            yield _Call(revoke.revoke_token(self.oauth.app, record.token))
             revoked = True
         except InvalidTokenError:
             revoked = True  # already dead at Salesforce: the goal is reached

@@ -76,9 +76,11 @@ def point_at(path: Path, alias: str, url: str, *, instance: bool = False) -> Non
     record = store.get(alias)
     assert details is not None and record is not None
     store.set_details(alias, {**details, "login_url": url})
+    # The grant remembers the server that issued it (token_url): it moves too.
+    moved = {**record.token.to_dict(), "token_url": url + "/services/oauth2/token"}
     if instance:
-        token = Token.from_dict({**record.token.to_dict(), "instance_url": url})
-        store.save(alias, token, expected_version=record.version)
+        moved["instance_url"] = url
+    store.save(alias, Token.from_dict(moved), expected_version=record.version)
 
 
 @pytest.fixture(scope="module")

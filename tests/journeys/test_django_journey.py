@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from browser_support import Browser, free_port
@@ -22,6 +23,7 @@ from support import (
     PYTHON,
     REASON_DISCONNECTED,
     REASON_RENEW,
+    SANDBOX_USERNAME,
     Emulator,
     Journey,
     Service,
@@ -48,6 +50,7 @@ def start_django(services: Services, work: Path, server: str) -> tuple[Emulator,
     emulator.start()
     env = child_env(
         JOURNEY_EMULATOR_URL=emulator.url,
+        JOURNEY_SANDBOX_URL=emulator.sandbox_url,
         JOURNEY_APP_URL=app_url,
         JOURNEY_DB=str(work / "db.sqlite3"),
         JOURNEY_TOKEN_KEY=TokenCipher.generate_key(),
@@ -220,6 +223,55 @@ def test_django_journey(
         wait_seconds(1.0)
         journey.expect_interstitial(sync, REASON_DISCONNECTED)
         assert emulator.calls() == before
+    journey.finish()
+
+
+def test_django_sandbox_journey(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 11.2: a login at the sandbox (``?domain=sandbox``, the emulator's
+    test.salesforce.com on ``localhost``) through an app configured for production
+    keeps working after its first refresh; refreshes and the disconnect go to the
+    sandbox, which alone knows the grant."""
+    emulator, app_url = start_django(services, tmp_path, "wsgi")
+    journey = Journey(browser, emulator, app_url, "/salesforce/login/")
+    page = browser.page
+    sync = "/api/sync/"
+    sandbox = f"localhost:{emulator.port}"
+    token_path = "/services/oauth2/token"
+
+    with journey.step("app login, then the Connect page for the sandbox"):
+        start = f"/salesforce/login/?next={sync}&domain=sandbox"
+        journey.goto("/accounts/login/?next=" + quote(start))
+        page.locator("#id_username").fill(APP_USER[0])
+        page.locator("#id_password").fill(APP_USER[1])
+        journey.click("#login-button")
+        journey.expect_interstitial(sync)
+        assert emulator.calls() == {}
+
+    with journey.step("connect at the sandbox, as its user"):
+        journey.connect(sync, sandbox=True)
+        api_page_works(journey, sync)
+        assert emulator.hosts(token_path) == [sandbox]
+
+    with journey.step("expire: the refresh goes to the sandbox, the page works"):
+        emulator.expire()
+        api_page_works(journey, sync)
+        assert journey.new_refreshes() == 1
+        assert emulator.hosts(token_path, "refresh_token") == [sandbox]
+
+    with journey.step("expire, identity page: the sandbox user, refreshed there"):
+        emulator.expire()
+        journey.goto("/identity/")
+        assert journey.text_of("#username") == SANDBOX_USERNAME
+        assert emulator.hosts(token_path, "refresh_token") == [sandbox] * 2
+
+    with journey.step("disconnect: revoked at the sandbox"):
+        journey.goto("/")
+        journey.click("#disconnect-button")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+        assert emulator.hosts("/services/oauth2/revoke") == [sandbox]
+        assert journey.new_refreshes() == 0
     journey.finish()
 
 

@@ -2,9 +2,9 @@
 ``uvicorn journey_app:api [--workers 2]``.
 
 Read from the environment the journey sets: ``JOURNEY_EMULATOR_URL``,
-``JOURNEY_APP_URL``, ``JOURNEY_DATABASE_URL`` (SQLAlchemy async URL; the tables are
-created by the journey before the workers start), ``JOURNEY_TABLE_PREFIX``,
-``JOURNEY_TOKEN_KEY`` and ``JOURNEY_SECRET_KEY``.
+``JOURNEY_SANDBOX_URL``, ``JOURNEY_APP_URL``, ``JOURNEY_DATABASE_URL`` (SQLAlchemy
+async URL; the tables are created by the journey before the workers start),
+``JOURNEY_TABLE_PREFIX``, ``JOURNEY_TOKEN_KEY`` and ``JOURNEY_SECRET_KEY``.
 
 The app has its own login (a name in a cookie, enough for a test app) so that
 anonymous visitors are sent there (``app_login_url``), an undecorated home page, a
@@ -57,6 +57,8 @@ sf = SFOAuth(
     user_key=current_user,
     app_login_url="/login",
     cookie_secure=False,
+    # ?domain=sandbox: the emulator's sandbox (its test.salesforce.com).
+    login_urls={"sandbox": os.environ["JOURNEY_SANDBOX_URL"]},
 )
 api = FastAPI(lifespan=sf.lifespan)
 api.include_router(sf.router, prefix="/salesforce")
