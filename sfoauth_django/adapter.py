@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from sfoauth_core import ConnectedApp
+from sfoauth_core.exceptions import app_access_hint
 from sfoauth_core.http.clients import build_http_client
 from sfoauth_core.tokens import Identity, Token
 
@@ -54,6 +55,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "invalid_request": "The login request was not valid.",
     "not_connected": "There is no Salesforce connection to disconnect.",
     "configuration": "Salesforce refused this site's connection settings. Please try again later or contact the site's administrator.",
+    "app_access": "Salesforce does not let your account use this site's app yet. Your Salesforce administrator can fix this:",
 }
 
 #: The error page's title and link for each error code: (title, link text, link target),
@@ -72,6 +74,7 @@ ERROR_PAGES: dict[str, tuple[str, str, str]] = {
     "invalid_request": ("Invalid Salesforce login request", "Start again", "login"),
     "not_connected": ("Nothing to disconnect", "Back", "disconnect"),
     "configuration": ("Salesforce connection problem", "Back", "home"),
+    "app_access": ("Salesforce refused access to this app", "Try again", "login"),
 }
 
 
@@ -272,12 +275,19 @@ class DefaultSFOAuthAdapter:
         ``back_url``, ``back_text`` and, for a ``GET`` that Salesforce's outage
         interrupted, ``retry_url``.
         """
+        # Refusals a Salesforce admin must fix for this user (app not installed in the
+        # user's org, no access to the app, IP or login hours) get their own page with
+        # the fix, whatever step they surfaced at (reference 15.4-15.7).
+        hint = app_access_hint(exception) if exception is not None else None
+        if hint is not None and error != "unavailable":
+            error = "app_access"
         known = error if error in ERROR_MESSAGES else "exchange_failed"
         title, back_text, target = ERROR_PAGES[known]
         context = {
             "error": error,
             "title": title,
             "message": ERROR_MESSAGES[known],
+            "hint": hint,
             "back_url": _link(target),
             "back_text": back_text,
             "retry_url": _retry_url(request) if error == "unavailable" else None,

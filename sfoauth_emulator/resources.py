@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ._ids import to_18
 from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
 from .crypto import cached_private_key, jwk_of
+from .jwt_access import ACCESS_TOKEN_KEY, ACCESS_TOKEN_KID
 from .rest import host_org
 from .state import (
     AccessTokenRecord,
@@ -469,7 +470,10 @@ async def jwks(request: Request) -> Response:
         kids = sorted(
             {app.asset_token.kid for app in state.apps.values() if app.asset_token}
         )
+        jwt_access = any(app.jwt_access_tokens for app in state.apps.values())
     keys.extend(jwk_of(cached_private_key("asset-token"), kid) for kid in kids)
+    if jwt_access:  # reference 15.9: the key of JWT-format access tokens
+        keys.append(jwk_of(cached_private_key(ACCESS_TOKEN_KEY), ACCESS_TOKEN_KID))
     return JSONResponse({"keys": keys})
 
 

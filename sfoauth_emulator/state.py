@@ -44,6 +44,8 @@ __all__ = [
 
 FaultKind = Literal["status", "latency", "hang", "drop_after_rotation", "html"]
 LoopbackKind = Literal["my_domain", "login"]
+AppKind = Literal["connected_app", "external_client_app"]
+AppAccessStage = Literal["authorize", "code_exchange"]
 HostBinding = Literal["family", "off"]
 
 
@@ -183,6 +185,9 @@ class EmulatedUser:
         active: ``False`` answers ``inactive_user``.
         ip_restricted: every login answers ``IP restricted or invalid login hours``.
         trusted_ip: the password flow accepts the password without the security token.
+        can_approve_uninstalled_apps: the "Approve Uninstalled Connected Apps"
+            permission (reference 15.7): lets the user authorize a connected app that
+            is not installed in the org.
     """
 
     username: str
@@ -196,6 +201,7 @@ class EmulatedUser:
     active: bool = True
     ip_restricted: bool = False
     trusted_ip: bool = False
+    can_approve_uninstalled_apps: bool = False
     user_type: str = "STANDARD"
     is_integration_user: bool = False
     language: str = "en_US"
@@ -291,7 +297,49 @@ class EmulatedApp:
             that really overlap are refused; raise it to provoke the rejection.
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
-        installed: ``False`` models an uninstalled External Client App.
+        kind: ``"connected_app"`` (default) or ``"external_client_app"`` (reference
+            15.5: no username-password flow; an org without the app installed answers
+            :attr:`not_installed_error`).
+        installed: ``False``: the app is installed in no org (see
+            :attr:`installed_orgs`).
+        installed_orgs: names of the orgs the app is installed in (``None``, the
+            default: every org). A user of another org gets, for an External Client
+            App, :attr:`not_installed_error` (JWT bearer: ``invalid_grant`` / "External
+            client app is not installed in this org", as observed), and for a connected
+            app :attr:`uninstalled_app_error` unless the user may approve uninstalled
+            apps (reference 15.7).
+        not_installed_error: ``(error, error_description)`` of an External Client App
+            used in an org where it is not installed (reference 15.5, observed on a
+            refresh: ``app_not_found`` / "External client app is not installed in this
+            org").
+        uninstalled_app_error: ``(error, error_description)`` for a user without the
+            "Approve Uninstalled Connected Apps" permission (reference 15.7: the wire
+            is not verified, reported as ``OAUTH_APP_ACCESS_DENIED`` /
+            ``invalid_app_access`` variants; set it to the variant you want).
+        app_access_stage: where app-access refusals (admin approval, installation)
+            surface in the web server flow: ``"code_exchange"`` (default; reference 2.7
+            lists ``invalid_app_access`` at the code exchange) or ``"authorize"`` (an
+            error redirect to the callback).
+        password_flow_error: ``(error, error_description)`` of a username-password
+            request to an External Client App, which has no such flow (reference 15.5;
+            the wire is not verified: ``unsupported_grant_type`` is what Salesforce
+            answers for a disabled grant).
+        propagation_seconds: after the app is created (:meth:`SalesforceEmulator.add_app`,
+            on the emulator's clock), it answers ``invalid_client_id`` for this long,
+            as a new External Client App does until it has propagated (reference 15.5;
+            ``0``, the default: at once).
+        created_at: emulator time the app was created (set by ``add_app``).
+        refresh_token_ip_ranges: the refresh-token IP allowlist (reference 15.4: "only
+            IPs in allowed ranges can complete the OAuth web server flow or the refresh
+            token flow"; up to 128 CIDR ranges; ``None``, the default: any address). A
+            code exchange or refresh from another address answers
+            :attr:`ip_refused_error`.
+        ip_refused_error: ``(error, error_description)`` of such a refusal (the exact
+            wire is not verified; default the documented ``invalid_grant`` / "IP
+            restricted or invalid login hours").
+        jwt_access_tokens: issue JWT-format access tokens ("isNamedUserJwtEnabled",
+            reference 15.9), signed with the org's access-token key published at
+            ``/id/keys``.
         certificate_pem: the X.509 certificate PEM (what Salesforce users upload) or
             public key PEM checking JWT bearer assertions; see
             :meth:`SalesforceEmulator.upload_certificate`.
@@ -334,7 +382,30 @@ class EmulatedApp:
     refresh_processing_seconds: float = 0.0
     id_token_validity: int = 120
     is_introspect_all_tokens: bool = False
+    kind: AppKind = "connected_app"
     installed: bool = True
+    installed_orgs: set[str] | None = None
+    not_installed_error: tuple[str, str] = (
+        "app_not_found",
+        "External client app is not installed in this org",
+    )
+    uninstalled_app_error: tuple[str, str] = (
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    )
+    app_access_stage: AppAccessStage = "code_exchange"
+    password_flow_error: tuple[str, str] = (
+        "unsupported_grant_type",
+        "grant type not supported",
+    )
+    propagation_seconds: float = 0.0
+    created_at: float | None = None
+    refresh_token_ip_ranges: list[str] | None = None
+    ip_refused_error: tuple[str, str] = (
+        "invalid_grant",
+        "IP restricted or invalid login hours",
+    )
+    jwt_access_tokens: bool = False
     certificate_pem: str | None = None
     private_key_pem: str | None = None
     asset_token: AssetTokenConfig | None = None
@@ -592,6 +663,10 @@ class EmulatorState:
             return None
         for app in self.apps.values():
             if app.client_id == client_id:
+                if app.propagation_seconds > 0 and app.created_at is not None:
+                    # Reference 15.5: a new app is unknown until it has propagated.
+                    if self.now() < app.created_at + app.propagation_seconds:
+                        return None
                 return app
         return None
 

@@ -40,6 +40,7 @@ from sfoauth_core.exceptions import (
     SFOAuthConfigurationError,
     SFOAuthError,
     TokenNotFoundError,
+    app_access_hint,
 )
 from sfoauth_core.flows._base import RetryPolicy
 from sfoauth_core.http.async_client import AsyncSalesforceOAuth
@@ -474,6 +475,43 @@ class SFOAuth:
         """The token-store key of an app user's connection."""
         return f"user:{user_key}"
 
+    async def connect_with_token_exchange(
+        self,
+        user_key: str,
+        subject_token: str,
+        subject_token_type: str,
+        *,
+        token_handler: str | None = None,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        request: Request | None = None,
+    ) -> SalesforceSession:
+        """Connect ``user_key`` (your user's id) to Salesforce by exchanging a token
+        from another identity provider (reference 15.8): no Salesforce login page.
+
+        Stored like a login through the router (``key_for_user(user_key)``): refreshed
+        when Salesforce granted a refresh token, ``on_login`` called when ``request``
+        is given. The subject token is sent once, never retried.
+
+        Raises:
+            InvalidGrantError: the handler refused the outside token (nothing stored).
+            SalesforceUnavailableError: no answer or 5xx (get a fresh outside token).
+            FlowError: an empty, oversized or unknown subject token.
+            SFOAuthHTTPException: ``SFOAUTH_CONNECTION_CONFLICT`` (409) when the user
+                is already connected to another Salesforce user (the new grant is
+                revoked); ``SFOAUTH_NOT_AUTHENTICATED`` for an empty ``user_key``.
+        """
+        from .token_exchange import connect_with_token_exchange
+
+        return await connect_with_token_exchange(
+            self,
+            user_key,
+            subject_token,
+            subject_token_type,
+            token_handler=token_handler,
+            scopes=scopes,
+            request=request,
+        )
+
     def session_for(self, key: str, token: Token) -> SalesforceSession:
         """A :class:`SalesforceSession` for a stored connection key and token."""
         return SalesforceSession(
@@ -639,7 +677,7 @@ class SFOAuth:
                         status_code=status.HTTP_303_SEE_OTHER,
                         headers={"Cache-Control": "no-store"},
                     )
-            return error_response(self, request, code)
+            return error_response(self, request, code, hint=app_access_hint(exc))
 
         async def sfoauth_http(request: Request, exc: Exception) -> Response:
             if not isinstance(exc, SFOAuthHTTPException):  # pragma: no cover

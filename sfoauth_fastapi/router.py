@@ -36,6 +36,7 @@ from sfoauth_core.exceptions import (
     ConfigurationError,
     SFOAuthError,
     StorageError,
+    app_access_hint,
 )
 from sfoauth_core.flows import id_token, web_server
 from sfoauth_core.flows.endpoints import endpoints_for
@@ -70,12 +71,20 @@ _DISCONNECTED_MAX_AGE = 30 * 24 * 3600
 
 
 def _error(
-    sf: SFOAuth, request: Request, code: ErrorCode, next_path: str | None = None
+    sf: SFOAuth,
+    request: Request,
+    code: ErrorCode,
+    next_path: str | None = None,
+    hint: str | None = None,
 ) -> Response:
     """An error of sfoauth's own routes: its page links back into the app, to
     ``next_path`` (default: ``default_next``), never to the route itself."""
     return error_response(
-        sf, request, code, next_path=next_path if next_path else sf.default_next
+        sf,
+        request,
+        code,
+        next_path=next_path if next_path else sf.default_next,
+        hint=hint,
     )
 
 
@@ -242,10 +251,13 @@ class _Callback:
             )
         return response
 
-    def reject(self, code: ErrorCode, why: str) -> Response:
+    def reject(
+        self, code: ErrorCode, why: str, cause: BaseException | None = None
+    ) -> Response:
         # A security event: the reason, never the values (SECURITY.md item 1).
         security_log.warning("sfoauth callback rejected: %s (%s)", code.value, why)
-        return self.finish(_error(self.sf, self.request, code, self.next_path))
+        hint = app_access_hint(cause) if cause is not None else None
+        return self.finish(_error(self.sf, self.request, code, self.next_path, hint))
 
 
 async def finish_login(
@@ -288,7 +300,7 @@ async def finish_login(
             params.as_dict(), expected_state=flow.state, expected_issuer=flow.issuer
         )
     except SFOAuthError as exc:
-        return answer.reject(code_for(exc), type(exc).__name__)
+        return answer.reject(code_for(exc), type(exc).__name__, exc)
     try:
         # Token endpoint and redirect_uri from the server-side record (item 5).
         token = await sf.oauth.run(
@@ -307,7 +319,7 @@ async def finish_login(
         ):
             security_log.error("sfoauth code exchange failed: %s", exc)
         return answer.reject(
-            code_for(exc), f"code exchange failed: {type(exc).__name__}"
+            code_for(exc), f"code exchange failed: {type(exc).__name__}", exc
         )
     if not token.org_id or not token.user_id:
         return answer.reject(ErrorCode.SALESFORCE_ERROR, "token without identity")

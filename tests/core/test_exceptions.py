@@ -17,6 +17,7 @@ from sfoauth_core import exceptions as exc_module
 from sfoauth_core.exceptions import (
     ERROR_CLASSES,
     AccessDeniedError,
+    AppNotFoundError,
     AuthorizationPendingError,
     ConfigurationError,
     DeviceFlowTimeoutError,
@@ -63,6 +64,9 @@ EXPECTED_CLASSES: dict[str, type[OAuthProtocolError]] = {
     "invalid_client_id": InvalidClientIdError,
     "invalid_client": InvalidClientError,
     "invalid_client_credentials": InvalidClientError,
+    "app_not_found": AppNotFoundError,
+    "OAUTH_EC_APP_NOT_FOUND": AppNotFoundError,
+    "OAUTH_APP_ACCESS_DENIED": InvalidAppAccessError,
     "invalid_grant": InvalidGrantError,
     "invalid_app_access": InvalidAppAccessError,
     "invalid_scope": InvalidScopeError,

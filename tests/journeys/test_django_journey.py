@@ -29,6 +29,7 @@ from support import (
     Service,
     Services,
     child_env,
+    salesforce_login,
     wait_seconds,
 )
 
@@ -280,4 +281,50 @@ def test_django_sandbox_journey(
         assert page.locator("#not-connected").is_visible(), journey.text()
         assert emulator.hosts("/services/oauth2/revoke") == [sandbox]
         assert journey.new_refreshes() == 0
+    journey.finish()
+
+
+def test_django_journey_app_access_refused(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 12 item 3: Salesforce refuses the app for this user (the External Client
+    App is not installed in the user's org, answered at the code exchange): the person
+    lands on the error page that says what their Salesforce admin must change, and
+    connects once the admin installed the app."""
+    emulator, app_url = start_django(services, tmp_path, "wsgi")
+    journey = Journey(browser, emulator, app_url, "/salesforce/login/")
+    page = browser.page
+    sync = "/api/sync/"
+    with journey.step("anonymous: the app's login, then the Connect page"):
+        journey.goto(sync)
+        page.locator("#id_username").fill(APP_USER[0])
+        page.locator("#id_password").fill(APP_USER[1])
+        journey.click("#login-button")
+        journey.expect_interstitial(sync)
+
+    with journey.step("the ECA is not installed in the org: a page that says so"):
+        emulator.control(
+            "PATCH",
+            "apps/web",
+            json={"kind": "external_client_app", "installed": False},
+        )
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        salesforce_login(journey.browser, emulator)
+        page.wait_for_load_state()
+        assert page.title() == "Salesforce refused access to this app", journey.text()
+        hint = journey.text_of(".sfoauth-hint") or ""
+        assert "install" in hint and "External Client App" in hint, journey.text()
+        assert "Traceback" not in page.content()
+        assert emulator.calls() == {"authorization_code": 1}
+
+    with journey.step("the admin installed it: try again, connected"):
+        emulator.control("PATCH", "apps/web", json={"installed": True})
+        journey.click(".sfoauth-back")  # "Try again": the Connect page
+        assert journey.path().startswith("/salesforce/login/"), journey.path()
+        # Salesforce still knows the browser and its consent: straight back.
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        page.wait_for_load_state()
+        assert not page.url.startswith(emulator.url), page.url
+        api_page_works(journey, sync)
+        assert emulator.calls() == {"authorization_code": 2}
     journey.finish()
