@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -192,8 +193,7 @@ class ConnectedApp:
             if isinstance(private_key, bytes):
                 private_key = private_key.decode("utf-8", "replace")
             key_secret = _as_secret(private_key, "private_key")
-            assert key_secret is not None
-            loaded_key = _load_private_key(key_secret)
+            loaded_key = _load_private_key(cast("Secret", key_secret))
         set_ = object.__setattr__
         set_(self, "client_id", client_id.strip())
         set_(self, "client_secret", secret)
@@ -543,7 +543,7 @@ def _load_private_key(secret: Secret) -> Any:
             "private_key",
             "cannot be read (expected an unencrypted PEM RSA private key)",
         ) from None
-    except Exception:  # cryptography raises UnsupportedAlgorithm for odd keys
+    except UnsupportedAlgorithm:  # odd or unsupported keys
         raise ConfigurationError("private_key", "cannot be read") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigurationError("private_key", "must be an RSA key (RS256)")

@@ -341,7 +341,7 @@ class TokenNotFoundError(SFOAuthError):
     """No token is stored under the requested key."""
 
 
-class ReauthorizationRequired(SFOAuthError):
+class ReauthorizationRequired(SFOAuthError):  # noqa: N818 - a public name users catch
     """The grant is dead (revoked, rotated out, policy expiry): the user must log in again."""
 
     def __init__(self, message: str, *, reason: str = "") -> None:

@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 
@@ -273,11 +273,11 @@ def keep_alive_one(
         skip = _skip_reason(record, idle_since)
         if skip is not None:
             return KeepAliveResult(key, "skipped", skip)
-        assert record is not None
+        record = cast("TokenRecord", record)  # no skip reason: there is a record
         # The normal renewal: under the locks it re-reads, and makes no call when the
         # stored access token is no longer the one read here (renewed by a sibling).
         renewal = manager.renew(key, stale=record.token.access_token)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one connection never stops the run
         return _failure(key, exc)
     return _renewed(key, renewal.at_salesforce)
 
@@ -357,7 +357,7 @@ def keep_alive_each(
     for key in batch:
         try:
             manager = manager_for(key)
-        except Exception as exc:  # e.g. a stored connection the app cannot be built for
+        except Exception as exc:  # noqa: BLE001 - e.g. an app that cannot be built
             tally.add(_failure(key, exc))
             continue
         tally.add(keep_alive_one(manager, key, idle_since=idle_since))
@@ -375,9 +375,9 @@ async def _one_async(
         skip = _skip_reason(record, idle_since)
         if skip is not None:
             return KeepAliveResult(key, "skipped", skip)
-        assert record is not None
+        record = cast("TokenRecord", record)  # no skip reason: there is a record
         renewal = await manager.renew(key, stale=record.token.access_token)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one connection never stops the run
         return _failure(key, exc)
     return _renewed(key, renewal.at_salesforce)
 

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import setting_label, sfoauth_settings
@@ -112,7 +113,7 @@ def _check_app() -> list[CheckMessage]:
             )
     if sfoauth_settings.ALLOW_LOOPBACK and not settings.DEBUG:
         found.append(
-            Warning(
+            CheckWarning(
                 f"{setting_label('ALLOW_LOOPBACK')} is on while DEBUG is off.",
                 hint="Loopback http URLs are for the local emulator only; turn it off in production.",
                 id="sfoauth_django.W001",
@@ -198,7 +199,7 @@ def _check_django() -> list[CheckMessage]:
         )
     if ours not in middleware:
         found.append(
-            Warning(
+            CheckWarning(
                 "SalesforceMiddleware is not in MIDDLEWARE.",
                 hint=f"Add '{ours}' below '{auth}': without it request.salesforce exists "
                 "only in decorated views, and Salesforce failures inside other views "
@@ -210,7 +211,7 @@ def _check_django() -> list[CheckMessage]:
     engine = getattr(settings, "SESSION_ENGINE", "")
     if engine.endswith("signed_cookies"):
         found.append(
-            Warning(
+            CheckWarning(
                 "The signed-cookie session engine lets the browser read session data.",
                 hint="sfoauth keeps tokens and PKCE verifiers in the database, but prefer a server-side SESSION_ENGINE.",
                 id="sfoauth_django.W002",
@@ -250,7 +251,7 @@ def _check_login_url() -> list[CheckMessage]:
     else:
         return []
     return [
-        Warning(
+        CheckWarning(
             f"settings.LOGIN_URL ({url!r}) matches no URL pattern: anonymous visitors "
             "of @salesforce_required views would get a 404 and lose where they were going.",
             hint="Add a login view, e.g. path('accounts/login/', "

@@ -105,7 +105,7 @@ _NO = ("n", "no", "false", "0")
 _UNKNOWN = ("?", "unknown", "u", "dont know", "don't know")
 
 
-class _Aborted(Exception):
+class _AbortedError(Exception):
     pass
 
 
@@ -134,14 +134,14 @@ def run_interactive_advise(
             try:
                 answer = input_fn(f"{question} [{labels}] ").strip().lower()
             except EOFError:
-                raise _Aborted from None
+                raise _AbortedError from None
             answer = answer or default
             for key, value in choices.items():
                 aliases = {"yes": _YES, "no": _NO, "?": _UNKNOWN}.get(key, (key,))
-                if answer in aliases or answer == key[:1] and key not in ("?",):
+                if answer in aliases or (answer == key[:1] and key not in ("?",)):
                     return value
             print_fn(f"  Please answer one of: {', '.join(choices)}")
-        raise _Aborted
+        raise _AbortedError
 
     yes_no = {"yes": True, "no": False}
     try:
@@ -207,7 +207,7 @@ def run_interactive_advise(
                 yes_no,
                 "no",
             )
-    except _Aborted:
+    except _AbortedError:
         print_fn("No answer; nothing recommended.")
         return 1
     except KeyboardInterrupt:

@@ -133,7 +133,8 @@ class _CallbackServer:
         while not self.received.wait(0.1):
             if time.monotonic() >= deadline:
                 raise FlowError(f"no login callback arrived within {timeout:g} seconds")
-        assert self.params is not None
+        if self.params is None:  # pragma: no cover - set before `received`
+            raise FlowError("the login callback carried no parameters")
         return self.params
 
 
@@ -286,7 +287,7 @@ def _login_device(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
                 outcome["token"] = oauth.poll_device_flow(
                     device, timeout=args.timeout, cancel=cancelled.is_set
                 )
-            except BaseException as exc:  # handed to the main thread
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 outcome["error"] = exc
 
         worker = threading.Thread(target=poll, name="sfoauth-device", daemon=True)

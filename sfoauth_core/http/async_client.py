@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -76,8 +76,7 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """The client for the running event loop (the one passed in, or this loop's)."""
         if self._shared is not None:
             return self._shared
-        assert self._per_loop is not None
-        return await self._per_loop.get()
+        return await cast("PerLoop[httpx.AsyncClient]", self._per_loop).get()
 
     async def run(self, flow: Flow[T]) -> T:
         """Drive any flow generator over this loop's client."""
