@@ -53,12 +53,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AT_RISK_SHARE",
     "DEFAULT_KEEPALIVE_CONCURRENCY",
+    "OUTCOME_LABELS",
     "IdleRisk",
     "KeepAliveOutcome",
     "KeepAliveProgress",
     "KeepAliveResult",
     "KeepAliveSummary",
-    "OUTCOME_LABELS",
     "default_idle_for",
     "format_duration",
     "idle_risk",

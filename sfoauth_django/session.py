@@ -27,7 +27,7 @@ from .models import connection_key
 
 __all__ = [
     "ConnectionNeedsReauthorization",
-    "NoSalesforceConnection",
+    "NoSalesforceConnectionError",
     "SalesforceSession",
 ]
 
@@ -42,7 +42,7 @@ class ConnectionNeedsReauthorization(ReauthorizationRequired):
     silent_variable_failure = True
 
 
-class NoSalesforceConnection(TokenNotFoundError):
+class NoSalesforceConnectionError(TokenNotFoundError):
     """:class:`~sfoauth_core.exceptions.TokenNotFoundError` raised through a falsy
     ``request.salesforce`` (the user has no connection). Templates render it as an empty
     value (``silent_variable_failure``): ``{{ request.salesforce.instance_url }}`` is
@@ -78,7 +78,7 @@ class SalesforceSession:
             own connection.
 
     Raises:
-        NoSalesforceConnection: (a ``TokenNotFoundError``, from ``.token`` and friends)
+        NoSalesforceConnectionError: (a ``TokenNotFoundError``, from ``.token`` and friends)
             there is no connection; templates render it as an empty value.
         ReauthorizationRequired: Salesforce refused the grant; send the user to login.
         SalesforceUnavailableError: a needed refresh failed after retries.
@@ -142,7 +142,7 @@ class SalesforceSession:
 
     def _require_key(self, key: str | None) -> str:
         if key is None:
-            raise NoSalesforceConnection("the user has no Salesforce connection")
+            raise NoSalesforceConnectionError("the user has no Salesforce connection")
         return key
 
     # The token -------------------------------------------------------------------------
@@ -195,7 +195,8 @@ class SalesforceSession:
             client = get_adapter(self._request).get_http_client(
                 manager.oauth.app, asynchronous=False
             )
-            assert isinstance(client, httpx.Client)
+            if not isinstance(client, httpx.Client):
+                raise TypeError("get_http_client() must return an httpx.Client here")
             client.base_url = httpx.URL(token.instance_url or "")
             client.auth = manager.auth(self._require_key(self.key))
             self._client = client
@@ -209,7 +210,10 @@ class SalesforceSession:
             client = get_adapter(self._request).get_http_client(
                 manager.oauth.app, asynchronous=True
             )
-            assert isinstance(client, httpx.AsyncClient)
+            if not isinstance(client, httpx.AsyncClient):
+                raise TypeError(
+                    "get_http_client() must return an httpx.AsyncClient here"
+                )
             client.base_url = httpx.URL(token.instance_url or "")
             client.auth = manager.auth(self._require_key(await self.akey()))
             self._aclient = client

@@ -86,7 +86,7 @@ def connect_with_token_exchange(
     try:
         connection = _claim_row(key, user, token, oauth)
     except FlowFailure as failure:
-        raise _ConnectionRefused(failure.error) from None
+        raise _ConnectionRefusedError(failure.error) from None
     username = None
     try:
         username = oauth.identity(token).username
@@ -102,7 +102,7 @@ def connect_with_token_exchange(
     return connection
 
 
-class _ConnectionRefused(SFOAuthError):
+class _ConnectionRefusedError(SFOAuthError):
     """The exchanged Salesforce user cannot be linked to this user (the grant was
     revoked); ``reason`` is ``already_linked`` or ``different_account``."""
 

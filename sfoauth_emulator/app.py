@@ -140,7 +140,8 @@ class SalesforceEmulator:
     def user(self) -> EmulatedUser:
         """The default user (``jane@acme.com``)."""
         user = self.state.user(self.state.default_user)
-        assert user is not None
+        if user is None:
+            raise LookupError("the emulator has no default user")
         return user
 
     @property

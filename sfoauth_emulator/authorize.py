@@ -422,7 +422,8 @@ async def authorize_endpoint(request: Request) -> Response:
         elif outcome.kind == "login":
             response = login_page(ctx, params, outcome.login_error)
         else:
-            assert outcome.app is not None and outcome.user is not None
+            if outcome.app is None or outcome.user is None:  # pragma: no cover
+                raise RuntimeError("a consent page needs the app and the user")
             response = consent_page(
                 ctx, params, outcome.app, outcome.user, outcome.scopes
             )

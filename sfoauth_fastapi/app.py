@@ -21,7 +21,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 from cachetools import TTLCache
@@ -612,8 +612,7 @@ class SFOAuth:
                 session = await resolve(
                     request, identity.key_from(request), optional=False
                 )
-                assert session is not None
-                return session
+                return cast("SalesforceSession", session)  # optional=False: never None
 
             return cookie_session
         if optional:
@@ -629,8 +628,7 @@ class SFOAuth:
             request: Request, key: str | None = Depends(user_key)
         ) -> SalesforceSession:
             session = await resolve(request, key, optional=False)
-            assert session is not None
-            return session
+            return cast("SalesforceSession", session)  # optional=False: never None
 
         return salesforce_session
 

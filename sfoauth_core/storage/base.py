@@ -55,25 +55,25 @@ from ..tokens import Token
 
 __all__ = [
     "ACTIVE",
+    "DEFAULT_LOCK_TIMEOUT",
     "MINTED_GRANTS",
     "NEEDS_REAUTH",
     "AsyncTokenStore",
     "ConnectionStatus",
     "TokenRecord",
     "TokenStore",
-    "DEFAULT_LOCK_TIMEOUT",
     "VersionConflictError",
     "aholding",
     "holding",
     "idle_order",
     "is_idle",
-    "marked_record",
-    "refresh_digest",
     "lock_bounds",
+    "marked_record",
     "next_record",
     "postgres_lock_settings",
     "record_from_bytes",
     "record_to_bytes",
+    "refresh_digest",
 ]
 
 ConnectionStatus = Literal["active", "needs_reauth"]

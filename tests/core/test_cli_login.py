@@ -941,7 +941,7 @@ def test_advise_interactive_server_to_server():
 
 
 def test_advise_interactive_browser_only_app():
-    input_fn, print_fn, asked, printed = scripted("", "n", "no", "n", "y", "n", "")
+    input_fn, print_fn, _asked, printed = scripted("", "n", "no", "n", "y", "n", "")
     assert run_interactive_advise(input_fn, print_fn) == 0
     text = "\n".join(printed)
     assert "Recommended: Web Server flow with PKCE only" in text
@@ -976,7 +976,7 @@ def test_advise_interactive_repeats_bad_answers_and_stops_on_eof():
 
 
 def test_advise_interactive_gives_up_after_five_bad_answers():
-    input_fn, print_fn, _, printed = scripted(*["what"] * 5)
+    input_fn, print_fn, _, _printed = scripted(*["what"] * 5)
     assert run_interactive_advise(input_fn, print_fn) == 1
 
 

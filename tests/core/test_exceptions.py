@@ -385,11 +385,11 @@ def test_one_name_for_expired_token_the_other_deprecated():
 def test_errors_of_the_adapters_and_stores_live_in_the_tree():
     """Issue 11.7: every error sfoauth raises is exported by ``sfoauth_core.exceptions``
     and derives from ``SFOAuthError``; the adapters and stores re-export them."""
-    from sfoauth_core.storage import VersionConflictError as from_storage
-    from sfoauth_fastapi import SFOAuthConfigurationError as from_fastapi
+    from sfoauth_core.storage import VersionConflictError as FromStorage
+    from sfoauth_fastapi import SFOAuthConfigurationError as FromFastapi
 
-    assert from_storage is VersionConflictError
-    assert from_fastapi is SFOAuthConfigurationError
+    assert FromStorage is VersionConflictError
+    assert FromFastapi is SFOAuthConfigurationError
     assert issubclass(SFOAuthConfigurationError, SFOAuthError)
     assert issubclass(VersionConflictError, SFOAuthError)
     error = SFOAuthConfigurationError(["[x.E001] app: wrong (hint: fix)"])

@@ -257,7 +257,7 @@ def test_a_store_that_cannot_list_idle_connections_is_a_clear_error(emu):
 @pytest.mark.anyio
 async def test_async_keep_alive(emu):
     clock = Clock()
-    manager, events = make_async_manager(emu, clock=clock)
+    manager, _events = make_async_manager(emu, clock=clock)
     for key in ("u1", "u2", "u3"):
         await manager.save(key, issue(emu), revoke_superseded=False)
     clock.now = time.time()

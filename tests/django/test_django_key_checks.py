@@ -51,5 +51,5 @@ def test_a_removed_key_is_reported_with_its_count(settings):
         assert key not in error.msg + error.hint
     # Only with --database (it reads the table); then `check` fails.
     call_command("check", stdout=io.StringIO())
-    with pytest.raises(SystemCheckError, match="sfoauth_django.E020"):
+    with pytest.raises(SystemCheckError, match=r"sfoauth_django\.E020"):
         call_command("check", "--database", "default", stdout=io.StringIO())

@@ -289,8 +289,10 @@ def test_cli_subcommands_and_options_exist() -> None:
 def test_cli_environment_variables_are_read() -> None:
     source = "".join(
         path.read_text(encoding="utf-8")
-        for path in sorted((ROOT / "sfoauth_core").glob("cli/*.py"))
-        + [ROOT / "sfoauth_core" / "storage" / "file.py"]
+        for path in [
+            *sorted((ROOT / "sfoauth_core").glob("cli/*.py")),
+            ROOT / "sfoauth_core" / "storage" / "file.py",
+        ]
     )
     section = _section("cli.md", "`sfoauth login`")
     for variable in set(re.findall(r"`(SFOAUTH_\w+|XDG_CONFIG_HOME)", section)):
