@@ -46,7 +46,7 @@ __all__ = [
 
 #: The Django example's seeded user (``salesforce_demo/migrations/0001_demo_user.py``).
 DEMO_DJANGO_USERNAME = "demo"
-DEMO_DJANGO_PASSWORD = "demo-password"  # noqa: S105 - the example's published password
+DEMO_DJANGO_PASSWORD = "demo-password"
 
 _STARTUP_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0

@@ -285,5 +285,8 @@ class SalesforceAuth(httpx.Auth):
     async def _astep(self, step: _Fetch | _ReadBody | httpx.Request) -> Any:
         if isinstance(step, _ReadBody):
             return await step.response.aread()
-        assert isinstance(step, _Fetch)  # requests go out through arelay
+        if not isinstance(
+            step, _Fetch
+        ):  # pragma: no cover - requests go out via arelay
+            raise TypeError(f"unexpected plan step {type(step).__name__}")
         return await fetch_async(cast("AsyncSource", self.manager), step)

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from .exceptions import MalformedResponseError
@@ -204,8 +204,9 @@ class Token:
             MalformedResponseError: a required field is missing or has the wrong type, the
                 token type is not Bearer, or a token has characters a header cannot carry.
         """
-        access_token = _credential_field(payload, "access_token", required=True)
-        assert access_token is not None
+        access_token = cast(
+            "str", _credential_field(payload, "access_token", required=True)
+        )
         refresh_token = _credential_field(payload, "refresh_token", required=False)
         instance_url = _str_field(payload, "instance_url", required=True)
         id_url = _str_field(payload, "id", required=True)

@@ -67,6 +67,7 @@ LOGIN_ERRORS: dict[LoginErrorCode, tuple[str, int]] = {
     LoginErrorCode.SALESFORCE_ERROR: ("exchange_failed", 502),
     LoginErrorCode.SALESFORCE_UNAVAILABLE: ("unavailable", 503),
     LoginErrorCode.APP_MISCONFIGURED: ("configuration", 502),
+    LoginErrorCode.APP_ACCESS_DENIED: ("app_access", 400),
     LoginErrorCode.ALREADY_LINKED: ("already_linked", 409),
     LoginErrorCode.DIFFERENT_ACCOUNT: ("different_account", 409),
     LoginErrorCode.SIGNUP_CLOSED: ("signup_closed", 403),
@@ -212,8 +213,16 @@ def _username(oauth: Any, done: CompletedLogin) -> str | None:
     return found
 
 
+def _revoke_quietly(oauth: Any, token: Token) -> None:
+    """Give an unusable grant back (best effort; a token exchange's checks use it)."""
+    try:
+        oauth.revoke(token)
+    except SFOAuthError as exc:
+        logger.warning("could not revoke an unused grant: %s", type(exc).__name__)
+
+
 def _refuse(
-    oauth: Any, done: CompletedLogin, code: LoginErrorCode, why: str
+    oauth: Any, done: CompletedLogin | Token, code: LoginErrorCode, why: str
 ) -> NoReturn:
     """Give the new grant back, then fail with ``code``."""
     try:
@@ -259,7 +268,7 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
             _refuse(oauth, done, LoginErrorCode.SIGNUP_CLOSED, "sign-up is closed")
     assert token.org_id and token.user_id  # complete_login checked both
     key = user_key(token.org_id, token.user_id)
-    connection = _claim_row(key, user, done, oauth)
+    connection = _claim_row(key, user, done, oauth)  # the login's grant
     _runtime.manager().save(key, token, username=_username(oauth, done))
     _runtime.forget_user(user.pk)
     if pending.user is None:
@@ -271,12 +280,13 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
 
 
 def _claim_row(
-    key: str, user: Any, done: CompletedLogin, oauth: Any
+    key: str, user: Any, done: CompletedLogin | Token, oauth: Any
 ) -> AbstractSalesforceConnection:
     """The user's row for ``key``, under the core's identity rule: a connection never
     moves between users, and never replaces the user's link to another Salesforce user
-    of the same org (item 7)."""
-    token: Token = done.token
+    of the same org (item 7). ``done`` is a completed login, or the token of another
+    grant that links a user (a token exchange); a refused grant is revoked."""
+    token: Token = done.token if isinstance(done, CompletedLogin) else done
     model = get_token_model()
     rows = model._default_manager
     existing: AbstractSalesforceConnection | None = rows.filter(key=key).first()

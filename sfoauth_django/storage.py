@@ -28,6 +28,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ import anyio
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone as django_timezone
 
@@ -133,9 +135,48 @@ class DjangoTokenStore:
         if row is None:
             return None
         try:
-            return row.to_record(self.cipher)
+            record = row.to_record(self.cipher)
         except (StorageError, MalformedResponseError, ValueError):
             return self._unreadable(row)
+        if (
+            record is not None
+            and record.needs_reauth
+            and record.reason == UNREADABLE_REASON
+        ):
+            return self._readable_again(row, record)
+        return record
+
+    def _readable_again(
+        self, row: AbstractSalesforceConnection, record: TokenRecord
+    ) -> TokenRecord:
+        """A row flagged unreadable that decrypts now: the key that made it is back in
+        ``TOKEN_KEYS`` (a deploy with a wrong key, then fixed). AES-GCM with the row's
+        associated data proves it authentic, so the flag no longer holds: the connection
+        is active again, and nobody has to reconnect because of an operator's slip."""
+        restored = (
+            self._rows()
+            .filter(
+                pk=row.pk,
+                version=record.version,
+                status=NEEDS_REAUTH,
+                reason=UNREADABLE_REASON,
+            )
+            .update(status=ACTIVE, reason="", version=F("version") + 1)
+        )
+        if not restored:  # someone else wrote meanwhile: theirs is the truth
+            latest = self._record(self._rows().filter(pk=row.pk).first())
+            return latest if latest is not None else record
+        security_log.warning(
+            "stored token of connection %r can be decrypted again (its key is back); "
+            "the connection is active again",
+            row.key,
+        )
+        from . import _runtime  # late: _runtime builds stores
+
+        _runtime.forget(row.key)
+        if row.user_id is not None:
+            _runtime.forget_user(row.user_id)
+        return replace(record, status=ACTIVE, reason="", version=record.version + 1)
 
     def _unreadable(self, row: AbstractSalesforceConnection) -> TokenRecord:
         """A row whose token cannot be decrypted: flagged, logged, never a 500.
@@ -400,6 +441,11 @@ class DjangoTokenStore:
             raise error
 
     # Maintenance ------------------------------------------------------------------------
+    def release_thread(self) -> None:
+        """Close the calling thread's database connections: a worker thread that used
+        the store (the keep-alive's) is ending."""
+        _close_thread_connections()
+
     def reencrypt(
         self, *, batch_size: int = 100, failed: list[str] | None = None
     ) -> int:

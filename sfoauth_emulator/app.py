@@ -140,7 +140,8 @@ class SalesforceEmulator:
     def user(self) -> EmulatedUser:
         """The default user (``jane@acme.com``)."""
         user = self.state.user(self.state.default_user)
-        assert user is not None
+        if user is None:
+            raise LookupError("the emulator has no default user")
         return user
 
     @property
@@ -223,7 +224,10 @@ class SalesforceEmulator:
             name: key of the app.
             client_id: consumer key.
             **policies: other :class:`EmulatedApp` fields. ``jwt_key=True`` generates a
-                key pair and sets ``certificate_pem``/``private_key_pem``.
+                key pair and sets ``certificate_pem``/``private_key_pem``;
+                ``kind="external_client_app"`` makes an External Client App, and
+                ``propagation_seconds=300`` has it answer ``invalid_client_id`` for
+                five minutes of the emulator's clock (reference 15.5).
 
         Raises:
             ValueError: an unknown field, or a ``certificate_pem`` that is not an X.509
@@ -238,6 +242,8 @@ class SalesforceEmulator:
         _fields(EmulatedApp, policies)
         app = EmulatedApp(name=name, client_id=client_id, **policies)
         with self.state.lock:
+            if app.created_at is None:
+                app.created_at = self.state.now()
             self.state.apps[name] = app
         return app
 

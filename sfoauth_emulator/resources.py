@@ -17,8 +17,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ._ids import to_18
 from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
 from .crypto import cached_private_key, jwk_of
+from .jwt_access import ACCESS_TOKEN_KEY, ACCESS_TOKEN_KID
 from .rest import host_org
-from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
+from .state import (
+    AccessTokenRecord,
+    EmulatedUser,
+    EmulatorState,
+    RefreshTokenRecord,
+    refresh_token_expired,
+)
 from .tokens import ID_TOKEN_KEY
 from .vhosts import HostContext, emulator_state, host_context
 from .wire import (
@@ -160,6 +167,14 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 # ---------------------------------------------------------------------- introspect
+def _policy_expired(
+    state: EmulatorState, record: RefreshTokenRecord, now: float
+) -> bool:
+    """Expired by its app's refresh-token policy (reference 15.3; lock held)."""
+    app = state.app_by_client_id(record.client_id)
+    return app is not None and refresh_token_expired(app, record, now)
+
+
 async def introspect(request: Request) -> Response:
     """``/services/oauth2/introspect``: client auth required; own tokens unless
     introspect-all."""
@@ -207,6 +222,7 @@ async def introspect(request: Request) -> Response:
                 and ctx.serves_token(state, refresh.org, refresh.issuer)
                 and refresh.status == "active"
                 and (refresh.client_id == app.client_id or app.is_introspect_all_tokens)
+                and not _policy_expired(state, refresh, now)
             ):
                 body = {
                     "active": True,
@@ -454,7 +470,10 @@ async def jwks(request: Request) -> Response:
         kids = sorted(
             {app.asset_token.kid for app in state.apps.values() if app.asset_token}
         )
+        jwt_access = any(app.jwt_access_tokens for app in state.apps.values())
     keys.extend(jwk_of(cached_private_key("asset-token"), kid) for kid in kids)
+    if jwt_access:  # reference 15.9: the key of JWT-format access tokens
+        keys.append(jwk_of(cached_private_key(ACCESS_TOKEN_KEY), ACCESS_TOKEN_KID))
     return JSONResponse({"keys": keys})
 
 

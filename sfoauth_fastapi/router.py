@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from sfoauth_core.exceptions import SFOAuthError, StorageError
+from sfoauth_core.exceptions import SFOAuthError, StorageError, app_access_hint
 from sfoauth_core.flows import web_server
 from sfoauth_core.login import (
     MAX_CALLBACK_PARAMETER,
@@ -85,12 +85,20 @@ _DISCONNECTED_MAX_AGE = 30 * 24 * 3600
 
 
 def _error(
-    sf: "SFOAuth", request: Request, code: ErrorCode, next_path: str | None = None
+    sf: "SFOAuth",
+    request: Request,
+    code: ErrorCode,
+    next_path: str | None = None,
+    hint: str | None = None,
 ) -> Response:
     """An error of sfoauth's own routes: its page links back into the app, to
     ``next_path`` (default: ``default_next``), never to the route itself."""
     return error_response(
-        sf, request, code, next_path=next_path if next_path else sf.default_next
+        sf,
+        request,
+        code,
+        next_path=next_path if next_path else sf.default_next,
+        hint=hint,
     )
 
 
@@ -238,10 +246,13 @@ class _Callback:
             )
         return response
 
-    def reject(self, code: ErrorCode, why: str) -> Response:
+    def reject(
+        self, code: ErrorCode, why: str, cause: BaseException | None = None
+    ) -> Response:
         # A security event: the reason, never the values (SECURITY.md item 1).
         security_log.warning("sfoauth callback rejected: %s (%s)", code.value, why)
-        return self.finish(_error(self.sf, self.request, code, self.next_path))
+        hint = app_access_hint(cause) if cause is not None else None
+        return self.finish(_error(self.sf, self.request, code, self.next_path, hint))
 
     def fail(self, failure: LoginFailure) -> Response:
         code = login_error_code(failure)
@@ -250,7 +261,7 @@ class _Callback:
             ErrorCode.SALESFORCE_UNAVAILABLE,
         ):
             security_log.error("sfoauth code exchange failed: %s", failure.cause)
-        return self.reject(code, failure.reason)
+        return self.reject(code, failure.reason, failure.cause)
 
 
 async def finish_login(

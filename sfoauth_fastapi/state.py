@@ -99,7 +99,7 @@ class CookieSigner:
         if not isinstance(raw, str) or not raw:
             raise ConfigurationError(
                 setting,
-                "is required [sfoauth.E002]: it signs the login-flow and identity "
+                "is required [sfoauth_fastapi.E002]: it signs the login-flow and identity "
                 'cookies; generate one with `python -c "import secrets; '
                 'print(secrets.token_urlsafe(48))"`',
             )
@@ -107,7 +107,7 @@ class CookieSigner:
             raise ConfigurationError(
                 setting,
                 f"must be at least {MIN_SECRET_KEY_LENGTH} characters "
-                "[sfoauth.E002]: use secrets.token_urlsafe(48)",
+                "[sfoauth_fastapi.E002]: use secrets.token_urlsafe(48)",
             )
         self._secret = raw
         self._serializers = {p: self._serializer(p) for p in _PURPOSES}

@@ -65,6 +65,11 @@ def add_advise_parser(subparsers: Any) -> None:
         help="users already sign in with another identity provider (Okta, Auth0...)",
     )
     advise.add_argument(
+        "--external-client-app",
+        action="store_true",
+        help="the app is an External Client App (no username-password flow)",
+    )
+    advise.add_argument(
         "-i",
         "--interactive",
         action="store_true",
@@ -88,6 +93,7 @@ def run_advise(args: argparse.Namespace) -> int:
         development_only=args.development_only,
         browser_only=args.browser_only,
         external_idp=args.external_idp,
+        external_client_app=args.external_client_app,
     )
     print(explain(recommendation))
     return 0
@@ -99,7 +105,7 @@ _NO = ("n", "no", "false", "0")
 _UNKNOWN = ("?", "unknown", "u", "dont know", "don't know")
 
 
-class _Aborted(Exception):
+class _AbortedError(Exception):
     pass
 
 
@@ -128,14 +134,14 @@ def run_interactive_advise(
             try:
                 answer = input_fn(f"{question} [{labels}] ").strip().lower()
             except EOFError:
-                raise _Aborted from None
+                raise _AbortedError from None
             answer = answer or default
             for key, value in choices.items():
                 aliases = {"yes": _YES, "no": _NO, "?": _UNKNOWN}.get(key, (key,))
-                if answer in aliases or answer == key[:1] and key not in ("?",):
+                if answer in aliases or (answer == key[:1] and key not in ("?",)):
                     return value
             print_fn(f"  Please answer one of: {', '.join(choices)}")
-        raise _Aborted
+        raise _AbortedError
 
     yes_no = {"yes": True, "no": False}
     try:
@@ -159,6 +165,7 @@ def run_interactive_advise(
         can_hold_private_key = True
         development_only = False
         external_idp = False
+        external_client_app = False
         if device is None and user_present:
             external_idp = ask(
                 "Do your users already sign in with another identity provider (Okta, "
@@ -192,7 +199,15 @@ def run_interactive_advise(
                 yes_no,
                 "no",
             )
-    except _Aborted:
+        if development_only:
+            # The one answer it changes: ECAs have no username-password flow.
+            external_client_app = ask(
+                "Is the app an External Client App (what Salesforce creates since "
+                "Spring '26) rather than a connected app?",
+                yes_no,
+                "no",
+            )
+    except _AbortedError:
         print_fn("No answer; nothing recommended.")
         return 1
     except KeyboardInterrupt:
@@ -208,6 +223,7 @@ def run_interactive_advise(
         development_only=development_only,
         browser_only=browser_only,
         external_idp=external_idp,
+        external_client_app=external_client_app,
     )
     print_fn("")
     print_fn(explain(recommendation).rstrip("\n"))
@@ -228,6 +244,8 @@ def run_interactive_advise(
         flags.append("--browser-only")
     if external_idp:
         flags.append("--external-idp")
+    if external_client_app:
+        flags.append("--external-client-app")
     print_fn("")
     print_fn("The same answer without questions: " + " ".join(flags))
     return 0

@@ -38,7 +38,7 @@ from ..exceptions import (
 from ..http.client import SalesforceOAuth
 from ..manager import TokenManager
 from ..tokens import Identity, Token
-from ._app import build_app, client_secret, env, open_store, store_options
+from ._app import build_app, client_secret, env, login_url, open_store, store_options
 from ._console import Progress, err, guarded, out
 
 __all__ = ["add_login_parsers", "run_login"]
@@ -61,7 +61,7 @@ class _CallbackServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 params = dict(parse_qsl(parts.query, keep_blank_values=True))
                 if parts.path != path:
@@ -133,7 +133,8 @@ class _CallbackServer:
         while not self.received.wait(0.1):
             if time.monotonic() >= deadline:
                 raise FlowError(f"no login callback arrived within {timeout:g} seconds")
-        assert self.params is not None
+        if self.params is None:  # pragma: no cover - set before `received`
+            raise FlowError("the login callback carried no parameters")
         return self.params
 
 
@@ -169,6 +170,28 @@ def _login_web(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
         oauth.close()
         raise
     return oauth, token
+
+
+def _jwt_setup(args: argparse.Namespace) -> int:
+    """``sfoauth login jwt --setup``: the key pair and certificate for JWT bearer, and
+    what to do with them (reference 15.6: the replacement of the password flow)."""
+    from ..jwt_setup import generate_jwt_key_pair, jwt_setup_steps, write_jwt_key_pair
+
+    pair = generate_jwt_key_pair(common_name=args.common_name, days=args.days)
+    key_path, cert_path = write_jwt_key_pair(
+        pair, Path(args.out).expanduser().resolve(), overwrite=args.force
+    )
+    out(
+        jwt_setup_steps(
+            pair,
+            key_path=key_path,
+            cert_path=cert_path,
+            client_id=args.client_id or env("SFOAUTH_CLIENT_ID"),
+            username=args.username or env("SFOAUTH_USERNAME"),
+            login_url=login_url(args),
+        )
+    )
+    return 0
 
 
 def _login_jwt(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
@@ -216,8 +239,10 @@ def _login_client_credentials(
 def _login_password(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
     err(
         "warning: the username-password flow is for development only; it is blocked "
-        "by default in new orgs and being deprecated. Prefer `sfoauth login web` or "
-        "`sfoauth login jwt`."
+        "by default in new orgs, Salesforce stops it for connected apps in Winter '27 "
+        "and External Client Apps never had it. Prefer `sfoauth login web`, or "
+        "`sfoauth login jwt` (`sfoauth login jwt --setup` makes the key and "
+        "certificate)."
     )
     username = args.username or env("SFOAUTH_USERNAME")
     if not username:
@@ -262,7 +287,7 @@ def _login_device(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
                 outcome["token"] = oauth.poll_device_flow(
                     device, timeout=args.timeout, cancel=cancelled.is_set
                 )
-            except BaseException as exc:  # handed to the main thread
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 outcome["error"] = exc
 
         worker = threading.Thread(target=poll, name="sfoauth-device", daemon=True)
@@ -518,6 +543,34 @@ def add_login_parsers(subparsers: Any) -> None:
         default=None,
         help="JWT aud (default: derived from the login URL)",
     )
+    jwt.add_argument(
+        "--setup",
+        action="store_true",
+        help="do not log in: make a key pair and certificate for the app (in --out) "
+        "and print the steps to set the flow up",
+    )
+    jwt.add_argument(
+        "--out",
+        metavar="DIR",
+        default="salesforce-jwt",
+        help="with --setup: where the key and certificate go (default ./salesforce-jwt)",
+    )
+    jwt.add_argument(
+        "--common-name",
+        default="sfoauth JWT bearer",
+        help="with --setup: the certificate's name (shown in the app's settings)",
+    )
+    jwt.add_argument(
+        "--days",
+        type=int,
+        default=730,
+        help="with --setup: days the certificate is valid (default 730)",
+    )
+    jwt.add_argument(
+        "--force",
+        action="store_true",
+        help="with --setup: replace an existing key and certificate in --out",
+    )
 
     device = flows.add_parser(
         "device", parents=[common], help="device flow: approve a code on another device"
@@ -560,4 +613,6 @@ def run_login(args: argparse.Namespace) -> int:
         0 when stored (or printed), 1 when the login failed, 2 on bad configuration,
         130 when cancelled.
     """
+    if args.login_flow == "jwt" and getattr(args, "setup", False):
+        return guarded(_jwt_setup, args)
     return guarded(_login, args)

@@ -51,6 +51,7 @@ from ..exceptions import (
     StateMismatchError,
     StorageError,
     TransportError,
+    app_access_hint,
 )
 from ..flows import web_server
 from ..flows._base import Flow
@@ -121,6 +122,10 @@ class LoginErrorCode(str, Enum):
     #: Salesforce refused the app's own configuration (client id or secret, redirect
     #: URI...): the operator must fix a setting.
     APP_MISCONFIGURED = "app_misconfigured"
+    #: Salesforce does not let this user use the app (not installed in the user's org,
+    #: no access, IP or login hours): the user's Salesforce admin must change something
+    #: (``app_access_hint(failure.cause)`` says what).
+    APP_ACCESS_DENIED = "app_access_denied"
     #: This Salesforce user is already connected to another local user (item 7).
     ALREADY_LINKED = "already_linked"
     #: The local user is connected to another Salesforce user (item 7).
@@ -511,11 +516,12 @@ def _check_callback(
             step="callback",
         ) from exc
     except OAuthProtocolError as exc:
-        code = (
-            LoginErrorCode.APP_MISCONFIGURED
-            if _is_misconfiguration(exc)
-            else LoginErrorCode.AUTHORIZATION_FAILED
-        )
+        if app_access_hint(exc) is not None:
+            code = LoginErrorCode.APP_ACCESS_DENIED
+        elif _is_misconfiguration(exc):
+            code = LoginErrorCode.APP_MISCONFIGURED
+        else:
+            code = LoginErrorCode.AUTHORIZATION_FAILED
         raise LoginFailure(
             code,
             f"Salesforce refused the authorization ({exc.error})",
@@ -536,6 +542,8 @@ def _check_callback(
 def _exchange_failure(exc: SFOAuthError) -> LoginFailure:
     if _is_unavailable(exc):
         code = LoginErrorCode.SALESFORCE_UNAVAILABLE
+    elif app_access_hint(exc) is not None:
+        code = LoginErrorCode.APP_ACCESS_DENIED
     elif _is_misconfiguration(exc):
         code = LoginErrorCode.APP_MISCONFIGURED
     elif isinstance(exc, OAuthProtocolError):
@@ -695,15 +703,25 @@ def identity_conflict(
 
 
 def refuse_login(
-    app: ConnectedApp, done: CompletedLogin, code: LoginErrorCode, reason: str = ""
+    app: ConnectedApp,
+    grant: CompletedLogin | Token,
+    code: LoginErrorCode,
+    reason: str = "",
 ) -> Flow[None]:
-    """Give a checked login's grant back to Salesforce, then raise ``LoginFailure``.
+    """Give a checked grant back to Salesforce, then raise ``LoginFailure``.
 
     For refusals decided after :func:`complete_login` (the identity rule, a closed
-    sign-up): the new grant is revoked (best effort) so nothing is left usable.
+    sign-up) or after another grant that links a user (a token exchange): the new grant
+    is revoked (best effort) at the host that issued it, so nothing is left usable.
 
     Raises:
         LoginFailure: always, with ``code``.
     """
-    yield from _revoke_quietly(app, done.pending, done.token)
+    if isinstance(grant, CompletedLogin):
+        yield from _revoke_quietly(app, grant.pending, grant.token)
+    else:
+        try:
+            yield from revoke_token(app, grant)
+        except SFOAuthError:
+            pass
     raise LoginFailure(code, reason or code.value.replace("_", " "), step="identity")

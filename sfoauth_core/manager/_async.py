@@ -15,6 +15,12 @@ from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_async
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
 from ..http._loops import current_loop
+from ..keepalive import (
+    DEFAULT_KEEPALIVE_CONCURRENCY,
+    KeepAliveProgress,
+    KeepAliveSummary,
+    keep_alive_async,
+)
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Identity, Token
 from ._base import (
@@ -260,6 +266,45 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
         """
         async with self.store.lock(key):
             return await self._drive(self._revoke_plan(key))
+
+    async def keep_alive(
+        self,
+        *,
+        idle_for: float,
+        limit: int | None = None,
+        concurrency: int = DEFAULT_KEEPALIVE_CONCURRENCY,
+        progress: KeepAliveProgress | None = None,
+    ) -> KeepAliveSummary:
+        """Refresh every connection whose refresh token has been idle ``idle_for``
+        seconds or more, so the app's idle limit (reference 15.3) never expires it.
+
+        Safe on several hosts at once (cron, a task queue): each refresh is the normal
+        single-flight renewal, and a connection another host renewed moments ago is
+        skipped without a call. Minted grants (JWT bearer, client credentials) and
+        flagged connections are skipped. Never raises for one connection.
+
+        Args:
+            idle_for: seconds since the refresh token was last used (pick it well
+                below the app's idle limit, e.g. a third of it).
+            limit: at most this many connections this run, the longest idle first.
+            concurrency: refreshes in flight at once.
+            progress: ``progress(result, done, total)`` after each connection.
+
+        Returns:
+            Each connection's outcome (kept alive / needs reauth / failed / skipped).
+
+        Raises:
+            ConfigurationError: a bad argument, or a store that cannot list idle
+                connections.
+            StorageError: the store could not list them.
+        """
+        return await keep_alive_async(
+            self,
+            idle_for=idle_for,
+            limit=limit,
+            concurrency=concurrency,
+            progress=progress,
+        )
 
     def auth(self, key: str) -> SalesforceAuth:
         """An ``httpx.Auth`` adding ``key``'s bearer token, refreshing once on a 401."""

@@ -62,6 +62,7 @@ from ..flows import (
     userinfo,
 )
 from ..flows._base import NO_RETRY, Flow, HttpRequest, HttpResponse, RetryPolicy, Wait
+from ..flows.access_token import is_jwt_access_token, verify_access_token
 from ..flows.jwks import JwksCache
 from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
 from ..storage.base import MINTED_GRANTS, TokenRecord, VersionConflictError
@@ -70,6 +71,7 @@ from ..tokens import Identity, Introspection, Token
 __all__ = ["BaseTokenManager", "OAuthClient"]
 
 logger = logging.getLogger("sfoauth.manager")
+security_log = logging.getLogger("sfoauth.security")
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -367,6 +369,10 @@ class BaseTokenManager(Generic[L, O, S]):
     def _with_expiry(self, token: Token) -> Plan[Token]:
         if token.expires_at is not None:
             return token
+        if is_jwt_access_token(token.access_token):
+            expiry = yield from self._jwt_expiry(token)
+            if expiry is not None:
+                return token.with_expiry(expiry)
         if self.session_timeout is not None:
             issued = token.issued_at if token.issued_at is not None else self._clock()
             return token.with_expiry(issued + self.session_timeout)
@@ -383,6 +389,26 @@ class BaseTokenManager(Generic[L, O, S]):
             if isinstance(info, Introspection) and info.active and info.exp:
                 return token.with_expiry(float(info.exp))
         return token
+
+    def _jwt_expiry(self, token: Token) -> Plan[float | None]:
+        """Reference 15.9: the ``exp`` of a JWT-format access token, once its signature
+        verifies against the issuer's keys; ``None`` (not trusted) otherwise."""
+        try:
+            claims = yield _Call(
+                verify_access_token(
+                    self.oauth.app, token, jwks_cache=self.oauth.jwks_cache
+                )
+            )
+        except SFOAuthError as exc:
+            security_log.warning(
+                "a JWT access token did not verify (%s): its expiry is not trusted",
+                type(exc).__name__,
+            )
+            return None
+        exp = claims.get("exp") if isinstance(claims, dict) else None
+        if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+            return None
+        return float(exp)
 
     def _renew_flow(
         self,

@@ -31,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -241,8 +241,9 @@ class FileTokenStore:
     def _write(self, connections: Mapping[str, Mapping[str, Any]]) -> None:
         doc = {"version": STORE_VERSION, "connections": dict(connections)}
         try:
-            cipher = self._cipher(create=True)
-            assert cipher is not None
+            cipher = cast(
+                "TokenCipher", self._cipher(create=True)
+            )  # create: never None
             blob = cipher.encrypt(
                 json.dumps(doc).encode("utf-8"), context=STORE_CONTEXT
             )

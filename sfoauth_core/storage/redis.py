@@ -56,8 +56,8 @@ __all__ = ["AsyncRedisTokenStore", "RedisTokenStore"]
 logger = logging.getLogger("sfoauth.storage")
 
 DEFAULT_PREFIX = "sfoauth:"
-#: Default lock lease. It must exceed the worst-case refresh (attempts × HTTP timeout +
-#: back-off); with the defaults (3 × 30 s + 2 × 30 s Retry-After cap) that is 150 s.
+#: Default lock lease. It must exceed the worst-case refresh (attempts x HTTP timeout +
+#: back-off); with the defaults (3 x 30 s + 2 x 30 s Retry-After cap) that is 150 s.
 
 # KEYS[1] = record hash; ARGV = expected version, new version, ciphertext.
 # Returns {1, new} on success, {0, actual} on a version mismatch (0 = no record).

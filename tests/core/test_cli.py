@@ -233,3 +233,16 @@ def test_demo_from_the_wheel_layout_without_patching(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "./scripts/demo fastapi" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_advise_external_client_app_has_no_password_flow(capsys):
+    assert cli.main(["advise", "--development-only", "--no-user"]) == 0
+    assert "[username_password]" in capsys.readouterr().out
+    assert (
+        cli.main(["advise", "--development-only", "--no-user", "--external-client-app"])
+        == 0
+    )
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Recommended: JWT Bearer flow [jwt_bearer]" in out
+    assert "[username_password]" not in out
+    assert "External Client App: there is no username-" in out

@@ -370,6 +370,52 @@ def test_login_jwt(emu, base_url, store, tmp_path, capsys):
     assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
 
 
+def test_login_jwt_setup_makes_what_the_app_needs(
+    emu, base_url, store, tmp_path, capsys
+):
+    """Issue 12 item 4: the replacement of the password flow, set up from the CLI: a key
+    and certificate, the steps printed, and the certificate accepted once uploaded."""
+    out_dir = tmp_path / "jwt"
+    code = run(
+        "login",
+        "jwt",
+        "--setup",
+        "--out",
+        str(out_dir),
+        "--client-id",
+        JWT_APP_CLIENT_ID,
+        "--username",
+        USER,
+        "--my-domain",
+        "acme",
+    )
+    assert code == 0
+    printed, errors = capsys.readouterr()
+    key_file, cert_file = out_dir / "salesforce-jwt.key", out_dir / "salesforce-jwt.crt"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert "Upload the certificate" in printed
+    assert f"SFOAUTH_PRIVATE_KEY_FILE={key_file}" in printed
+    assert "SFOAUTH_LOGIN_URL=https://acme.my.salesforce.com" in printed
+    assert "PRIVATE KEY" not in printed + errors
+    assert emu.calls() == 0 and not store.exists()  # nothing sent, nothing stored
+    # A second run keeps the key the app may already trust.
+    assert run("login", "jwt", "--setup", "--out", str(out_dir)) == 2
+    assert "already has" in capsys.readouterr().err
+    # What the admin does, then the login with the new key.
+    emu.upload_certificate("jwt", cert_file.read_text())
+    code = run(
+        "login",
+        "jwt",
+        *common(base_url, store, JWT_APP_CLIENT_ID),
+        "--username",
+        USER,
+        "--key-file",
+        str(key_file),
+    )
+    assert code == 0
+    assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
+
+
 def test_login_jwt_unapproved_user_says_what_to_fix(
     emu, base_url, store, tmp_path, capsys
 ):
@@ -895,7 +941,7 @@ def test_advise_interactive_server_to_server():
 
 
 def test_advise_interactive_browser_only_app():
-    input_fn, print_fn, asked, printed = scripted("", "n", "no", "n", "y", "n", "")
+    input_fn, print_fn, _asked, printed = scripted("", "n", "no", "n", "y", "n", "")
     assert run_interactive_advise(input_fn, print_fn) == 0
     text = "\n".join(printed)
     assert "Recommended: Web Server flow with PKCE only" in text
@@ -930,7 +976,7 @@ def test_advise_interactive_repeats_bad_answers_and_stops_on_eof():
 
 
 def test_advise_interactive_gives_up_after_five_bad_answers():
-    input_fn, print_fn, _, printed = scripted(*["what"] * 5)
+    input_fn, print_fn, _, _printed = scripted(*["what"] * 5)
     assert run_interactive_advise(input_fn, print_fn) == 1
 
 
@@ -1047,3 +1093,17 @@ def test_login_when_salesforce_is_unreachable_stores_nothing(
     assert "Nothing was changed locally." in err
     assert "Traceback" not in err
     assert not store.exists()
+
+
+def test_advise_interactive_development_script_on_an_eca():
+    # user present: no; device: none; secret: yes; private key: yes; My Domain: yes;
+    # development only: yes; External Client App: yes.
+    input_fn, print_fn, asked, printed = scripted(
+        "no", "none", "yes", "yes", "", "yes", "yes"
+    )
+    assert run_interactive_advise(input_fn, print_fn) == 0
+    text = "\n".join(printed)
+    assert "Recommended: JWT Bearer flow [jwt_bearer]" in text
+    assert "the closest flow they support" in " ".join(text.split())
+    assert "--development-only --external-client-app" in printed[-1]
+    assert "External Client App" in asked[-1]

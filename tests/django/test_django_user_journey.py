@@ -401,14 +401,14 @@ def test_next_survives_app_login_then_salesforce_connect(user_factory, emu, brow
         assert browser_client.get("/whoami/").json()["org_id"] == DEFAULT_ORG_ID
 
 
-def test_flagged_connection_is_none_under_asgi_too(alice, connected, emu):
+def test_flagged_connection_is_falsy_under_asgi_too(alice, connected, emu):
     _refuse_grant(emu)
     assert connected.get("/whoami/").status_code == 302  # discovers and flags it
     client = AsyncClient()
     client.force_login(alice)
     assert _aget(client, "/aoptional-none/").json() == {
-        "none": True,
-        "type": "NoneType",
+        "truthy": False,
+        "type": "SalesforceSession",
     }
 
 

@@ -115,5 +115,5 @@ def test_an_unusable_login_url_is_a_configuration_error(
             secret_key=SECRET_KEY,
             login_urls={"evil": "https://evil.example.com"},
         )
-    assert "sfoauth.E010" in str(caught.value)
+    assert "sfoauth_fastapi.E011" in str(caught.value)
     assert "login_urls['evil']" in str(caught.value)

@@ -497,14 +497,27 @@ async def test_concurrent_requests_refresh_once(emu, browser_factory):
     assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0
 
 
-async def test_connection_dependency_mints_once(emu, browser_factory):
+async def test_connection_dependency_mints_once(emu, browser_factory, monkeypatch):
     from typing import Annotated
 
     from fastapi import Depends
 
+    import sfoauth_core
+    import sfoauth_core.config as config_module
+    import sfoauth_fastapi
     from sfoauth_fastapi import SalesforceSession
 
-    sf = make_sf(emu, connections={"ops": emu.connected_app("jwt")})
+    assert sfoauth_fastapi.Connection is sfoauth_core.Connection  # one vocabulary
+    ops_app = emu.connected_app("jwt")
+    sf = make_sf(emu, connections={"ops": ops_app})
+    assert sf.connection("ops").manager.oauth.app is ops_app
+    parses: list[object] = []
+    real = config_module.load_pem_private_key
+    monkeypatch.setattr(
+        config_module,
+        "load_pem_private_key",
+        lambda *a, **k: parses.append(a) or real(*a, **k),
+    )
     api = make_api(sf)
 
     @api.get("/ops")
@@ -528,6 +541,7 @@ async def test_connection_dependency_mints_once(emu, browser_factory):
             tg.start_soon(hit)
     assert statuses == [200] * 10
     assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
+    assert parses == []  # the connection's key was parsed once, before
     emu.expire_access_tokens()
     assert (await browser.get("/ops")).json()["status"] == 200
     assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 2
@@ -587,12 +601,12 @@ def test_configuration_errors_have_ids_and_hints(emu):
         )
     ids = sorted({i.id for i in info.value.issues})
     assert ids == [
-        "sfoauth.E001",
-        "sfoauth.E002",
-        "sfoauth.E003",
-        "sfoauth.E004",
-        "sfoauth.E005",
-        "sfoauth.E008",
+        "sfoauth_fastapi.E002",
+        "sfoauth_fastapi.E003",
+        "sfoauth_fastapi.E004",
+        "sfoauth_fastapi.E005",
+        "sfoauth_fastapi.E008",
+        "sfoauth_fastapi.E010",  # no redirect URI: its own id, not E001's
     ]
     assert "short-secret-value" not in str(info.value)
     assert all(i.hint for i in info.value.issues)
@@ -690,3 +704,21 @@ async def test_works_alongside_session_middleware(emu, browser_factory):
     for cookie in browser.cookies.jar:
         for value in issued:
             assert value not in (cookie.value or "")
+
+
+def test_default_pool_has_the_cores_proxy_behaviour(emu, monkeypatch):
+    """Issue 11.3: the pool SFOAuth builds when given no transport comes from the core's
+    one builder, so the environment's proxy applies as in sfoauth_django."""
+    import httpcore
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    from sfoauth_core.config import ConnectedApp
+    from sfoauth_fastapi import SFOAuth
+
+    app = ConnectedApp("3MVG9Example", redirect_uri="https://app.example.com/cb")
+    sf = SFOAuth(app, store=AsyncInMemoryTokenStore(), secret_key="k" * 48)
+    assert isinstance(sf.transport._pool, httpcore.AsyncHTTPProxy)
+    anyio.run(sf.aclose)

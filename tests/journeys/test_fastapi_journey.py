@@ -34,6 +34,7 @@ from support import (
     Services,
     child_env,
     query_of,
+    salesforce_login,
     wait_seconds,
 )
 
@@ -356,4 +357,46 @@ def test_fastapi_sandbox_journey(
         assert page.locator("#not-connected").is_visible(), journey.text()
         assert emulator.hosts("/services/oauth2/revoke") == [sandbox]
         assert journey.new_refreshes() == 0
+    journey.finish()
+
+
+def test_fastapi_journey_app_access_refused(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 12 item 3: Salesforce refuses the app for this user (admin approval
+    missing, answered at the code exchange as the reference says): the person lands on
+    a page that says what their Salesforce admin must change, and connects once the
+    admin did."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'journey.sqlite3'}"
+    emulator, app_url = start_fastapi(services, tmp_path, database_url, workers=1)
+    journey = Journey(browser, emulator, app_url, "/salesforce/login")
+    page = journey.page
+    with journey.step("anonymous: the app's own login, then the Connect page"):
+        journey.goto("/api")
+        page.locator("#id_username").fill("journey")
+        journey.click("#login-button")
+        journey.expect_interstitial("/api")
+
+    with journey.step("the app is admin-approved only: a page that says what to fix"):
+        emulator.control(
+            "PATCH", "apps/web", json={"permitted_users": "admin_approved"}
+        )
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        salesforce_login(journey.browser, emulator)
+        page.wait_for_load_state()
+        assert page.title() == "Salesforce refused access to this app", journey.text()
+        hint = journey.text_of("#sfoauth-hint") or ""
+        assert "permission set" in hint, journey.text()
+        assert "Traceback" not in page.content()
+        assert emulator.calls() == {"authorization_code": 1}  # refused there
+
+    with journey.step("the admin approved the user: try again, connected"):
+        emulator.control("PATCH", "apps/web", json={"permitted_users": "all"})
+        journey.click("#sfoauth-action")
+        journey.expect_interstitial("/api")
+        # Salesforce still knows the browser and its consent: straight back.
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        page.wait_for_url(app_url + "/api")
+        assert "API status 200" in journey.text(), journey.text()
+        assert emulator.calls() == {"authorization_code": 2}
     journey.finish()

@@ -91,7 +91,7 @@ async def home(
 
 
 @api.get("/login")
-async def login_form(next: str = "/") -> HTMLResponse:
+async def login_form(next: str = "/") -> HTMLResponse:  # noqa: A002 - the query name
     return page(
         "Log in",
         "<form method='post' action='/login'>"
@@ -103,7 +103,8 @@ async def login_form(next: str = "/") -> HTMLResponse:
 
 @api.post("/login")
 async def login(
-    username: Annotated[str, Form()], next: Annotated[str, Form()] = "/"
+    username: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",  # noqa: A002 - the form field's name
 ) -> RedirectResponse:
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     answer = RedirectResponse(quote(target, safe="/?=&"), status_code=303)
