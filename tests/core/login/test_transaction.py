@@ -259,6 +259,7 @@ class TestComplete:
             ({}, {"error": "access_denied"}, "42", LoginErrorCode.ACCESS_DENIED),
             ({}, {"error": "server_error"}, "42", "authorization_failed"),
             ({}, {"error": "invalid_client_id"}, "42", "app_misconfigured"),
+            ({}, {"error": "invalid_app_access"}, "42", "app_access_denied"),
         ],
         ids=[
             "expired",
@@ -271,6 +272,7 @@ class TestComplete:
             "declined",
             "error",
             "bad-client-id",
+            "no-app-access",
         ],
     )
     def test_a_refused_callback_makes_no_request(self, change, params, user, code):
@@ -437,6 +439,16 @@ class TestIdentityRule:
         with pytest.raises(LoginFailure) as caught:
             flow.send(json_response(400, {"error": "unsupported_token_type"}))
         assert caught.value.code is LoginErrorCode.DIFFERENT_ACCOUNT
+
+
+def test_a_bare_grant_is_refused_at_its_host_too():
+    token = _token()
+    flow = refuse_login(make_app(), token, LoginErrorCode.ALREADY_LINKED)
+    revoke = next(flow)
+    assert revoke.url == "https://login.salesforce.com/services/oauth2/revoke"
+    with pytest.raises(LoginFailure) as caught:
+        flow.send(REVOKED)
+    assert caught.value.code is LoginErrorCode.ALREADY_LINKED
 
 
 def _refuse(done: Any) -> tuple[LoginFailure, list[Any]]:
