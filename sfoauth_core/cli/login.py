@@ -36,6 +36,7 @@ from ..exceptions import (
     SFOAuthError,
 )
 from ..http.client import SalesforceOAuth
+from ..login import LoginFailure, begin_login, complete_login, read_login_options
 from ..manager import TokenManager
 from ..tokens import Identity, Token
 from ._app import build_app, client_secret, env, login_url, open_store, store_options
@@ -155,21 +156,31 @@ def _login_web(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
         raise
     oauth = SalesforceOAuth(app)
     try:
+        # The same login transaction as the Django and FastAPI adapters: the record
+        # stays in this process (the loopback server is the browser binding).
+        options = read_login_options(
+            prompt=None if args.prompt == "none" else args.prompt
+        )
+        url, pending = begin_login(app, options, user=None, ttl=args.timeout + 60)
         with server:
-            request = oauth.authorization_url(
-                prompt=None if args.prompt == "none" else args.prompt
-            )
-            err(f"Log in to Salesforce in your browser:\n  {request.url}")
-            if not args.no_browser and not open_browser(request.url):
+            err(f"Log in to Salesforce in your browser:\n  {url}")
+            if not args.no_browser and not open_browser(url):
                 err("Could not open a browser: open the URL above yourself.")
             err(f"Waiting for the redirect to {redirect_uri} ...")
             params = server.wait(args.timeout)
-        code = oauth.parse_authorization_response(params, expected_state=request.state)
-        token = oauth.exchange_code(code, code_verifier=request.code_verifier)
+        try:
+            completed = oauth.run(
+                complete_login(
+                    app, pending, params, user=None, jwks_cache=oauth.jwks_cache
+                )
+            )
+        except LoginFailure as exc:
+            # The typed core error says what happened in the CLI's words.
+            raise (exc.cause or exc) from None
     except BaseException:
         oauth.close()
         raise
-    return oauth, token
+    return oauth, completed.token
 
 
 def _jwt_setup(args: argparse.Namespace) -> int:
