@@ -6,7 +6,7 @@ Django: the browser binding is a random value in the session, the pending login 
 a :class:`~sfoauth_django.storage.DjangoPendingLoginStore` row (encrypted, keyed by a
 hash of ``state``, bound to that session), the local user comes from the
 authentication backend, and each :class:`~sfoauth_core.login.LoginErrorCode` becomes a
-:class:`FlowFailure` the views render (SECURITY.md items 1-7).
+:class:`FlowFailedError` the views render (SECURITY.md items 1-7).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from django.contrib.auth import authenticate, login
 from django.db import IntegrityError, router, transaction
@@ -33,8 +33,8 @@ from sfoauth_core.flows.web_server import callback_params
 from sfoauth_core.login import (
     CompletedLogin,
     KnownConnection,
+    LoginError,
     LoginErrorCode,
-    LoginFailure,
     PendingLogin,
 )
 from sfoauth_core.tokens import Token
@@ -78,7 +78,7 @@ _STEP_NAMES = {"exchange": "the code exchange", "id_token": "the code exchange"}
 
 
 @dataclass
-class FlowFailure(Exception):
+class FlowFailedError(Exception):
     """A step failed; the view renders ``error`` with ``status``."""
 
     error: str
@@ -102,7 +102,7 @@ class LoginOptions:
         )
 
 
-def _refused(failure: LoginFailure) -> FlowFailure:
+def _refused(failure: LoginError) -> FlowFailedError:
     """The view's answer to a refused step, logged as the step deserves."""
     if failure.is_security_event:
         security_log.warning("callback rejected: %s", failure.reason)
@@ -110,7 +110,7 @@ def _refused(failure: LoginFailure) -> FlowFailure:
         what = _STEP_NAMES.get(failure.step, "the Salesforce login (authorize)")
         log_configuration_failure(failure.cause, what)
     error, status = LOGIN_ERRORS[failure.code]
-    return FlowFailure(error, status, failure.cause)
+    return FlowFailedError(error, status, failure.cause)
 
 
 def _login_id(state: str) -> str:
@@ -129,11 +129,11 @@ def read_login_options(data: Any) -> LoginOptions:
             prompt=data.get("prompt"),
             login_hint=data.get("login_hint"),
         )
-    except LoginFailure as failure:
+    except LoginError as failure:
         raise _refused(failure) from None
     domain = data.get("domain") or None
     if domain is not None and domain not in sfoauth_settings.LOGIN_URLS:
-        raise FlowFailure("invalid_request")
+        raise FlowFailedError("invalid_request")
     return LoginOptions(options.next_url, options.prompt, options.login_hint, domain)
 
 
@@ -146,11 +146,11 @@ def start_login(request: HttpRequest, options: LoginOptions) -> str:
     """Record a pending login and return the Salesforce authorize URL to redirect to.
 
     Raises:
-        FlowFailure: an option is not allowed, or an anonymous user may not sign in.
+        FlowFailedError: an option is not allowed, or an anonymous user may not sign in.
     """
     adapter = get_adapter(request)
     if not request.user.is_authenticated and not adapter.is_sign_in_allowed(request):
-        raise FlowFailure("login_required", 403)
+        raise FlowFailedError("login_required", 403)
     login_url = sfoauth_settings.LOGIN_URLS[options.domain] if options.domain else None
     oauth = _runtime.oauth(login_url=login_url)
     try:
@@ -161,7 +161,7 @@ def start_login(request: HttpRequest, options: LoginOptions) -> str:
             scopes=adapter.get_scopes(request),
             ttl=sfoauth_settings.STATE_TTL,
         )
-    except LoginFailure as failure:
+    except LoginError as failure:
         exc = failure.cause
         if isinstance(exc, ConfigurationError) and exc.setting in (
             "redirect_uri",
@@ -189,14 +189,14 @@ def _take_pending(request: HttpRequest, state: str | None) -> PendingLogin:
         security_log.warning(
             "callback rejected: missing state or no login in this session"
         )
-        raise FlowFailure("invalid_state")
+        raise FlowFailedError("invalid_state")
     try:
         pending = _store(binding).take(_login_id(state))
-    except LoginFailure as failure:
+    except LoginError as failure:
         raise _refused(failure) from None
     if pending is None:
         security_log.warning("callback rejected: unknown or already used state")
-        raise FlowFailure("invalid_state")
+        raise FlowFailedError("invalid_state")
     return pending
 
 
@@ -227,7 +227,7 @@ def _refuse(
     """Give the new grant back, then fail with ``code``."""
     try:
         oauth.run(core_login.refuse_login(oauth.app, done, code, why))
-    except LoginFailure as failure:
+    except LoginError as failure:
         raise _refused(failure) from None
     raise AssertionError("refuse_login always raises")  # pragma: no cover
 
@@ -236,14 +236,14 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
     """Check the callback, exchange the code, store the token; returns (key, next).
 
     Raises:
-        FlowFailure: any check or step failed; nothing was stored.
+        FlowFailedError: any check or step failed; nothing was stored.
     """
     try:
         # state=a&state=b: refused before the pending login is even looked up.
         query = callback_params((k, v) for k, vs in request.GET.lists() for v in vs)
     except RepeatedParameterError as exc:
         security_log.warning("callback rejected: repeated %r", exc.parameter)
-        raise FlowFailure("invalid_request", 400, exc) from None
+        raise FlowFailedError("invalid_request", 400, exc) from None
     pending = _take_pending(request, query.get("state"))
     # The token endpoint comes from the server-side record, never from the callback.
     oauth = _runtime.oauth()
@@ -258,7 +258,7 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
                 now=timezone.now().timestamp(),
             )
         )
-    except LoginFailure as failure:
+    except LoginError as failure:
         raise _refused(failure) from None
     token = done.token
     user: Any = request.user
@@ -266,8 +266,8 @@ def finish_login(request: HttpRequest) -> tuple[str, str | None]:
         user = authenticate(request, salesforce_token=token)
         if user is None:
             _refuse(oauth, done, LoginErrorCode.SIGNUP_CLOSED, "sign-up is closed")
-    assert token.org_id and token.user_id  # complete_login checked both
-    key = user_key(token.org_id, token.user_id)
+    # complete_login checked that the token names both.
+    key = user_key(cast("str", token.org_id), cast("str", token.user_id))
     connection = _claim_row(key, user, done, oauth)  # the login's grant
     _runtime.manager().save(key, token, username=_username(oauth, done))
     _runtime.forget_user(user.pk)

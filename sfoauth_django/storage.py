@@ -41,7 +41,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone as django_timezone
 
 from sfoauth_core.exceptions import MalformedResponseError, StorageError
-from sfoauth_core.login import LoginErrorCode, LoginFailure, PendingLogin
+from sfoauth_core.login import LoginError, LoginErrorCode, PendingLogin
 from sfoauth_core.storage import (
     ACTIVE,
     MINTED_GRANTS,
@@ -705,7 +705,7 @@ class DjangoPendingLoginStore:
         """Consume the login: ``None`` if unknown or used.
 
         Raises:
-            LoginFailure: ``INVALID_STATE`` when the login belongs to another browser
+            LoginError: ``INVALID_STATE`` when the login belongs to another browser
                 session (left in place), lost a race, or cannot be read.
         """
         rows = PendingAuthorization.objects
@@ -713,7 +713,7 @@ class DjangoPendingLoginStore:
         if row is None:
             return None
         if not hmac.compare_digest(row.binding_hash, self._binding_hash):
-            raise LoginFailure(
+            raise LoginError(
                 LoginErrorCode.INVALID_STATE,
                 "state belongs to another browser session",
                 step="callback",
@@ -722,7 +722,7 @@ class DjangoPendingLoginStore:
             state_hash=login_id, binding_hash=row.binding_hash
         ).delete()
         if deleted != 1:
-            raise LoginFailure(
+            raise LoginError(
                 LoginErrorCode.INVALID_STATE,
                 "state used by a concurrent callback",
                 step="callback",
@@ -730,7 +730,7 @@ class DjangoPendingLoginStore:
         try:
             pending = PendingLogin.unseal(self.cipher, login_id, row.payload)
         except StorageError:
-            raise LoginFailure(
+            raise LoginError(
                 LoginErrorCode.INVALID_STATE,
                 "pending login record unreadable",
                 step="callback",

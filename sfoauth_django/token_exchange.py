@@ -25,7 +25,7 @@ from sfoauth_core.exceptions import SFOAuthError
 from sfoauth_core.manager._base import TOKEN_EXCHANGE
 
 from . import _runtime
-from ._flows import FlowFailure, _claim_row, _revoke_quietly
+from ._flows import FlowFailedError, _claim_row, _revoke_quietly
 from .adapter import get_adapter
 from .models import AbstractSalesforceConnection, user_key
 
@@ -85,7 +85,7 @@ def connect_with_token_exchange(
     key = user_key(token.org_id, token.user_id)
     try:
         connection = _claim_row(key, user, token, oauth)
-    except FlowFailure as failure:
+    except FlowFailedError as failure:
         raise _ConnectionRefusedError(failure.error) from None
     username = None
     try:

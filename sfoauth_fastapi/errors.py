@@ -41,7 +41,7 @@ from sfoauth_core.exceptions import (
     TransportError,
     app_access_hint,
 )
-from sfoauth_core.login import LoginErrorCode, LoginFailure
+from sfoauth_core.login import LoginError, LoginErrorCode
 
 __all__ = [
     "NO_STORE_HEADERS",
@@ -211,14 +211,14 @@ LOGIN_ERRORS: Mapping[LoginErrorCode, ErrorCode] = {
 }
 
 
-def login_error_code(failure: LoginFailure) -> ErrorCode:
+def login_error_code(failure: LoginError) -> ErrorCode:
     """The FastAPI code of a refused login step."""
     return LOGIN_ERRORS[failure.code]
 
 
 def code_for(exc: SFOAuthError) -> ErrorCode:
     """The stable code of a core exception (most specific class first)."""
-    if isinstance(exc, LoginFailure):
+    if isinstance(exc, LoginError):
         return login_error_code(exc)
     if isinstance(exc, StateMismatchError):
         return ErrorCode.INVALID_STATE

@@ -27,7 +27,7 @@ only binds it to FastAPI (SECURITY.md items 1-7):
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
@@ -38,7 +38,7 @@ from sfoauth_core.flows import web_server
 from sfoauth_core.login import (
     MAX_CALLBACK_PARAMETER,
     KnownConnection,
-    LoginFailure,
+    LoginError,
     begin_login,
     complete_login,
     identity_conflict,
@@ -212,7 +212,7 @@ async def start_login(
             # A login another site started must not link an account silently (item 7).
             force_consent=_is_cross_site(request),
         )
-    except LoginFailure as failure:
+    except LoginError as failure:
         return _error(sf, request, login_error_code(failure))
     flow_id = sf.signer.flow_id_for(pending.state)
     try:
@@ -254,7 +254,7 @@ class _Callback:
         hint = app_access_hint(cause) if cause is not None else None
         return self.finish(_error(self.sf, self.request, code, self.next_path, hint))
 
-    def fail(self, failure: LoginFailure) -> Response:
+    def fail(self, failure: LoginError) -> Response:
         code = login_error_code(failure)
         if failure.cause is not None and code in (
             ErrorCode.APP_MISCONFIGURED,
@@ -304,9 +304,9 @@ async def finish_login(
                 jwks_cache=sf.oauth.jwks_cache,
             )
         )
-    except LoginFailure as failure:
+    except LoginError as failure:
         return answer.fail(failure)
-    assert key is not None  # the record names who started it; the core checked
+    key = cast("str", key)  # the record names who started it; the core checked
     token = done.token
     store_key = sf.key_for_user(key)
     try:
@@ -330,7 +330,7 @@ async def finish_login(
             await sf.oauth.run(
                 refuse_login(sf.app, done, conflict, "different Salesforce user")
             )
-        except LoginFailure as failure:
+        except LoginError as failure:
             return answer.fail(failure)
     rotated: str | None = None
     try:

@@ -254,7 +254,7 @@ class _Held:
 _HELD: ContextVar[_Held | None] = ContextVar("sfoauth_sqlalchemy_lock", default=None)
 
 
-class _Retry(Exception):
+class _RetryError(Exception):
     pass
 
 
@@ -416,7 +416,7 @@ class SQLAlchemyTokenStore:
             except IntegrityError:
                 if expected is not None:
                     raise VersionConflictError(key, expected, None) from None
-                raise _Retry from None
+                raise _RetryError from None
             return record
         result = await conn.execute(
             update(t).where(t.c.key == key, t.c.version == row.version).values(**values)
@@ -424,7 +424,7 @@ class SQLAlchemyTokenStore:
         if result.rowcount != 1:
             if expected is not None:
                 raise VersionConflictError(key, expected, None)
-            raise _Retry
+            raise _RetryError
         return record
 
     async def _apply(self, key: str, **change: Any) -> TokenRecord:
@@ -453,11 +453,11 @@ class SQLAlchemyTokenStore:
                 try:
                     async with self.engine.begin() as conn:
                         return await self._write(conn, key, False, change, expected)
-                except _Retry:
+                except _RetryError:
                     continue
                 except IntegrityError:
                     continue
-        except _Retry:
+        except _RetryError:
             raise StorageError(
                 f"token record {key!r} changed during a locked write"
             ) from None

@@ -36,7 +36,7 @@ from ..exceptions import (
     SFOAuthError,
 )
 from ..http.client import SalesforceOAuth
-from ..login import LoginFailure, begin_login, complete_login, read_login_options
+from ..login import LoginError, begin_login, complete_login, read_login_options
 from ..manager import TokenManager
 from ..tokens import Identity, Token
 from ._app import build_app, client_secret, env, login_url, open_store, store_options
@@ -174,7 +174,7 @@ def _login_web(args: argparse.Namespace) -> tuple[SalesforceOAuth, Token]:
                     app, pending, params, user=None, jwks_cache=oauth.jwks_cache
                 )
             )
-        except LoginFailure as exc:
+        except LoginError as exc:
             # The typed core error says what happened in the CLI's words.
             raise (exc.cause or exc) from None
     except BaseException:

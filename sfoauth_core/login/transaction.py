@@ -24,7 +24,7 @@ record; the mapping of :class:`LoginErrorCode` to its responses)::
 request (at the token URL recorded when the login began, never one from the callback),
 the key-set fetch for the ID token and, when it refuses a grant it already received, the
 revocation; the sync and async drivers run it unchanged. Every refusal is a
-:class:`LoginFailure` with a stable :class:`LoginErrorCode`; its message says why without
+:class:`LoginError` with a stable :class:`LoginErrorCode`; its message says why without
 any value from the request.
 """
 
@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from ..config import ConnectedApp
 from ..exceptions import (
@@ -68,8 +68,8 @@ __all__ = [
     "MAX_NEXT_LENGTH",
     "CompletedLogin",
     "KnownConnection",
+    "LoginError",
     "LoginErrorCode",
-    "LoginFailure",
     "LoginOptions",
     "PendingLogin",
     "begin_login",
@@ -151,7 +151,7 @@ _SECURITY_EVENTS = frozenset(
 )
 
 
-class LoginFailure(SFOAuthError):
+class LoginError(SFOAuthError):
     """A login step refused to go on.
 
     Attributes:
@@ -250,13 +250,13 @@ def read_login_options(
     Empty values count as absent.
 
     Raises:
-        LoginFailure: ``INVALID_REQUEST`` for a refused option.
+        LoginError: ``INVALID_REQUEST`` for a refused option.
     """
     scopes: tuple[str, ...] | None = None
     if scope:
         scopes = tuple(scope.split())
         if not scopes or any(s not in allowed_scopes for s in scopes):
-            raise LoginFailure(
+            raise LoginError(
                 LoginErrorCode.INVALID_REQUEST,
                 "scope outside the configured scopes",
                 step="options",
@@ -264,14 +264,14 @@ def read_login_options(
     if prompt:
         words = prompt.split()
         if not words or not set(words) <= web_server._PROMPTS:
-            raise LoginFailure(
+            raise LoginError(
                 LoginErrorCode.INVALID_REQUEST, "unknown prompt", step="options"
             )
         prompt = " ".join(words)
     if login_hint and (
         len(login_hint) > MAX_LOGIN_HINT or not login_hint.isprintable()
     ):
-        raise LoginFailure(
+        raise LoginError(
             LoginErrorCode.INVALID_REQUEST, "unusable login_hint", step="options"
         )
     return LoginOptions(
@@ -410,7 +410,7 @@ def begin_login(
             link an account silently, item 7).
 
     Raises:
-        LoginFailure: ``INVALID_REQUEST`` when the app cannot start a browser login
+        LoginError: ``INVALID_REQUEST`` when the app cannot start a browser login
             (no ``redirect_uri``...); the :class:`ConfigurationError` is the cause.
     """
     prompt = options.prompt
@@ -425,17 +425,17 @@ def begin_login(
             login_hint=options.login_hint,
         )
     except ConfigurationError as exc:
-        raise LoginFailure(
+        raise LoginError(
             LoginErrorCode.INVALID_REQUEST,
             f"the app cannot start a login ({exc.setting})",
             cause=exc,
             step="begin",
         ) from exc
-    assert auth.code_verifier is not None  # PKCE is always on for this flow
+    code_verifier = cast("str", auth.code_verifier)  # PKCE is always on for this flow
     issuer = (auth.issuer or app.login_url).rstrip("/")
     pending = PendingLogin(
         state=auth.state,
-        code_verifier=auth.code_verifier,
+        code_verifier=code_verifier,
         nonce=auth.nonce,
         issuer=issuer,
         token_url=endpoints_for(issuer).token,
@@ -489,17 +489,15 @@ def _check_callback(
 ) -> str:
     """The record and the callback agree: returns the code."""
     if pending.is_expired(now):
-        raise LoginFailure(
-            LoginErrorCode.INVALID_STATE, "state expired", step="callback"
-        )
+        raise LoginError(LoginErrorCode.INVALID_STATE, "state expired", step="callback")
     if pending.user is not None and (user is None or not _same(pending.user, user)):
-        raise LoginFailure(
+        raise LoginError(
             LoginErrorCode.INVALID_STATE,
             "the user changed since the login started",
             step="callback",
         )
     if any(len(v) > MAX_CALLBACK_PARAMETER for v in params.values()):
-        raise LoginFailure(
+        raise LoginError(
             LoginErrorCode.INVALID_CALLBACK, "oversized parameter", step="callback"
         )
     try:
@@ -509,7 +507,7 @@ def _check_callback(
             expected_issuer=pending.issuer or None,
         )
     except AccessDeniedError as exc:
-        raise LoginFailure(
+        raise LoginError(
             LoginErrorCode.ACCESS_DENIED,
             "the user declined",
             cause=exc,
@@ -522,7 +520,7 @@ def _check_callback(
             code = LoginErrorCode.APP_MISCONFIGURED
         else:
             code = LoginErrorCode.AUTHORIZATION_FAILED
-        raise LoginFailure(
+        raise LoginError(
             code,
             f"Salesforce refused the authorization ({exc.error})",
             cause=exc,
@@ -534,12 +532,10 @@ def _check_callback(
             if isinstance(exc, StateMismatchError)
             else LoginErrorCode.INVALID_CALLBACK
         )
-        raise LoginFailure(
-            code, type(exc).__name__, cause=exc, step="callback"
-        ) from exc
+        raise LoginError(code, type(exc).__name__, cause=exc, step="callback") from exc
 
 
-def _exchange_failure(exc: SFOAuthError) -> LoginFailure:
+def _exchange_failure(exc: SFOAuthError) -> LoginError:
     if _is_unavailable(exc):
         code = LoginErrorCode.SALESFORCE_UNAVAILABLE
     elif app_access_hint(exc) is not None:
@@ -550,7 +546,7 @@ def _exchange_failure(exc: SFOAuthError) -> LoginFailure:
         code = LoginErrorCode.EXCHANGE_FAILED
     else:
         code = LoginErrorCode.SALESFORCE_ERROR
-    return LoginFailure(
+    return LoginError(
         code,
         f"code exchange failed: {type(exc).__name__}",
         cause=exc,
@@ -606,7 +602,7 @@ def complete_login(
         jwks_cache: the key-set cache of the OAuth client (``oauth.jwks_cache``).
 
     Raises:
-        LoginFailure: every refusal, with its code; nothing was kept.
+        LoginError: every refusal, with its code; nothing was kept.
     """
     when = time.time() if now is None else now
     code = _check_callback(pending, params, user, when)
@@ -623,7 +619,7 @@ def complete_login(
         raise _exchange_failure(exc) from exc
     if not token.org_id or not token.user_id:
         yield from _revoke_quietly(app, pending, token)
-        raise LoginFailure(
+        raise LoginError(
             LoginErrorCode.SALESFORCE_ERROR,
             "the token names no org or user",
             step="exchange",
@@ -645,7 +641,7 @@ def complete_login(
                 if _is_unavailable(exc)
                 else LoginErrorCode.ID_TOKEN_REJECTED
             )
-            raise LoginFailure(
+            raise LoginError(
                 failure_code,
                 f"ID token {type(exc).__name__}",
                 cause=exc,
@@ -708,14 +704,14 @@ def refuse_login(
     code: LoginErrorCode,
     reason: str = "",
 ) -> Flow[None]:
-    """Give a checked grant back to Salesforce, then raise ``LoginFailure``.
+    """Give a checked grant back to Salesforce, then raise ``LoginError``.
 
     For refusals decided after :func:`complete_login` (the identity rule, a closed
     sign-up) or after another grant that links a user (a token exchange): the new grant
     is revoked (best effort) at the host that issued it, so nothing is left usable.
 
     Raises:
-        LoginFailure: always, with ``code``.
+        LoginError: always, with ``code``.
     """
     if isinstance(grant, CompletedLogin):
         yield from _revoke_quietly(app, grant.pending, grant.token)
@@ -724,4 +720,4 @@ def refuse_login(
             yield from revoke_token(app, grant)
         except SFOAuthError:
             pass
-    raise LoginFailure(code, reason or code.value.replace("_", " "), step="identity")
+    raise LoginError(code, reason or code.value.replace("_", " "), step="identity")

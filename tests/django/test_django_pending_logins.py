@@ -11,8 +11,8 @@ from django_flow import authorize
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.login import (
+    LoginError,
     LoginErrorCode,
-    LoginFailure,
     PendingLogin,
     PendingLoginStore,
 )
@@ -50,7 +50,7 @@ def test_a_login_is_taken_once_by_its_own_session():
 
 def test_another_session_is_refused_without_consuming_the_login():
     store("b" * 43).put("id-1", PENDING)
-    with pytest.raises(LoginFailure) as caught:
+    with pytest.raises(LoginError) as caught:
         store("x" * 43).take("id-1")
     assert caught.value.code is LoginErrorCode.INVALID_STATE
     assert "another browser session" in caught.value.reason
@@ -60,7 +60,7 @@ def test_another_session_is_refused_without_consuming_the_login():
 def test_a_record_copied_under_another_id_is_unreadable():
     store("b" * 43).put("id-1", PENDING)
     PendingAuthorization.objects.update(state_hash="id-2")
-    with pytest.raises(LoginFailure) as caught:
+    with pytest.raises(LoginError) as caught:
         store("b" * 43).take("id-2")
     assert caught.value.code is LoginErrorCode.INVALID_STATE
     with pytest.raises(StorageError):

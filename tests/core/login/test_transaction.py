@@ -19,8 +19,8 @@ from sfoauth_core.flows.jwks import JwksCache
 from sfoauth_core.login import (
     MAX_LOGIN_HINT,
     KnownConnection,
+    LoginError,
     LoginErrorCode,
-    LoginFailure,
     LoginOptions,
     PendingLogin,
     begin_login,
@@ -109,7 +109,7 @@ class TestOptions:
         ],
     )
     def test_a_refused_option_is_invalid_request(self, kwargs):
-        with pytest.raises(LoginFailure) as caught:
+        with pytest.raises(LoginError) as caught:
             read_login_options(allowed_scopes=("api",), **kwargs)
         assert caught.value.code is LoginErrorCode.INVALID_REQUEST
 
@@ -167,7 +167,7 @@ class TestBegin:
         assert parse_qs(urlsplit(url).query)["scope"] == ["api"]
 
     def test_an_app_without_redirect_uri_cannot_begin(self):
-        with pytest.raises(LoginFailure) as caught:
+        with pytest.raises(LoginError) as caught:
             started(make_app(redirect_uri=None))
         assert caught.value.code is LoginErrorCode.INVALID_REQUEST
         assert caught.value.cause is not None
@@ -208,7 +208,7 @@ def complete(
     return drive(flow, responses)
 
 
-def refused(*args: Any, **kw: Any) -> tuple[LoginFailure, list[Any]]:
+def refused(*args: Any, **kw: Any) -> tuple[LoginError, list[Any]]:
     steps: list[Any] = []
     responses = list(args[2])
 
@@ -220,7 +220,7 @@ def refused(*args: Any, **kw: Any) -> tuple[LoginFailure, list[Any]]:
         jwks_cache=kw.pop("cache", None) or JwksCache(),
         now=kw.pop("now", None),
     )
-    with pytest.raises(LoginFailure) as caught:
+    with pytest.raises(LoginError) as caught:
         step = next(flow)
         while True:
             steps.append(step)
@@ -436,7 +436,7 @@ class TestIdentityRule:
         )
         flow = refuse_login(make_app(), done, LoginErrorCode.DIFFERENT_ACCOUNT)
         next(flow)
-        with pytest.raises(LoginFailure) as caught:
+        with pytest.raises(LoginError) as caught:
             flow.send(json_response(400, {"error": "unsupported_token_type"}))
         assert caught.value.code is LoginErrorCode.DIFFERENT_ACCOUNT
 
@@ -446,14 +446,14 @@ def test_a_bare_grant_is_refused_at_its_host_too():
     flow = refuse_login(make_app(), token, LoginErrorCode.ALREADY_LINKED)
     revoke = next(flow)
     assert revoke.url == "https://login.salesforce.com/services/oauth2/revoke"
-    with pytest.raises(LoginFailure) as caught:
+    with pytest.raises(LoginError) as caught:
         flow.send(REVOKED)
     assert caught.value.code is LoginErrorCode.ALREADY_LINKED
 
 
-def _refuse(done: Any) -> tuple[LoginFailure, list[Any]]:
+def _refuse(done: Any) -> tuple[LoginError, list[Any]]:
     flow = refuse_login(make_app(), done, LoginErrorCode.ALREADY_LINKED)
     steps = [next(flow)]
-    with pytest.raises(LoginFailure) as caught:
+    with pytest.raises(LoginError) as caught:
         flow.send(REVOKED)
     return caught.value, steps
