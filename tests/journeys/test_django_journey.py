@@ -57,6 +57,18 @@ def site_env(
     )
 
 
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py <args>`` of the project, as the operator runs it."""
+    return subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=SITE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def start_django(
     services: Services, work: Path, server: str, *, token_key: str | None = None
 ) -> tuple[Emulator, str]:

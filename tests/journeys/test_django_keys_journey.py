@@ -14,28 +14,22 @@ reconnect: works again.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 from browser_support import Browser
-from support import CONNECT_BUTTON, PYTHON, Journey, Service, Services
-from test_django_journey import APP_USER, SITE, api_page_works, site_env, start_django
+from support import CONNECT_BUTTON, Journey, Service, Services
+from test_django_journey import (
+    APP_USER,
+    api_page_works,
+    manage,
+    site_env,
+    start_django,
+)
 
 from sfoauth_core.storage import TokenCipher
 
 pytestmark = [pytest.mark.journey, pytest.mark.browser, pytest.mark.loopback]
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=SITE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def restart(service: Service, token_key: str) -> None:

@@ -11,37 +11,30 @@ reuse detected.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from browser_support import Browser
 from support import (
     CONNECT_BUTTON,
-    PYTHON,
     REASON_RENEW,
     Journey,
     Services,
     wait_seconds,
 )
-from test_django_journey import APP_USER, SITE, api_page_works, site_env, start_django
+from test_django_journey import (
+    APP_USER,
+    api_page_works,
+    manage,
+    site_env,
+    start_django,
+)
 
 from sfoauth_core.storage import TokenCipher
 
 pytestmark = [pytest.mark.journey, pytest.mark.browser, pytest.mark.loopback]
 
 LIMIT = 3600  # the app's idle limit, emulator seconds
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=SITE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_keepalive_journey(
