@@ -35,6 +35,7 @@ __all__ = [
     "add_user",
     "advance_time",
     "authorize",
+    "begin_request",
     "call_counts",
     "calls",
     "clear_faults",
@@ -42,9 +43,11 @@ __all__ = [
     "expire_access_tokens",
     "inject_fault",
     "issue_tokens",
+    "log_request",
     "patch_record",
     "request_log",
     "reset",
+    "resolve_request_host",
     "reuse_detected",
     "seed_defaults",
     "set_auto_approve",
@@ -325,6 +328,35 @@ def reset(state: EmulatorState, *, defaults: bool) -> None:
         state.clear_runtime()
         if defaults:
             install_defaults(state)
+
+
+# ---------------------------------------------------------------------- requests
+def resolve_request_host(
+    state: EmulatorState, scope: dict[str, Any]
+) -> tuple[HostContext, str] | None:
+    """The host context and the path within it for an ASGI ``scope`` (``None``: an
+    unknown host)."""
+    with state.lock:
+        return resolve_host(state, scope)
+
+
+def begin_request(
+    state: EmulatorState, path: str, grant_type: str | None, *, token_call: bool
+) -> tuple[float, int, Fault | None]:
+    """Count a token call and take the fault it meets; returns the emulator's time,
+    its generation (a :func:`reset` changes it) and the fault (if any)."""
+    with state.lock:
+        started = state.now()
+        generation = state.generation
+        if token_call:
+            state.call_counts[grant_type or ""] += 1
+        return started, generation, state.take_fault(path, grant_type)
+
+
+def log_request(state: EmulatorState, entry: LogEntry) -> None:
+    """Append ``entry`` to the request log."""
+    with state.lock:
+        state.log.append(entry)
 
 
 # ---------------------------------------------------------------------- flows

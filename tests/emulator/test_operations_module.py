@@ -1,5 +1,6 @@
 """The emulator's state operations live in ``sfoauth_emulator/operations.py``: the
-facade (``app.py``) and the control API (``control.py``) delegate to it and never take
+facade (``app.py``), the control API (``control.py``) and the request bookkeeping
+(``middleware.py``: call counts, faults, the log) delegate to it and never take
 ``state.lock`` or change the state themselves, so every change to the emulator's state
 made outside a request handler is in one module, each under the lock."""
 
@@ -56,7 +57,7 @@ def _offences(module: str, source: str | None = None) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["app.py", "control.py"])
+@pytest.mark.parametrize("module", ["app.py", "control.py", "middleware.py"])
 def test_the_facade_and_control_api_go_through_operations(module: str) -> None:
     assert _offences(module) == []
 
