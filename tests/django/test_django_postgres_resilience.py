@@ -183,7 +183,7 @@ def test_killed_lock_holder_frees_the_row_for_exactly_one_refresh(
     with emu.state.lock:
         last_refresh_token = list(emu.state.refresh_tokens)[-1]
     record = DjangoTokenStore(using=ALIAS).get(KEY)  # decrypts with the app's keys
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, token
     assert record.token.access_token == renewed.access_token != first.access_token
     assert record.token.refresh_token == last_refresh_token != first.refresh_token
     assert_no_plaintext(emu, ALIAS)
@@ -356,7 +356,7 @@ def test_frozen_lock_holder_loses_its_lease_and_cannot_write(
     assert said.strip() == "refused StorageError", (said, err[-2000:])
     assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0
     record = DjangoTokenStore(using=ALIAS).get(KEY)
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, token
     assert record.token.access_token == renewed.access_token != first.access_token
 
 

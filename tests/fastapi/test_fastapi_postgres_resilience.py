@@ -191,7 +191,7 @@ async def assert_one_refresh_stored(
     assert emu.reuse_detected == 0
     reader = SQLAlchemyTokenStore(db.engine, db.cipher, tables=db.tables)
     record = await reader.get(KEY)  # decrypts, bound to its key
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, token
     assert record.token.access_token == renewed.access_token != first.access_token
     issued = lifecycle.issued_refresh_tokens(emu)[-1]
     assert record.token.refresh_token == issued != first.refresh_token
