@@ -118,7 +118,7 @@ class _Log:
     lock that a killed process could leave held)."""
 
     def __init__(self, path: str) -> None:
-        self._file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        self._file = open(path, "a", buffering=1, encoding="utf-8")
         self._lock = threading.Lock()
 
     def write(self, *fields: object) -> None:
@@ -339,7 +339,7 @@ def _sync_worker(
             if client is None:
                 client = clients[key] = manager.client(key, timeout=CLIENT_TIMEOUT)
             _answered(cfg, log, key, client.get(REST))
-        except Exception as exc:  # noqa: BLE001 - every failure is counted by type
+        except Exception as exc:
             _failed(cfg, log, exc)
             if cfg.store == "django":
                 from django.db import close_old_connections
@@ -389,7 +389,7 @@ async def _async_worker(
                     key, timeout=CLIENT_TIMEOUT
                 )
             _answered(cfg, log, key, await client.get(REST))
-        except Exception as exc:  # noqa: BLE001 - every failure is counted by type
+        except Exception as exc:
             _failed(cfg, log, exc)
         progress[cfg.slot] += 1
     await engine.dispose()

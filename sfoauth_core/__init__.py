@@ -14,6 +14,7 @@ from . import exceptions
 from .advisor import FlowName, FlowRecommendation, recommend_flow
 from .auth import SalesforceAuth
 from .config import ConnectedApp, Secret
+from .connections import Connection
 from .events import TokenEvents
 from .exceptions import (
     ConfigurationError,
@@ -52,6 +53,7 @@ __all__ = [
     "AuthorizationRequest",
     "ConfigurationError",
     "ConnectedApp",
+    "Connection",
     "DeviceAuthorization",
     "FlowName",
     "FlowRecommendation",

@@ -21,6 +21,7 @@ Nothing here does I/O; the ``sfoauth advise`` command prints :func:`explain`.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from dataclasses import dataclass
 from enum import Enum
@@ -96,6 +97,17 @@ class FlowRecommendation:
 _ECA = (
     "New Connected Apps cannot be created from Spring '26 without a Support request: "
     "create an External Client App (same endpoints and parameters)."
+)
+#: Reference 15.5: what differs for an External Client App.
+_ECA_NOTES = (
+    "External Client App: there is no username-password flow; a newly created app "
+    "answers invalid_client_id for several minutes until it propagates; every org "
+    "whose users log in must have it installed (else app_not_found); for JWT bearer "
+    "it may expect the org's My Domain URL as audience."
+)
+_ECA_NO_PASSWORD = (
+    "You asked for a quick development setup, but External Client Apps have no "
+    "username-password flow: this is the closest flow they support."
 )
 _PKCE_SETUP = "Turn on 'Require Proof Key for Code Exchange (PKCE)' on the app."
 _MY_DOMAIN = (
@@ -410,8 +422,11 @@ def _username_password(
         setup=(
             "Allow the username-password flow in the org's OAuth and OpenID Connect "
             "settings (development orgs only).",
-            "Call password(username, password, security_token=...); sfoauth warns on "
-            "every use.",
+            "Call password(username, password, security_token=...); sfoauth warns "
+            "(once per process) that the flow is retired.",
+            "Migrating: `sfoauth login jwt --setup` makes the key pair and certificate "
+            "for JWT bearer and prints the steps (docs/flows/username-password.md, "
+            "'Migrating off it').",
         ),
     )
 
@@ -427,6 +442,7 @@ def recommend_flow(
     development_only: bool = False,
     browser_only: bool = False,
     external_idp: bool = False,
+    external_client_app: bool = False,
 ) -> FlowRecommendation:
     """Recommend a Salesforce OAuth flow from a few facts about the app.
 
@@ -434,7 +450,9 @@ def recommend_flow(
 
     1. ``device="asset_tracking"`` → Asset Token.
     2. ``device="input_constrained"`` with a user present → Device.
-    3. ``development_only`` → Username-Password (with every caveat).
+    3. ``development_only`` → Username-Password (with every caveat), except for an
+       External Client App (``external_client_app``), which has no such flow: the
+       decision continues with the steps below.
     4. Users present who already sign in with another identity provider
        (``external_idp``) → Token Exchange.
     5. No user present, or server to server: JWT Bearer if the integration can hold a
@@ -455,6 +473,8 @@ def recommend_flow(
         browser_only: the app runs entirely in the browser (no server).
         external_idp: users sign in to your app with another identity provider
             (Okta, Auth0, Entra ID) whose tokens can be exchanged.
+        external_client_app: the app is an External Client App (no username-password
+            flow, propagation delay, per-org installation; reference 15.5).
 
     Returns:
         The flow, with reasons, caveats, alternatives and setup steps.
@@ -470,6 +490,42 @@ def recommend_flow(
         raise ConfigurationError(
             "device", "must be None, 'input_constrained' or 'asset_tracking'"
         )
+    rec = _decide(
+        can_keep_secret=can_keep_secret,
+        user_present=user_present,
+        device=device,
+        server_to_server=server_to_server,
+        can_hold_private_key=can_hold_private_key,
+        has_my_domain=has_my_domain,
+        development_only=development_only and not external_client_app,
+        browser_only=browser_only,
+        external_idp=external_idp,
+    )
+    if not external_client_app:
+        return rec
+    reasons = rec.reasons + ((_ECA_NO_PASSWORD,) if development_only else ())
+    return dataclasses.replace(
+        rec,
+        reasons=reasons,
+        caveats=tuple(_ECA_NOTES if c == _ECA else c for c in rec.caveats),
+        alternatives=tuple(
+            a for a in rec.alternatives if a is not FlowName.USERNAME_PASSWORD
+        ),
+    )
+
+
+def _decide(
+    *,
+    can_keep_secret: bool | None,
+    user_present: bool,
+    device: str | None,
+    server_to_server: bool,
+    can_hold_private_key: bool,
+    has_my_domain: bool,
+    development_only: bool,
+    browser_only: bool,
+    external_idp: bool,
+) -> FlowRecommendation:
     headless = server_to_server or not user_present
     if device == "asset_tracking":
         return _asset_token(can_keep_secret)

@@ -16,7 +16,8 @@ host the app trusts; redirects to other origins lose the header (httpx strips
 ``Authorization`` across origins, and this auth never re-adds it).
 
 One sans-IO plan (:meth:`SalesforceAuth._plan`) holds the logic; ``sync_auth_flow`` and
-``async_auth_flow`` only perform its steps (httpx's own ``Auth`` pattern).
+``async_auth_flow`` run it through the plan kernel (:mod:`sfoauth_core._plans`), which
+hands its requests to httpx and performs the other steps (httpx's own ``Auth`` pattern).
 """
 
 from __future__ import annotations
@@ -24,15 +25,24 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast, runtime_checkable
 
 import httpx
 
+from ._plans import arelay, relay
 from .exceptions import MalformedResponseError, UntrustedHostError
 from .flows._base import loads_json
 from .tokens import Token
 
-__all__ = ["Renewal", "SalesforceAuth", "is_invalid_session"]
+__all__ = [
+    "AsyncRenewingTokenSource",
+    "AsyncTokenSource",
+    "Renewal",
+    "RenewingTokenSource",
+    "SalesforceAuth",
+    "TokenSource",
+    "is_invalid_session",
+]
 
 #: 401 messages that a refresh cannot fix (jsforce excludes the same two).
 NOT_REFRESHABLE = (
@@ -128,24 +138,69 @@ def is_invalid_session(status_code: int, body: bytes) -> bool:
     return False
 
 
-def fetch_sync(manager: Any, step: _Fetch) -> Token | Renewal:
+class _Source(Protocol):
+    def may_receive_token(self, host: str, token: Token) -> bool: ...
+
+
+class TokenSource(_Source, Protocol):
+    """A synchronous manager as :class:`SalesforceAuth` needs it: the documented
+    ``valid_token`` and ``refresh`` (a :class:`~sfoauth_core.manager.TokenManager`,
+    or a manager-like object of yours)."""
+
+    def valid_token(self, key: str) -> Token: ...
+
+    def refresh(self, key: str, *, stale: str | None = None) -> Token: ...
+
+
+@runtime_checkable
+class RenewingTokenSource(_Source, Protocol):
+    """A synchronous manager that also says where a renewed token came from
+    (``renew``, as :class:`~sfoauth_core.manager.TokenManager` does)."""
+
+    def valid_token(self, key: str) -> Token: ...
+
+    def renew(self, key: str, *, stale: str | None = None) -> Renewal: ...
+
+
+class AsyncTokenSource(_Source, Protocol):
+    """Async twin of :class:`TokenSource`."""
+
+    async def valid_token(self, key: str) -> Token: ...
+
+    async def refresh(self, key: str, *, stale: str | None = None) -> Token: ...
+
+
+@runtime_checkable
+class AsyncRenewingTokenSource(_Source, Protocol):
+    """Async twin of :class:`RenewingTokenSource` (an
+    :class:`~sfoauth_core.manager.AsyncTokenManager`)."""
+
+    async def valid_token(self, key: str) -> Token: ...
+
+    async def renew(self, key: str, *, stale: str | None = None) -> Renewal: ...
+
+
+SyncSource = TokenSource | RenewingTokenSource
+AsyncSource = AsyncTokenSource | AsyncRenewingTokenSource
+
+
+def fetch_sync(manager: SyncSource, step: _Fetch) -> Token | Renewal:
     """Perform a :class:`_Fetch` with a sync manager (``renew`` when it has one)."""
     if step.stale is None:
-        return manager.valid_token(step.key)  # type: ignore[no-any-return]
-    renew = getattr(manager, "renew", None)
-    if renew is None:  # a manager-like object with the documented refresh() only
-        return Renewal(manager.refresh(step.key, stale=step.stale), True)
-    return renew(step.key, stale=step.stale)  # type: ignore[no-any-return]
+        return manager.valid_token(step.key)
+    if isinstance(manager, RenewingTokenSource):
+        return manager.renew(step.key, stale=step.stale)
+    # A manager-like object with the documented refresh() only.
+    return Renewal(manager.refresh(step.key, stale=step.stale), True)
 
 
-async def fetch_async(manager: Any, step: _Fetch) -> Token | Renewal:
+async def fetch_async(manager: AsyncSource, step: _Fetch) -> Token | Renewal:
     """Async twin of :func:`fetch_sync`."""
     if step.stale is None:
-        return await manager.valid_token(step.key)  # type: ignore[no-any-return]
-    renew = getattr(manager, "renew", None)
-    if renew is None:
-        return Renewal(await manager.refresh(step.key, stale=step.stale), True)
-    return await renew(step.key, stale=step.stale)  # type: ignore[no-any-return]
+        return await manager.valid_token(step.key)
+    if isinstance(manager, AsyncRenewingTokenSource):
+        return await manager.renew(step.key, stale=step.stale)
+    return Renewal(await manager.refresh(step.key, stale=step.stale), True)
 
 
 class SalesforceAuth(httpx.Auth):
@@ -170,7 +225,7 @@ class SalesforceAuth(httpx.Auth):
         ...     c.get("/services/data/v62.0/sobjects")
     """
 
-    def __init__(self, manager: Any, key: str) -> None:
+    def __init__(self, manager: SyncSource | AsyncSource, key: str) -> None:
         self.manager = manager
         self.key = key
         self._is_async = inspect.iscoroutinefunction(manager.valid_token)
@@ -208,37 +263,30 @@ class SalesforceAuth(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         if self._is_async:
             raise RuntimeError("an AsyncTokenManager's auth needs an httpx.AsyncClient")
-        manager = self.manager
-        plan = self._plan(request)
-        value: Any = None
-        while True:
-            try:
-                step = plan.send(value)
-            except StopIteration:
-                return
-            if isinstance(step, httpx.Request):
-                value = yield step
-            elif isinstance(step, _ReadBody):
-                value = step.response.read()
-            else:
-                value = fetch_sync(manager, step)
+        yield from relay(self._plan(request), self._step)
 
-    async def async_auth_flow(
+    def _step(
+        self, step: _Fetch | _ReadBody | httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, Any]:
+        # A request goes out to httpx; the rest is done here.
+        if isinstance(step, httpx.Request):
+            return (yield step)
+        if isinstance(step, _ReadBody):
+            return step.response.read()
+        return fetch_sync(cast("SyncSource", self.manager), step)
+
+    def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if not self._is_async:
             raise RuntimeError("a TokenManager's auth needs an httpx.Client")
-        manager = self.manager
-        plan = self._plan(request)
-        value: Any = None
-        while True:
-            try:
-                step = plan.send(value)
-            except StopIteration:
-                return
-            if isinstance(step, httpx.Request):
-                value = yield step
-            elif isinstance(step, _ReadBody):
-                value = await step.response.aread()
-            else:
-                value = await fetch_async(manager, step)
+        return arelay(self._plan(request), self._astep, outward=httpx.Request)
+
+    async def _astep(self, step: _Fetch | _ReadBody | httpx.Request) -> Any:
+        if isinstance(step, _ReadBody):
+            return await step.response.aread()
+        if not isinstance(
+            step, _Fetch
+        ):  # pragma: no cover - requests go out via arelay
+            raise TypeError(f"unexpected plan step {type(step).__name__}")
+        return await fetch_async(cast("AsyncSource", self.manager), step)

@@ -9,11 +9,12 @@ errors name the setting but never print its value.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -26,7 +27,13 @@ from .hosts import (
     parse_https_url,
 )
 
-__all__ = ["DEFAULT_LOGIN_URL", "SANDBOX_LOGIN_URL", "ConnectedApp", "Secret"]
+__all__ = [
+    "DEFAULT_LOGIN_URL",
+    "MAPPING_KEYS",
+    "SANDBOX_LOGIN_URL",
+    "ConnectedApp",
+    "Secret",
+]
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
@@ -186,8 +193,7 @@ class ConnectedApp:
             if isinstance(private_key, bytes):
                 private_key = private_key.decode("utf-8", "replace")
             key_secret = _as_secret(private_key, "private_key")
-            assert key_secret is not None
-            loaded_key = _load_private_key(key_secret)
+            loaded_key = _load_private_key(cast("Secret", key_secret))
         set_ = object.__setattr__
         set_(self, "client_id", client_id.strip())
         set_(self, "client_secret", secret)
@@ -319,72 +325,110 @@ class ConnectedApp:
         return ConnectedApp(**values)
 
     @classmethod
+    def from_mapping(
+        cls,
+        values: Mapping[str, Any],
+        *,
+        label: Callable[[str], str] | None = None,
+    ) -> ConnectedApp:
+        """Build from settings named like :meth:`from_env`'s variables, without a prefix.
+
+        The one reader of settings mappings: :meth:`from_env` and ``sfoauth_django``'s
+        ``SFOAUTH`` dict (and its ``CONNECTIONS`` entries) both come through here. Keys are
+        ``CLIENT_ID``, ``CLIENT_SECRET``, ``REDIRECT_URI``, ``LOGIN_URL``, ``SCOPES``,
+        ``PRIVATE_KEY`` (PEM) or ``PRIVATE_KEY_FILE`` (read here, when ``PRIVATE_KEY`` is
+        unset), ``USERNAME``, ``AUDIENCE``, ``TIMEOUT``, ``ALLOW_LOOPBACK``,
+        ``EXTRA_HOSTS`` and ``FLOWS`` (:data:`MAPPING_KEYS`). Values may be typed (a list of
+        scopes, a float, a bool) or strings as an environment holds them (space- or
+        comma-separated lists, ``"30"``, ``"true"``); ``None`` means unset.
+
+        Args:
+            values: the settings.
+            label: how errors name a key (default: the key itself); ``from_env`` adds the
+                prefix, Django writes ``SFOAUTH['KEY']``.
+
+        Raises:
+            ConfigurationError: an unknown key, or a value missing, malformed or unsafe;
+                ``setting`` is ``label(KEY)``, the value is never shown.
+        """
+        name = label or str
+
+        def get(key: str) -> Any:
+            return values.get(key)
+
+        for key in values:
+            if key not in MAPPING_KEYS:
+                raise ConfigurationError(
+                    name(str(key)), "is not a Connected App setting"
+                )
+        client_id = get("CLIENT_ID")
+        if client_id is None:
+            raise ConfigurationError(name("CLIENT_ID"), "is required")
+        key = get("PRIVATE_KEY")
+        key_variable = "PRIVATE_KEY"
+        if key is None and get("PRIVATE_KEY_FILE"):
+            key_variable = "PRIVATE_KEY_FILE"
+            key = _read_key_file(get("PRIVATE_KEY_FILE"), name(key_variable))
+        kwargs: dict[str, Any] = {
+            "client_id": client_id,
+            "client_secret": get("CLIENT_SECRET"),
+            "redirect_uri": get("REDIRECT_URI"),
+            "login_url": _default(get("LOGIN_URL"), DEFAULT_LOGIN_URL),
+            "private_key": key,
+            "username": get("USERNAME"),
+            "audience": get("AUDIENCE"),
+            "timeout": _as_float(get("TIMEOUT"), name("TIMEOUT"), default=30.0),
+            "allow_loopback": _as_bool(get("ALLOW_LOOPBACK"), name("ALLOW_LOOPBACK")),
+            "extra_hosts": _as_list(get("EXTRA_HOSTS"), name("EXTRA_HOSTS")),
+        }
+        if get("FLOWS") is not None:
+            kwargs["flows"] = _as_list(get("FLOWS"), name("FLOWS"))
+        if get("SCOPES") is not None:
+            kwargs["scopes"] = _as_list(get("SCOPES"), name("SCOPES"), spaces=True)
+        try:
+            return cls(**kwargs)
+        except ConfigurationError as exc:
+            keys = dict(_MAPPING_NAMES, private_key=key_variable)
+            raise ConfigurationError(
+                name(keys.get(exc.setting, exc.setting.upper())), exc.problem
+            ) from None
+
+    @classmethod
     def from_env(
         cls, prefix: str = "SFOAUTH_", environ: Mapping[str, str] | None = None
     ) -> ConnectedApp:
         """Build from ``{prefix}CLIENT_ID``, ``CLIENT_SECRET``, ``REDIRECT_URI``, ``LOGIN_URL``,
         ``SCOPES``, ``PRIVATE_KEY`` (PEM) or ``PRIVATE_KEY_FILE``, ``USERNAME``, ``AUDIENCE``,
         ``TIMEOUT`` (float), ``ALLOW_LOOPBACK`` (bool), ``EXTRA_HOSTS`` and ``FLOWS``
-        (comma-separated).
+        (comma-separated), read by :meth:`from_mapping`.
 
         Raises:
             ConfigurationError: naming the variable, never its value.
         """
         env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(prefix + name)
-            return value if value not in (None, "") else None
-
-        client_id = get("CLIENT_ID")
-        if client_id is None:
+        # An empty variable is an unset one.
+        values = {key: env.get(prefix + key) or None for key in MAPPING_KEYS}
+        if values["CLIENT_ID"] is None:
             raise ConfigurationError(prefix + "CLIENT_ID", "is not set")
-        key = get("PRIVATE_KEY")
-        key_file = get("PRIVATE_KEY_FILE")
-        key_variable = "PRIVATE_KEY"
-        if key is None and key_file is not None:
-            key_variable = "PRIVATE_KEY_FILE"
-            try:
-                with open(key_file, encoding="utf-8") as fh:
-                    key = fh.read()
-            except (OSError, UnicodeDecodeError):
-                raise ConfigurationError(
-                    prefix + "PRIVATE_KEY_FILE", "cannot be read"
-                ) from None
-        timeout = get("TIMEOUT")
-        try:
-            timeout_value = float(timeout) if timeout is not None else 30.0
-        except ValueError:
-            raise ConfigurationError(prefix + "TIMEOUT", "must be a number") from None
-        kwargs: dict[str, Any] = {
-            "client_id": client_id,
-            "client_secret": get("CLIENT_SECRET"),
-            "redirect_uri": get("REDIRECT_URI"),
-            "login_url": get("LOGIN_URL") or DEFAULT_LOGIN_URL,
-            "private_key": key,
-            "username": get("USERNAME"),
-            "audience": get("AUDIENCE"),
-            "timeout": timeout_value,
-            "allow_loopback": _as_bool(
-                get("ALLOW_LOOPBACK"), prefix + "ALLOW_LOOPBACK"
-            ),
-            "extra_hosts": tuple(
-                h.strip() for h in (get("EXTRA_HOSTS") or "").split(",") if h.strip()
-            ),
-        }
-        flows = get("FLOWS")
-        if flows is not None:
-            kwargs["flows"] = [f.strip() for f in flows.split(",") if f.strip()]
-        scopes = get("SCOPES")
-        if scopes is not None:
-            kwargs["scopes"] = scopes.replace(",", " ").split()
-        try:
-            return cls(**kwargs)
-        except ConfigurationError as exc:
-            names = dict(_ENV_NAMES, private_key=key_variable)
-            name = names.get(exc.setting, exc.setting.upper())
-            raise ConfigurationError(prefix + name, exc.problem) from None
+        return cls.from_mapping(values, label=lambda key: prefix + key)
 
+
+#: The keys :meth:`ConnectedApp.from_mapping` reads.
+MAPPING_KEYS = (
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "REDIRECT_URI",
+    "LOGIN_URL",
+    "SCOPES",
+    "PRIVATE_KEY",
+    "PRIVATE_KEY_FILE",
+    "USERNAME",
+    "AUDIENCE",
+    "TIMEOUT",
+    "ALLOW_LOOPBACK",
+    "EXTRA_HOSTS",
+    "FLOWS",
+)
 
 _FLOW_NAMES = frozenset(
     {
@@ -400,18 +444,60 @@ _FLOW_NAMES = frozenset(
     }
 )
 
-_ENV_NAMES = {"private_key": "PRIVATE_KEY", "login_url": "LOGIN_URL", "flows": "FLOWS"}
+# Core argument names (in the constructor's errors) -> mapping keys, where not just upper().
+_MAPPING_NAMES = {"private_key": "PRIVATE_KEY", "flows": "FLOWS"}
 
 
-def _as_bool(value: str | None, name: str) -> bool:
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _read_key_file(path: Any, name: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+        raise ConfigurationError(name, "cannot be read") from None
+
+
+def _as_bool(value: Any, name: str) -> bool:
     if value is None:
         return False
-    lowered = value.strip().lower()
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower() if isinstance(value, (str, int)) else ""
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigurationError(name, "must be true or false")
+
+
+def _as_float(value: Any, name: str, *, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise ConfigurationError(name, "must be a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(name, "must be a number") from None
+
+
+def _as_list(value: Any, name: str, *, spaces: bool = False) -> tuple[str, ...]:
+    """A list setting: a sequence of strings, or one string separated by commas (and
+    spaces, for scopes)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.replace(",", " ") if spaces else value
+        parts = text.split() if spaces else text.split(",")
+        return tuple(p.strip() for p in parts if p.strip())
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        items = tuple(value)
+        if all(isinstance(item, str) for item in items):
+            return tuple(item.strip() for item in items if item.strip())
+    raise ConfigurationError(name, "must be a list of strings")
 
 
 def _check_redirect_uri(value: str) -> None:
@@ -457,7 +543,7 @@ def _load_private_key(secret: Secret) -> Any:
             "private_key",
             "cannot be read (expected an unencrypted PEM RSA private key)",
         ) from None
-    except Exception:  # cryptography raises UnsupportedAlgorithm for odd keys
+    except UnsupportedAlgorithm:  # odd or unsupported keys
         raise ConfigurationError("private_key", "cannot be read") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigurationError("private_key", "must be an RSA key (RS256)")

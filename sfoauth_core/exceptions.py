@@ -3,6 +3,7 @@
 ```
 SFOAuthError
 ├── ConfigurationError          a setting is missing or unsafe (names the setting, never its value)
+│   └── SFOAuthConfigurationError   an adapter's start-up checks: every problem at once, with ids
 ├── FlowError                   the browser/app side of a flow went wrong
 │   ├── StateMismatchError      `state` missing, wrong, expired or replayed
 │   ├── PKCEError               verifier missing or malformed
@@ -17,12 +18,16 @@ SFOAuthError
 │   └── SignatureError          the `signature` HMAC or a JWT signature did not verify
 ├── OAuthProtocolError          Salesforce's {"error", "error_description"} on the wire
 │   ├── InvalidGrantError ...   one class per wire code (see `ERROR_CLASSES`)
+│   ├── ExpiredTokenError       `expired_token`: the device code expired
 │   └── ...
-├── TokenExpiredError           a token is known to be expired and cannot be renewed
 ├── TokenNotFoundError          nothing is stored under that key
 ├── ReauthorizationRequired     the grant is dead; the user must log in again
 └── StorageError                a token store failed
+    └── VersionConflictError    a compare-and-swap write lost to another writer
 ```
+
+``TokenExpiredError`` is a deprecated alias of :class:`ExpiredTokenError` (the two
+near-homonyms were one too many; the wire code's name stays): importing it warns.
 
 Protocol errors carry ``error``, ``description``, ``uri``, ``status_code`` and ``hint``
 (what to change, for the well-known ``invalid_grant`` descriptions). Nothing in this module
@@ -31,12 +36,14 @@ ever formats a token, secret or password into a message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "ERROR_CLASSES",
     "AccessDeniedError",
+    "AppNotFoundError",
     "AuthorizationPendingError",
     "ConfigurationError",
     "DeviceFlowTimeoutError",
@@ -61,18 +68,20 @@ __all__ = [
     "RefreshInProgressError",
     "RepeatedParameterError",
     "ResponseError",
+    "SFOAuthConfigurationError",
     "SFOAuthError",
     "SalesforceUnavailableError",
     "SignatureError",
     "SlowDownError",
     "StateMismatchError",
     "StorageError",
-    "TokenExpiredError",
     "TokenNotFoundError",
     "TransportError",
     "UnsupportedGrantTypeError",
     "UnsupportedTokenTypeError",
     "UntrustedHostError",
+    "VersionConflictError",
+    "app_access_hint",
     "hint_for",
     "raise_for_oauth_error",
 ]
@@ -96,6 +105,19 @@ class ConfigurationError(SFOAuthError):
         self.setting = setting
         self.problem = problem
         super().__init__(f"{setting}: {problem}")
+
+
+class SFOAuthConfigurationError(ConfigurationError):
+    """Every error-level problem an adapter's start-up checks found, in one exception.
+
+    Attributes:
+        issues: the findings, each with an id (``sfoauth_fastapi.E001``), the setting, what
+            is wrong and a hint; ``str()`` of each is one line of the message.
+    """
+
+    def __init__(self, issues: Sequence[Any], *, setting: str = "SFOAuth") -> None:
+        self.issues = list(issues)
+        super().__init__(setting, "; ".join(str(i) for i in self.issues))
 
 
 class FlowError(SFOAuthError):
@@ -242,7 +264,22 @@ class RefreshInProgressError(OAuthProtocolError):
 
 
 class InvalidAppAccessError(OAuthProtocolError):
+    """The user may not use this app in this org (reference 15.7): not admin approved,
+    or an uninstalled app the user has no permission to approve
+    (``invalid_app_access``, also reported as ``OAUTH_APP_ACCESS_DENIED``). Salesforce
+    answers it at the authorize redirect or at the code exchange; the ``hint`` says what
+    an administrator must change."""
+
     default_error = "invalid_app_access"
+
+
+class AppNotFoundError(OAuthProtocolError):
+    """The External Client App is not installed in the org the user logged into
+    (reference 15.5: ``app_not_found`` / "External client app is not installed in this
+    org", also reported as ``OAUTH_EC_APP_NOT_FOUND``). An administrator must install
+    the app in that org; nothing the user does fixes it."""
+
+    default_error = "app_not_found"
 
 
 class InvalidScopeError(OAuthProtocolError):
@@ -286,18 +323,33 @@ class AccessDeniedError(OAuthProtocolError):
 
 
 class ExpiredTokenError(OAuthProtocolError):
+    """``expired_token``: the device code expired before the user approved it."""
+
     default_error = "expired_token"
 
 
-class TokenExpiredError(SFOAuthError):
-    """The access token is expired and no refresh is possible."""
+if TYPE_CHECKING:
+    TokenExpiredError = ExpiredTokenError
+
+
+def __getattr__(name: str) -> type[ExpiredTokenError]:
+    # PEP 562: the deprecated alias warns where it is imported or read.
+    if name == "TokenExpiredError":
+        warnings.warn(
+            "sfoauth_core.exceptions.TokenExpiredError is deprecated (it was never "
+            "raised); catch ExpiredTokenError, the wire code expired_token",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExpiredTokenError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TokenNotFoundError(SFOAuthError):
     """No token is stored under the requested key."""
 
 
-class ReauthorizationRequired(SFOAuthError):
+class ReauthorizationRequired(SFOAuthError):  # noqa: N818 - a public name users catch
     """The grant is dead (revoked, rotated out, policy expiry): the user must log in again."""
 
     def __init__(self, message: str, *, reason: str = "") -> None:
@@ -309,6 +361,25 @@ class StorageError(SFOAuthError):
     """A token store could not read, write or lock."""
 
 
+class VersionConflictError(StorageError):
+    """A compare-and-swap write found a different version than the writer read.
+
+    Attributes:
+        key: the connection's key in the store.
+        expected: the version the writer read.
+        actual: the version in the store (``None`` when the record is gone).
+    """
+
+    def __init__(self, key: str, expected: int | None, actual: int | None) -> None:
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"token record {key!r} changed while it was being updated "
+            f"(expected version {expected}, found {actual})"
+        )
+
+
 ERROR_CLASSES: dict[str, type[OAuthProtocolError]] = {
     cls.default_error: cls
     for cls in (
@@ -317,6 +388,7 @@ ERROR_CLASSES: dict[str, type[OAuthProtocolError]] = {
         InvalidClientError,
         InvalidGrantError,
         InvalidAppAccessError,
+        AppNotFoundError,
         InvalidScopeError,
         UnsupportedGrantTypeError,
         InactiveUserError,
@@ -332,6 +404,33 @@ ERROR_CLASSES: dict[str, type[OAuthProtocolError]] = {
 }
 # `invalid_client_credentials` is documented but rarely seen; it means the same as invalid_client.
 ERROR_CLASSES["invalid_client_credentials"] = InvalidClientError
+# Reference 15.5 and 15.7: the upper-case variants reported for the same conditions.
+ERROR_CLASSES["OAUTH_EC_APP_NOT_FOUND"] = AppNotFoundError
+ERROR_CLASSES["OAUTH_APP_ACCESS_DENIED"] = InvalidAppAccessError
+
+#: What to say about the server's own address, for every IP refusal (reference 15.4).
+_EGRESS_IP = (
+    "for token requests (code exchange, refresh, JWT bearer, client credentials) the "
+    "egress IP address of this server (the address Salesforce sees, after any NAT or "
+    "proxy) must be in the allowed ranges; at the login page it is the user's own "
+    "address. Find the refused address in Setup > Users > the user > Login History "
+    "(Source IP), or ask whoever runs this server's network, then add it to the "
+    "profile's Login IP Ranges / the app's IP relaxation or refresh-token IP allowlist "
+    "(and check the profile's Login Hours)"
+)
+#: Reference 15.5: ECAs want the My Domain URL as JWT audience (reported).
+_AUDIENCE = (
+    "set the JWT audience to https://login.salesforce.com (production), "
+    "https://test.salesforce.com (sandbox) or the Experience Cloud site URL; an "
+    "External Client App may expect the org's My Domain URL instead "
+    "(https://<name>.my.salesforce.com, for a sandbox "
+    "https://<name>--<sandbox>.sandbox.my.salesforce.com): pass it as audience"
+)
+_NOT_INSTALLED = (
+    "the External Client App is not installed in the org this user logs into: an "
+    "administrator of that org must install it (Setup > External Client App Manager), "
+    "or log in to the org where it is installed"
+)
 
 # What to fix, keyed by (wire code, lower-cased description prefix). Descriptions come from the
 # reference's error table (section 2.7); live strings are lower-case but docs capitalise them.
@@ -345,13 +444,11 @@ _HINTS: dict[tuple[str, str], str] = {
     (
         "invalid_grant",
         "audience validation failed",
-    ): "set the JWT audience to https://login.salesforce.com (production), "
-    "https://test.salesforce.com (sandbox) or the Experience Cloud site URL",
+    ): _AUDIENCE,
     (
         "invalid_grant",
         "audience is invalid",
-    ): "set the JWT audience to https://login.salesforce.com (production), "
-    "https://test.salesforce.com (sandbox) or the Experience Cloud site URL",
+    ): _AUDIENCE,
     (
         "invalid_grant",
         "expired access/refresh token",
@@ -370,17 +467,22 @@ _HINTS: dict[tuple[str, str], str] = {
     (
         "invalid_grant",
         "external client app is not installed in this org",
-    ): "install the external client app in the org (or use the org where it is installed)",
+    ): _NOT_INSTALLED,
+    ("app_not_found", ""): _NOT_INSTALLED,
     (
         "invalid_grant",
         "ip restricted or invalid login hours",
-    ): "the user's profile restricts login IP ranges or hours; relax them or call from an "
-    "allowed network",
+    ): "Salesforce refused the IP address or the time of this login: " + _EGRESS_IP,
+    (
+        "invalid_grant",
+        "ip restricted",
+    ): "Salesforce refused the IP address of this request: " + _EGRESS_IP,
     (
         "invalid_grant",
         "authentication failure",
     ): "check the username and password (append the security token unless the IP is trusted), "
-    "and that the username-password flow is allowed in the org",
+    "and that the username-password flow is allowed in the org (External Client Apps "
+    "never allow it: use JWT bearer or client credentials)",
     (
         "invalid_grant",
         "invalid user credentials",
@@ -415,13 +517,29 @@ _HINTS: dict[tuple[str, str], str] = {
     (
         "invalid_client_id",
         "client identifier invalid",
-    ): "the consumer key is unknown in this org: check client_id and login_url "
-    "(sandbox apps live on test.salesforce.com)",
+    ): "the consumer key is unknown here: check client_id and login_url (sandbox apps "
+    "live on test.salesforce.com); a newly created app (an External Client App above "
+    "all) answers this for several minutes until it has propagated: wait up to 10 "
+    "minutes and try again",
     (
         "invalid_app_access",
         "user is not admin approved to access this app",
     ): "assign the user's profile or a permission set to the app, or relax its "
-    "permitted-users policy",
+    "permitted-users policy; if the app is not installed in the org, install it (or "
+    "give the user the 'Approve Uninstalled Connected Apps' permission)",
+    (
+        "invalid_app_access",
+        "",
+    ): "the user may not use this app: an administrator must install the app in the org "
+    "(or give the user the 'Approve Uninstalled Connected Apps' permission) and assign "
+    "the user's profile or a permission set to it",
+    (
+        "OAUTH_APP_ACCESS_DENIED",
+        "",
+    ): "the user may not use this app: an administrator must install the app in the org "
+    "(or give the user the 'Approve Uninstalled Connected Apps' permission) and assign "
+    "the user's profile or a permission set to it",
+    ("OAUTH_EC_APP_NOT_FOUND", ""): _NOT_INSTALLED,
     (
         "inactive_user",
         "",
@@ -434,7 +552,7 @@ _HINTS: dict[tuple[str, str], str] = {
         "unsupported_grant_type",
         "",
     ): "the flow is not enabled for this app or org (for example username-password or device "
-    "flow blocked)",
+    "flow blocked; External Client Apps have no username-password flow)",
 }
 
 
@@ -444,6 +562,29 @@ def hint_for(error: str, description: str) -> str | None:
     for (code, prefix), hint in _HINTS.items():
         if code == error and lowered.startswith(prefix):
             return hint
+    return None
+
+
+def app_access_hint(exc: BaseException) -> str | None:
+    """The hint of an error that a Salesforce admin must fix for *this user* (the app is
+    not installed in the user's org, the user may not use the app, the user's network
+    address or login hours are refused: reference 15.4-15.7), or ``None``.
+
+    Adapters show it on their error page: unlike a wrong secret (the site's own
+    configuration, logged for the operator), the user can pass it on to their admin.
+    It only holds fixed texts of this module, never a value from the request.
+    """
+    if isinstance(exc, (AppNotFoundError, InvalidAppAccessError)):
+        return exc.hint
+    if isinstance(exc, OAuthProtocolError) and exc.error == "invalid_grant":
+        if exc.description.strip().lower().startswith("ip restricted"):
+            return exc.hint
+        if (
+            exc.description.strip()
+            .lower()
+            .startswith("external client app is not installed")
+        ):
+            return exc.hint
     return None
 
 

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from .exceptions import MalformedResponseError
@@ -171,6 +171,10 @@ class Token:
     id_token: str | None = field(default=None, repr=False)
     expires_at: float | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The token endpoint that issued this grant (login/test host, My Domain or site);
+    #: refresh, revoke, introspect and userinfo for the grant go to its host. ``None``
+    #: for tokens stored before it was recorded: the app's configured login URL is used.
+    token_url: str | None = None
 
     @classmethod
     def from_response(
@@ -179,6 +183,7 @@ class Token:
         *,
         previous: Token | None = None,
         now: float | None = None,
+        token_url: str | None = None,
     ) -> Token:
         """Build a token from a token-endpoint JSON object (or a user-agent fragment).
 
@@ -188,6 +193,8 @@ class Token:
                 kept when the response omits them (Salesforce sends no refresh token on refresh
                 unless rotation is on).
             now: the current epoch time (for ``expires_in``), for tests.
+            token_url: the token endpoint the request was sent to (the grant's
+                authorization server); on a refresh without one, ``previous``'s is kept.
 
         Salesforce sends ``access_token``, ``instance_url``, ``id`` and ``token_type``
         (``Bearer``) in every grant's answer (reference 2.2 and each flow's section), so
@@ -197,8 +204,9 @@ class Token:
             MalformedResponseError: a required field is missing or has the wrong type, the
                 token type is not Bearer, or a token has characters a header cannot carry.
         """
-        access_token = _credential_field(payload, "access_token", required=True)
-        assert access_token is not None
+        access_token = cast(
+            "str", _credential_field(payload, "access_token", required=True)
+        )
         refresh_token = _credential_field(payload, "refresh_token", required=False)
         instance_url = _str_field(payload, "instance_url", required=True)
         id_url = _str_field(payload, "id", required=True)
@@ -231,6 +239,7 @@ class Token:
             org_id = org_id or previous.org_id
             user_id = user_id or previous.user_id
             scopes = scopes or previous.scopes
+            token_url = token_url or previous.token_url
         return cls(
             access_token=access_token,
             refresh_token=refresh_token,
@@ -245,6 +254,7 @@ class Token:
             id_token=_str_field(payload, "id_token", required=False),
             expires_at=expires_at,
             raw={k: v for k, v in payload.items() if k not in _KNOWN_FIELDS},
+            token_url=token_url,
         )
 
     # Storage ---------------------------------------------------------------------------
@@ -264,17 +274,25 @@ class Token:
             "id_token": self.id_token,
             "expires_at": self.expires_at,
             "raw": dict(self.raw),
+            "token_url": self.token_url,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
         """Inverse of :meth:`to_dict`.
 
+        A dict stored before ``token_url`` was recorded loads with ``token_url=None``
+        (operations then use the app's configured login URL, as before).
+
         Raises:
-            MalformedResponseError: the dict has no access token.
+            MalformedResponseError: the dict has no access token, or a ``token_url``
+                that is not a string.
         """
         if not isinstance(data.get("access_token"), str):
             raise MalformedResponseError("stored token has no access token")
+        token_url = data.get("token_url")
+        if token_url is not None and not isinstance(token_url, str):
+            raise MalformedResponseError("stored token's token_url is not a string")
         return cls(
             access_token=data["access_token"],
             refresh_token=data.get("refresh_token"),
@@ -289,6 +307,7 @@ class Token:
             id_token=data.get("id_token"),
             expires_at=data.get("expires_at"),
             raw=dict(data.get("raw") or {}),
+            token_url=token_url or None,
         )
 
     def is_expired(self, *, leeway: float = 0.0, now: float | None = None) -> bool:
@@ -306,7 +325,8 @@ class Token:
             f"Token(access_token={mask(self.access_token)}, "
             f"refresh_token={mask(self.refresh_token)}, instance_url={self.instance_url!r}, "
             f"org_id={self.org_id!r}, user_id={self.user_id!r}, scopes={self.scopes!r}, "
-            f"issued_at={self.issued_at!r}, expires_at={self.expires_at!r})"
+            f"issued_at={self.issued_at!r}, expires_at={self.expires_at!r}, "
+            f"token_url={self.token_url!r})"
         )
 
     __str__ = __repr__

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .models import AbstractSalesforceConnection, get_token_model
     from .session import SalesforceSession
     from .storage import AsyncDjangoTokenStore, DjangoTokenStore
+    from .token_exchange import connect_with_token_exchange
 
 __all__ = [
     "AbstractSalesforceConnection",
@@ -31,6 +32,7 @@ __all__ = [
     "SalesforceMiddleware",
     "SalesforceRequiredMixin",
     "SalesforceSession",
+    "connect_with_token_exchange",
     "get_adapter",
     "get_token_model",
     "salesforce_required",
@@ -46,6 +48,7 @@ _MODULES = {
     "SalesforceMiddleware": "middleware",
     "SalesforceRequiredMixin": "decorators",
     "SalesforceSession": "session",
+    "connect_with_token_exchange": "token_exchange",
     "get_adapter": "adapter",
     "get_token_model": "models",
     "salesforce_required": "decorators",

@@ -33,7 +33,7 @@ def check_removed_keys(
     try:
         cipher = sfoauth_settings.cipher()
     except ImproperlyConfigured:
-        return []  # sfoauth.E005 already reports the keys themselves
+        return []  # sfoauth_django.E005 already reports the keys themselves
     known = set(cipher.key_ids)
     problems: list[CheckMessage] = []
     for alias in databases or ():
@@ -66,7 +66,7 @@ def check_removed_keys(
                         "`manage.py sfoauth_reencrypt`, then remove it; otherwise those "
                         "users must log in to Salesforce again."
                     ),
-                    id="sfoauth.E020",
+                    id="sfoauth_django.E020",
                 )
             )
     return problems

@@ -14,6 +14,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from cachetools import TTLCache
+from django.db.models import Q
 from django.dispatch import Signal
 
 from sfoauth_core import AsyncSalesforceOAuth, ConnectedApp, SalesforceOAuth
@@ -25,7 +26,7 @@ from . import signals
 from .adapter import get_adapter
 from .conf import on_reload, sfoauth_settings
 from .models import NAMED_PREFIX, get_token_model
-from .storage import AsyncDjangoTokenStore, DjangoTokenStore
+from .storage import UNREADABLE_REASON, AsyncDjangoTokenStore, DjangoTokenStore
 
 logger = logging.getLogger("sfoauth.django")
 
@@ -221,19 +222,29 @@ def forget_users_of(key: str) -> None:
 
 def lookup_user_key(user_pk: Any) -> str | None:
     """The key of the user's most recently updated usable connection (one query, then
-    cached); a connection that needs re-authorization does not count."""
+    cached); a connection that needs re-authorization does not count, except one
+    flagged only because its token could not be decrypted: that one is read (and so
+    repaired, :meth:`DjangoTokenStore._readable_again`) and counts when its key is back.
+    """
     cached = cached_user_key(user_pk)
     if cached is not _MISSING:
         return cached  # type: ignore[no-any-return]
-    key: str | None = (
+    candidates = (
         get_token_model()
         ._default_manager.filter(user_id=user_pk, name="")
         .exclude(token_ciphertext="")
-        .exclude(status=NEEDS_REAUTH)
+        .exclude(Q(status=NEEDS_REAUTH) & ~Q(reason=UNREADABLE_REASON))
         .order_by("-updated_at")
-        .values_list("key", flat=True)
-        .first()
+        .values_list("key", "status")
     )
+    key: str | None = None
+    for candidate, status in candidates:
+        if status == NEEDS_REAUTH:  # flagged unreadable: usable again if it decrypts
+            record = DjangoTokenStore().get(candidate)
+            if record is None or record.needs_reauth:
+                continue
+        key = candidate
+        break
     remember_user_key(user_pk, key)
     return key
 

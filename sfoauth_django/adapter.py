@@ -15,9 +15,11 @@ import httpx
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from sfoauth_core import ConnectedApp
+from sfoauth_core.exceptions import app_access_hint
+from sfoauth_core.http.clients import build_http_client
+from sfoauth_core.login import safe_next
 from sfoauth_core.tokens import Identity, Token
 
 from .conf import sfoauth_settings
@@ -37,6 +39,8 @@ __all__ = [
 
 logger = logging.getLogger("sfoauth.django")
 
+USER_AGENT = "sfoauth-django"
+
 #: What the error page says for each error code (no value from the request, ever).
 ERROR_MESSAGES: dict[str, str] = {
     "invalid_state": "This Salesforce login link is invalid, expired or was already used. Please start again.",
@@ -51,6 +55,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "invalid_request": "The login request was not valid.",
     "not_connected": "There is no Salesforce connection to disconnect.",
     "configuration": "Salesforce refused this site's connection settings. Please try again later or contact the site's administrator.",
+    "app_access": "Salesforce does not let your account use this site's app yet. Your Salesforce administrator can fix this:",
 }
 
 #: The error page's title and link for each error code: (title, link text, link target),
@@ -69,18 +74,14 @@ ERROR_PAGES: dict[str, tuple[str, str, str]] = {
     "invalid_request": ("Invalid Salesforce login request", "Start again", "login"),
     "not_connected": ("Nothing to disconnect", "Back", "disconnect"),
     "configuration": ("Salesforce connection problem", "Back", "home"),
+    "app_access": ("Salesforce refused access to this app", "Try again", "login"),
 }
 
 
 def is_safe_next(url: str | None) -> bool:
-    """True only for a same-origin relative path (``/path?query``) (SECURITY.md item 4)."""
-    if not url or not isinstance(url, str) or len(url) > 2000:
-        return False
-    if not url.startswith("/") or url.startswith(("//", "/\\")):
-        return False
-    if any(ord(ch) < 33 or ord(ch) == 127 or ch == "\\" for ch in url):
-        return False
-    return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
+    """True only for a same-origin relative path (``/path?query``) (SECURITY.md item 4):
+    the core's rule (:func:`sfoauth_core.login.safe_next`), the same in both adapters."""
+    return safe_next(url) is not None
 
 
 def _retry_url(request: HttpRequest) -> str | None:
@@ -124,8 +125,12 @@ class DefaultSFOAuthAdapter:
         """The httpx client used to talk to Salesforce for ``app``.
 
         Runs once per app per process (token endpoint) and once per ``request.salesforce.client``.
-        Override (or set ``HTTP_CLIENT_FACTORY``) to add proxies, client certificates or a
-        test transport. Keep TLS verification on and redirects off.
+        The default is the core's one client builder
+        (:func:`sfoauth_core.http.clients.build_http_client`, as ``sfoauth_fastapi``'s):
+        the app's timeout, TLS verification, no redirects, and the proxy the environment
+        names (``HTTPS_PROXY``, ``NO_PROXY``) for the login URL. Override (or set
+        ``HTTP_CLIENT_FACTORY``) for another proxy, client certificates or a test
+        transport. Keep TLS verification on and redirects off.
         """
         factory = sfoauth_settings.HTTP_CLIENT_FACTORY
         if factory is not None:
@@ -133,13 +138,9 @@ class DefaultSFOAuthAdapter:
                 app, asynchronous=asynchronous
             )
             return client
-        options: dict[str, Any] = {
-            "timeout": httpx.Timeout(app.timeout),
-            "follow_redirects": False,
-            "verify": True,
-            "headers": {"User-Agent": "sfoauth-django"},
-        }
-        return httpx.AsyncClient(**options) if asynchronous else httpx.Client(**options)
+        if asynchronous:
+            return build_http_client(app, asynchronous=True, user_agent=USER_AGENT)
+        return build_http_client(app, asynchronous=False, user_agent=USER_AGENT)
 
     def get_login_redirect_url(self, request: HttpRequest, next_url: str | None) -> str:
         """Where the callback sends the user after a successful login.
@@ -269,12 +270,19 @@ class DefaultSFOAuthAdapter:
         ``back_url``, ``back_text`` and, for a ``GET`` that Salesforce's outage
         interrupted, ``retry_url``.
         """
+        # Refusals a Salesforce admin must fix for this user (app not installed in the
+        # user's org, no access to the app, IP or login hours) get their own page with
+        # the fix, whatever step they surfaced at (reference 15.4-15.7).
+        hint = app_access_hint(exception) if exception is not None else None
+        if hint is not None and error != "unavailable":
+            error = "app_access"
         known = error if error in ERROR_MESSAGES else "exchange_failed"
         title, back_text, target = ERROR_PAGES[known]
         context = {
             "error": error,
             "title": title,
             "message": ERROR_MESSAGES[known],
+            "hint": hint,
             "back_url": _link(target),
             "back_text": back_text,
             "retry_url": _retry_url(request) if error == "unavailable" else None,

@@ -60,7 +60,7 @@ class SalesforceConnectionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_at",
         "updated_at",
     )
-    actions = ["revoke_connections"]
+    actions = ("revoke_connections",)
     delete_confirmation_template = "sfoauth/admin_delete_confirmation.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

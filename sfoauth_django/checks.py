@@ -1,7 +1,8 @@
 """System checks (``manage.py check``): every misconfiguration with an id and a hint.
 
-Errors ``sfoauth.E001``-``E011`` stop ``runserver`` and ``migrate``; warnings
-``sfoauth.W001``-``W004`` do not. Messages name the setting, never its value
+Errors ``sfoauth_django.E001``-``E012`` stop ``runserver`` and ``migrate``; warnings
+``sfoauth_django.W001``-``W004`` do not; ``sfoauth_django.E020`` (stored tokens under a
+removed key) runs with ``--database``. One id per problem, namespaced per adapter. Messages name the setting, never its value
 (SECURITY.md item 27).
 """
 
@@ -13,7 +14,8 @@ from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import setting_label, sfoauth_settings
@@ -47,7 +49,7 @@ def check_settings(
             Error(
                 _problem(exc),
                 hint="Use only the documented keys; see sfoauth_django.conf.DEFAULTS.",
-                id="sfoauth.E001",
+                id="sfoauth_django.E001",
             )
         ]
     for key in ("ADAPTER", "HTTP_CLIENT_FACTORY"):
@@ -58,7 +60,7 @@ def check_settings(
                 Error(
                     _problem(exc),
                     hint=f"Set {setting_label(key)} to the dotted path of an importable object.",
-                    id="sfoauth.E007",
+                    id="sfoauth_django.E007",
                 )
             )
     messages.extend(_check_app())
@@ -76,7 +78,7 @@ def _check_app() -> list[CheckMessage]:
             Error(
                 f"{setting_label('CLIENT_ID')} is not set.",
                 hint="Copy the Consumer Key of your Connected App into SFOAUTH['CLIENT_ID'].",
-                id="sfoauth.E002",
+                id="sfoauth_django.E002",
             )
         ]
     found: list[CheckMessage] = []
@@ -85,7 +87,7 @@ def _check_app() -> list[CheckMessage]:
             Error(
                 f"{setting_label('REDIRECT_URI')} is not set.",
                 hint="Set it to the absolute https URL of the sfoauth:callback view, as registered on the Connected App.",
-                id="sfoauth.E003",
+                id="sfoauth_django.E003",
             )
         )
     try:
@@ -95,7 +97,7 @@ def _check_app() -> list[CheckMessage]:
             Error(
                 _problem(exc),
                 hint="Use absolute https URLs on Salesforce hosts (login.salesforce.com, test.salesforce.com, My Domain); list custom domains in SFOAUTH['EXTRA_HOSTS']. For the local emulator (http://127.0.0.1...) set SFOAUTH['ALLOW_LOOPBACK'] = True, with DEBUG on.",
-                id="sfoauth.E004",
+                id="sfoauth_django.E004",
             )
         )
     for name, url in sfoauth_settings.LOGIN_URLS.items():
@@ -106,15 +108,15 @@ def _check_app() -> list[CheckMessage]:
                 Error(
                     f"{setting_label('LOGIN_URLS')} entry {name!r} is not a usable Salesforce login URL.",
                     hint="Each entry must be an https Salesforce login, sandbox or My Domain URL.",
-                    id="sfoauth.E009",
+                    id="sfoauth_django.E009",
                 )
             )
     if sfoauth_settings.ALLOW_LOOPBACK and not settings.DEBUG:
         found.append(
-            Warning(
+            CheckWarning(
                 f"{setting_label('ALLOW_LOOPBACK')} is on while DEBUG is off.",
                 hint="Loopback http URLs are for the local emulator only; turn it off in production.",
-                id="sfoauth.W001",
+                id="sfoauth_django.W001",
             )
         )
     return found
@@ -127,7 +129,7 @@ def _check_keys() -> list[CheckMessage]:
                 f"{setting_label('TOKEN_KEYS')} is a string; it must be a list of keys.",
                 hint="Write SFOAUTH['TOKEN_KEYS'] = [os.environ['SFOAUTH_TOKEN_KEY']]: the "
                 "first key encrypts, every key decrypts (put a new key first to rotate).",
-                id="sfoauth.E011",
+                id="sfoauth_django.E011",
             )
         ]
     if not sfoauth_settings.TOKEN_KEYS:
@@ -135,13 +137,13 @@ def _check_keys() -> list[CheckMessage]:
             Error(
                 f"{setting_label('TOKEN_KEYS')} is empty: tokens cannot be stored encrypted.",
                 hint=_KEY_HINT,
-                id="sfoauth.E005",
+                id="sfoauth_django.E005",
             )
         ]
     try:
         sfoauth_settings.cipher()
     except ImproperlyConfigured as exc:
-        return [Error(_problem(exc), hint=_KEY_HINT, id="sfoauth.E005")]
+        return [Error(_problem(exc), hint=_KEY_HINT, id="sfoauth_django.E005")]
     return []
 
 
@@ -149,40 +151,16 @@ def _check_connections() -> list[CheckMessage]:
     found: list[CheckMessage] = []
     for name in sfoauth_settings.CONNECTIONS:
         try:
-            flow, app = sfoauth_settings.connection_config(name)
+            sfoauth_settings.connection(name)
         except ImproperlyConfigured as exc:
             found.append(
                 Error(
                     _problem(exc),
-                    hint="Named connections use FLOW 'jwt_bearer' (CLIENT_ID, PRIVATE_KEY of at least 2048 bits, USERNAME) or 'client_credentials' (CLIENT_ID, CLIENT_SECRET, a My Domain LOGIN_URL). The username-password and user-agent flows are not offered.",
-                    id="sfoauth.E008",
-                )
-            )
-            continue
-        if flow == "jwt_bearer":
-            audience_host = (urlsplit(app.jwt_audience).hostname or "").lower()
-            if not app.trusts_host(audience_host):
-                found.append(
-                    Error(
-                        f"{setting_label(name, 'AUDIENCE')} is not a Salesforce login host.",
-                        hint="Use https://login.salesforce.com, https://test.salesforce.com or your Experience Cloud site URL.",
-                        id="sfoauth.E008",
-                    )
-                )
-            if not app.username:
-                found.append(
-                    Error(
-                        f"{setting_label(name, 'USERNAME')} is not set.",
-                        hint="The JWT bearer flow needs the Salesforce username to act as.",
-                        id="sfoauth.E008",
-                    )
-                )
-        if flow == "client_credentials" and not app.is_my_domain:
-            found.append(
-                Error(
-                    f"{setting_label(name, 'LOGIN_URL')} must be a My Domain URL for client credentials.",
-                    hint="Use https://<your-domain>.my.salesforce.com.",
-                    id="sfoauth.E008",
+                    hint="Named connections use FLOW 'jwt_bearer' (CLIENT_ID, PRIVATE_KEY "
+                    "of at least 2048 bits, USERNAME, an AUDIENCE among the login hosts) or "
+                    "'client_credentials' (CLIENT_ID, CLIENT_SECRET, a My Domain LOGIN_URL). "
+                    "The username-password and user-agent flows are not offered.",
+                    id="sfoauth_django.E008",
                 )
             )
     return found
@@ -195,7 +173,7 @@ def _check_django() -> list[CheckMessage]:
             Error(
                 "django.contrib.sessions is not installed.",
                 hint="Add 'django.contrib.sessions' to INSTALLED_APPS: the login is bound to the browser session.",
-                id="sfoauth.E006",
+                id="sfoauth_django.E006",
             )
         )
     middleware = list(getattr(settings, "MIDDLEWARE", []) or [])
@@ -204,7 +182,7 @@ def _check_django() -> list[CheckMessage]:
             Error(
                 "SessionMiddleware is not in MIDDLEWARE.",
                 hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
-                id="sfoauth.E006",
+                id="sfoauth_django.E012",
             )
         )
     ours = "sfoauth_django.middleware.SalesforceMiddleware"
@@ -216,27 +194,27 @@ def _check_django() -> list[CheckMessage]:
             Error(
                 "SalesforceMiddleware must come after AuthenticationMiddleware.",
                 hint=f"Move '{ours}' below '{auth}' in MIDDLEWARE.",
-                id="sfoauth.E010",
+                id="sfoauth_django.E010",
             )
         )
     if ours not in middleware:
         found.append(
-            Warning(
+            CheckWarning(
                 "SalesforceMiddleware is not in MIDDLEWARE.",
                 hint=f"Add '{ours}' below '{auth}': without it request.salesforce exists "
                 "only in decorated views, and Salesforce failures inside other views "
                 "are not turned into the re-connect and 503 pages.",
-                id="sfoauth.W003",
+                id="sfoauth_django.W003",
             )
         )
     found.extend(_check_login_url())
     engine = getattr(settings, "SESSION_ENGINE", "")
     if engine.endswith("signed_cookies"):
         found.append(
-            Warning(
+            CheckWarning(
                 "The signed-cookie session engine lets the browser read session data.",
                 hint="sfoauth keeps tokens and PKCE verifiers in the database, but prefer a server-side SESSION_ENGINE.",
-                id="sfoauth.W002",
+                id="sfoauth_django.W002",
             )
         )
     return found
@@ -273,13 +251,13 @@ def _check_login_url() -> list[CheckMessage]:
     else:
         return []
     return [
-        Warning(
+        CheckWarning(
             f"settings.LOGIN_URL ({url!r}) matches no URL pattern: anonymous visitors "
             "of @salesforce_required views would get a 404 and lose where they were going.",
             hint="Add a login view, e.g. path('accounts/login/', "
             "LoginView.as_view(template_name='sfoauth/app_login.html'), name='login') "
             "(from django.contrib.auth.views import LoginView), set LOGIN_URL to your "
             "own login page, or enable Sign in with Salesforce (SalesforceBackend).",
-            id="sfoauth.W004",
+            id="sfoauth_django.W004",
         )
     ]

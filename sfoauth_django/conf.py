@@ -29,8 +29,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from sfoauth_core import ConnectedApp
+from sfoauth_core import ConnectedApp, Connection
 from sfoauth_core.config import DEFAULT_LOGIN_URL
+from sfoauth_core.connections import SERVER_GRANTS
 from sfoauth_core.exceptions import ConfigurationError
 from sfoauth_core.storage import TokenCipher
 
@@ -68,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_TIMEOUT": None,
     "LEEWAY": 60.0,
     "CACHE_TTL": 300.0,
+    "REFRESH_TOKEN_IDLE_LIMIT": None,
 }
 
 #: Settings holding dotted paths, imported on access.
@@ -99,7 +101,20 @@ CONNECTION_KEYS = frozenset(
 #: ``SFOAUTH`` dict instead of hiding it whole; keep it so when adding a secret setting.
 SECRET_SETTINGS = frozenset({"CLIENT_SECRET", "TOKEN_KEYS", "PRIVATE_KEY"})
 #: Server-to-server flows a named connection may use.
-CONNECTION_FLOWS = ("jwt_bearer", "client_credentials")
+CONNECTION_FLOWS = SERVER_GRANTS
+#: The top-level keys that make the user-facing Connected App.
+_APP_KEYS = (
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "REDIRECT_URI",
+    "LOGIN_URL",
+    "SCOPES",
+    "TIMEOUT",
+    "ALLOW_LOOPBACK",
+    "EXTRA_HOSTS",
+)
+#: The top-level keys a ``CONNECTIONS`` entry falls back to.
+_INHERITED_KEYS = tuple(key for key in _APP_KEYS if key != "REDIRECT_URI")
 
 
 def setting_label(key: str, sub: str | None = None) -> str:
@@ -146,15 +161,14 @@ def translate_error(
     exc: ConfigurationError, connection: str | None
 ) -> ImproperlyConfigured:
     """The core's :class:`ConfigurationError` in Django terms: ``SFOAUTH['KEY']``
-    instead of the core's argument names, in the setting and in the explanation."""
-    key = _CORE_TO_KEY.get(exc.setting, exc.setting.upper())
+    instead of the core's argument names, in the setting and in the explanation (a
+    setting already named ``SFOAUTH[...]`` by ``from_mapping`` stays as it is)."""
+    setting = exc.setting
+    if not setting.startswith(SETTING_NAME + "["):
+        key = _CORE_TO_KEY.get(setting, setting.upper())
+        setting = setting_label(connection or key, key if connection else None)
     problem = _django_words(exc.problem, connection)
-    return ImproperlyConfigured(
-        f"{setting_label(connection or key, key if connection else None)}: {problem}"
-    )
-
-
-_translate = translate_error
+    return ImproperlyConfigured(f"{setting}: {problem}")
 
 
 class SFOAuthSettings:
@@ -181,7 +195,7 @@ class SFOAuthSettings:
         )
         self._lock = threading.Lock()
         self._user: dict[str, Any] | None = None
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[Any, Any] = {}
 
     # Loading ------------------------------------------------------------------------
     @property
@@ -365,9 +379,32 @@ class SFOAuthSettings:
         """Seconds a token (and the user's connection) stays in the in-process cache."""
         return float(self._get("CACHE_TTL"))
 
+    @property
+    def REFRESH_TOKEN_IDLE_LIMIT(self) -> float | None:  # noqa: N802
+        """The app's refresh-token idle limit in seconds ("expire refresh token if not
+        used for", reference 15.3), if it has one: ``sfoauth_status`` shows each
+        connection's risk against it, and ``sfoauth_keepalive`` refreshes connections
+        idle for a third of it by default."""
+        value = self._get("REFRESH_TOKEN_IDLE_LIMIT")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = 0.0
+        if not seconds > 0:
+            raise ImproperlyConfigured(
+                f"{setting_label('REFRESH_TOKEN_IDLE_LIMIT')} must be a positive "
+                "number of seconds (or None)"
+            )
+        return seconds
+
     # Conversions to the core ----------------------------------------------------------
     def to_core_config(self, *, login_url: str | None = None) -> ConnectedApp:
         """The user-facing Connected App as the core's frozen :class:`ConnectedApp`.
+
+        Built once per login URL (and settings change), by
+        :meth:`ConnectedApp.from_mapping <sfoauth_core.ConnectedApp.from_mapping>`.
 
         Args:
             login_url: a login URL chosen from ``LOGIN_URLS`` for one request (a copy is
@@ -376,28 +413,32 @@ class SFOAuthSettings:
         Raises:
             ImproperlyConfigured: a value is missing or unsafe (named, never shown).
         """
-        if not self.CLIENT_ID:
-            raise ImproperlyConfigured(f"{setting_label('CLIENT_ID')} is required")
+        cache_key = ("_app", login_url)
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            return cast(ConnectedApp, cached)
+        values = {key: self._get(key) for key in _APP_KEYS}
+        if login_url:
+            values["LOGIN_URL"] = login_url
         try:
-            return ConnectedApp(
-                client_id=self.CLIENT_ID,
-                client_secret=self.CLIENT_SECRET,
-                redirect_uri=self.REDIRECT_URI,
-                login_url=login_url or self.LOGIN_URL,
-                scopes=self.SCOPES,
-                timeout=self.TIMEOUT,
-                allow_loopback=self.ALLOW_LOOPBACK,
-                extra_hosts=self.EXTRA_HOSTS,
-            )
+            app = ConnectedApp.from_mapping(values, label=setting_label)
         except ConfigurationError as exc:
-            raise _translate(exc, None) from None
+            raise translate_error(exc, None) from None
+        self._cache[cache_key] = app
+        return app
 
-    def connection_config(self, name: str) -> tuple[str, ConnectedApp]:
-        """The flow and :class:`ConnectedApp` of the named connection ``name``.
+    def connection(self, name: str) -> Connection:
+        """The named connection ``name`` as the core's :class:`Connection` (built once,
+        by :meth:`Connection.from_mapping <sfoauth_core.Connection.from_mapping>`; its
+        missing keys fall back to the top-level ones).
 
         Raises:
             ImproperlyConfigured: no such connection, or its settings are invalid.
         """
+        cache_key = ("_connection", name)
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            return cast(Connection, cached)
         connections = self.CONNECTIONS
         if name not in connections:
             raise ImproperlyConfigured(
@@ -409,49 +450,26 @@ class SFOAuthSettings:
             raise ImproperlyConfigured(
                 f"{setting_label(name, unknown[0])} is not a connection setting"
             )
-        flow = entry.get("FLOW")
-        if flow not in CONNECTION_FLOWS:
-            raise ImproperlyConfigured(
-                f"{setting_label(name, 'FLOW')} must be one of {', '.join(CONNECTION_FLOWS)}"
-            )
-        key = entry.get("PRIVATE_KEY")
-        if key is None and entry.get("PRIVATE_KEY_FILE"):
-            try:
-                with open(entry["PRIVATE_KEY_FILE"], encoding="utf-8") as fh:
-                    key = fh.read()
-            except (OSError, UnicodeDecodeError):
-                raise ImproperlyConfigured(
-                    f"{setting_label(name, 'PRIVATE_KEY_FILE')} cannot be read"
-                ) from None
-        client_id = entry.get("CLIENT_ID", self.CLIENT_ID)
-        if not client_id:
-            raise ImproperlyConfigured(
-                f"{setting_label(name, 'CLIENT_ID')} is required"
-            )
+        values = {key: self._get(key) for key in _INHERITED_KEYS}
+        values.update(entry)
         try:
-            app = ConnectedApp(
-                client_id=client_id,
-                client_secret=entry.get("CLIENT_SECRET", self.CLIENT_SECRET),
-                login_url=entry.get("LOGIN_URL", self.LOGIN_URL),
-                scopes=entry.get("SCOPES", self.SCOPES),
-                private_key=key,
-                username=entry.get("USERNAME"),
-                audience=entry.get("AUDIENCE"),
-                timeout=entry.get("TIMEOUT", self.TIMEOUT),
-                allow_loopback=entry.get("ALLOW_LOOPBACK", self.ALLOW_LOOPBACK),
-                extra_hosts=entry.get("EXTRA_HOSTS", self.EXTRA_HOSTS),
+            found = Connection.from_mapping(
+                values, label=lambda key: setting_label(name, key)
             )
         except ConfigurationError as exc:
-            raise _translate(exc, name) from None
-        if flow == "jwt_bearer" and app.private_key is None:
-            raise ImproperlyConfigured(
-                f"{setting_label(name, 'PRIVATE_KEY')} is required for the JWT bearer flow"
-            )
-        if flow == "client_credentials" and app.client_secret is None:
-            raise ImproperlyConfigured(
-                f"{setting_label(name, 'CLIENT_SECRET')} is required for client credentials"
-            )
-        return str(flow), app
+            raise translate_error(exc, name) from None
+        self._cache[cache_key] = found
+        return found
+
+    def connection_config(self, name: str) -> tuple[str, ConnectedApp]:
+        """The flow and :class:`ConnectedApp` of the named connection ``name`` (see
+        :meth:`connection`).
+
+        Raises:
+            ImproperlyConfigured: no such connection, or its settings are invalid.
+        """
+        found = self.connection(name)
+        return found.resolved_grant, found.app
 
     def cipher(self) -> TokenCipher:
         """The :class:`TokenCipher` built from ``TOKEN_KEYS``.

@@ -67,7 +67,7 @@ class AbstractSalesforceConnection(models.Model):
     show ids and status, never a token.
     """
 
-    STATUS_CHOICES = [
+    STATUS_CHOICES = [  # noqa: RUF012 - Django's choices idiom, never mutated
         (ACTIVE, _("Active")),
         (NEEDS_REAUTH, _("Needs re-authorization")),
     ]
@@ -155,7 +155,7 @@ class AbstractSalesforceConnection(models.Model):
         abstract = True
         verbose_name = _("Salesforce connection")
         verbose_name_plural = _("Salesforce connections")
-        constraints = [
+        constraints = [  # noqa: RUF012 - Django's Meta idiom
             models.UniqueConstraint(
                 fields=["user", "org_id"],
                 condition=Q(name=""),

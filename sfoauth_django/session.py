@@ -2,8 +2,8 @@
 
 Nothing is read until an attribute is used. With a valid token in the in-process cache,
 ``request.salesforce.token`` costs no database query and no HTTP call. The object is
-falsy when the user has no connection (the middleware turns that into
-``request.salesforce is None``; see :mod:`sfoauth_django.middleware`).
+falsy when the user has no usable connection; ``SalesforceMiddleware`` puts one on every
+request as ``request.salesforce`` (see :mod:`sfoauth_django.middleware`).
 
 Sync views use the properties (``.token``, ``.client``, ``.identity``); async views
 await the ``a``-prefixed twins (``await request.salesforce.atoken()``).
@@ -25,7 +25,11 @@ from .adapter import get_adapter
 from .conf import sfoauth_settings
 from .models import connection_key
 
-__all__ = ["ConnectionNeedsReauthorization", "SalesforceSession"]
+__all__ = [
+    "ConnectionNeedsReauthorization",
+    "NoSalesforceConnectionError",
+    "SalesforceSession",
+]
 
 
 class ConnectionNeedsReauthorization(ReauthorizationRequired):
@@ -34,6 +38,15 @@ class ConnectionNeedsReauthorization(ReauthorizationRequired):
     (``silent_variable_failure``) instead of crashing the page; the session is falsy
     from then on, and decorated views (or ``SalesforceMiddleware``) send the user to the
     login interstitial."""
+
+    silent_variable_failure = True
+
+
+class NoSalesforceConnectionError(TokenNotFoundError):
+    """:class:`~sfoauth_core.exceptions.TokenNotFoundError` raised through a falsy
+    ``request.salesforce`` (the user has no connection). Templates render it as an empty
+    value (``silent_variable_failure``): ``{{ request.salesforce.instance_url }}`` is
+    blank for a user without a connection, as it was when the attribute was ``None``."""
 
     silent_variable_failure = True
 
@@ -65,7 +78,8 @@ class SalesforceSession:
             own connection.
 
     Raises:
-        TokenNotFoundError: (from ``.token`` and friends) there is no connection.
+        NoSalesforceConnectionError: (a ``TokenNotFoundError``, from ``.token`` and friends)
+            there is no connection; templates render it as an empty value.
         ReauthorizationRequired: Salesforce refused the grant; send the user to login.
         SalesforceUnavailableError: a needed refresh failed after retries.
     """
@@ -128,7 +142,7 @@ class SalesforceSession:
 
     def _require_key(self, key: str | None) -> str:
         if key is None:
-            raise TokenNotFoundError("the user has no Salesforce connection")
+            raise NoSalesforceConnectionError("the user has no Salesforce connection")
         return key
 
     # The token -------------------------------------------------------------------------
@@ -181,7 +195,8 @@ class SalesforceSession:
             client = get_adapter(self._request).get_http_client(
                 manager.oauth.app, asynchronous=False
             )
-            assert isinstance(client, httpx.Client)
+            if not isinstance(client, httpx.Client):
+                raise TypeError("get_http_client() must return an httpx.Client here")
             client.base_url = httpx.URL(token.instance_url or "")
             client.auth = manager.auth(self._require_key(self.key))
             self._client = client
@@ -195,7 +210,10 @@ class SalesforceSession:
             client = get_adapter(self._request).get_http_client(
                 manager.oauth.app, asynchronous=True
             )
-            assert isinstance(client, httpx.AsyncClient)
+            if not isinstance(client, httpx.AsyncClient):
+                raise TypeError(
+                    "get_http_client() must return an httpx.AsyncClient here"
+                )
             client.base_url = httpx.URL(token.instance_url or "")
             client.auth = manager.auth(self._require_key(await self.akey()))
             self._aclient = client

@@ -19,12 +19,16 @@ connection (and transaction) that holds the row lock.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
+import hashlib
+import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -32,9 +36,12 @@ import anyio
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F
 from django.db.models.functions import Coalesce
+from django.utils import timezone as django_timezone
 
 from sfoauth_core.exceptions import MalformedResponseError, StorageError
+from sfoauth_core.login import LoginError, LoginErrorCode, PendingLogin
 from sfoauth_core.storage import (
     ACTIVE,
     MINTED_GRANTS,
@@ -53,9 +60,14 @@ from sfoauth_core.storage.base import (
 from sfoauth_core.tokens import Token
 
 from .conf import sfoauth_settings
-from .models import NAMED_PREFIX, AbstractSalesforceConnection, get_token_model
+from .models import (
+    NAMED_PREFIX,
+    AbstractSalesforceConnection,
+    PendingAuthorization,
+    get_token_model,
+)
 
-__all__ = ["AsyncDjangoTokenStore", "DjangoTokenStore"]
+__all__ = ["AsyncDjangoTokenStore", "DjangoPendingLoginStore", "DjangoTokenStore"]
 
 T = TypeVar("T")
 
@@ -123,9 +135,48 @@ class DjangoTokenStore:
         if row is None:
             return None
         try:
-            return row.to_record(self.cipher)
+            record = row.to_record(self.cipher)
         except (StorageError, MalformedResponseError, ValueError):
             return self._unreadable(row)
+        if (
+            record is not None
+            and record.needs_reauth
+            and record.reason == UNREADABLE_REASON
+        ):
+            return self._readable_again(row, record)
+        return record
+
+    def _readable_again(
+        self, row: AbstractSalesforceConnection, record: TokenRecord
+    ) -> TokenRecord:
+        """A row flagged unreadable that decrypts now: the key that made it is back in
+        ``TOKEN_KEYS`` (a deploy with a wrong key, then fixed). AES-GCM with the row's
+        associated data proves it authentic, so the flag no longer holds: the connection
+        is active again, and nobody has to reconnect because of an operator's slip."""
+        restored = (
+            self._rows()
+            .filter(
+                pk=row.pk,
+                version=record.version,
+                status=NEEDS_REAUTH,
+                reason=UNREADABLE_REASON,
+            )
+            .update(status=ACTIVE, reason="", version=F("version") + 1)
+        )
+        if not restored:  # someone else wrote meanwhile: theirs is the truth
+            latest = self._record(self._rows().filter(pk=row.pk).first())
+            return latest if latest is not None else record
+        security_log.warning(
+            "stored token of connection %r can be decrypted again (its key is back); "
+            "the connection is active again",
+            row.key,
+        )
+        from . import _runtime  # late: _runtime builds stores
+
+        _runtime.forget(row.key)
+        if row.user_id is not None:
+            _runtime.forget_user(row.user_id)
+        return replace(record, status=ACTIVE, reason="", version=record.version + 1)
 
     def _unreadable(self, row: AbstractSalesforceConnection) -> TokenRecord:
         """A row whose token cannot be decrypted: flagged, logged, never a 500.
@@ -412,6 +463,11 @@ class DjangoTokenStore:
             raise error
 
     # Maintenance ------------------------------------------------------------------------
+    def release_thread(self) -> None:
+        """Close the calling thread's database connections: a worker thread that used
+        the store (the keep-alive's) is ending."""
+        _close_thread_connections()
+
     def reencrypt(
         self, *, batch_size: int = 100, failed: list[str] | None = None
     ) -> int:
@@ -630,3 +686,77 @@ class AsyncDjangoTokenStore:
                 await worker.run(lambda: manager.__exit__(None, None, None))
         finally:
             worker.close()
+
+
+class DjangoPendingLoginStore:
+    """The core's :class:`~sfoauth_core.login.PendingLoginStore` over
+    :class:`~sfoauth_django.models.PendingAuthorization` rows, bound to one browser
+    session.
+
+    Each row is keyed by the login id (a hash of ``state``), holds the record encrypted
+    with the token cipher (bound to that id) and the hash of the session's binding: a
+    callback from another browser session is refused *without* consuming the login, so
+    the victim can still finish theirs. ``take`` deletes the row before anything else
+    happens, so of two racing callbacks only one gets it. Expired rows are purged as new
+    logins start.
+
+    Args:
+        cipher: the token cipher.
+        binding: the session's random binding value (never stored in clear).
+    """
+
+    def __init__(self, cipher: TokenCipher, *, binding: str) -> None:
+        self.cipher = cipher
+        self._binding_hash = hashlib.sha256(binding.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return "DjangoPendingLoginStore()"
+
+    def put(self, login_id: str, pending: PendingLogin) -> None:
+        """Store the encrypted record (and purge expired ones)."""
+        now = django_timezone.now()
+        PendingAuthorization.objects.filter(expires_at__lt=now).delete()
+        PendingAuthorization.objects.create(
+            state_hash=login_id,
+            binding_hash=self._binding_hash,
+            payload=pending.seal(self.cipher, login_id),
+            expires_at=datetime.fromtimestamp(pending.expires_at, tz=timezone.utc),
+        )
+
+    def take(self, login_id: str) -> PendingLogin | None:
+        """Consume the login: ``None`` if unknown or used.
+
+        Raises:
+            LoginError: ``INVALID_STATE`` when the login belongs to another browser
+                session (left in place), lost a race, or cannot be read.
+        """
+        rows = PendingAuthorization.objects
+        row = rows.filter(state_hash=login_id).first()
+        if row is None:
+            return None
+        if not hmac.compare_digest(row.binding_hash, self._binding_hash):
+            raise LoginError(
+                LoginErrorCode.INVALID_STATE,
+                "state belongs to another browser session",
+                step="callback",
+            )
+        deleted, _ = rows.filter(
+            state_hash=login_id, binding_hash=row.binding_hash
+        ).delete()
+        if deleted != 1:
+            raise LoginError(
+                LoginErrorCode.INVALID_STATE,
+                "state used by a concurrent callback",
+                step="callback",
+            )
+        try:
+            pending = PendingLogin.unseal(self.cipher, login_id, row.payload)
+        except StorageError:
+            raise LoginError(
+                LoginErrorCode.INVALID_STATE,
+                "pending login record unreadable",
+                step="callback",
+            ) from None
+        # The row's expiry is the database's word (an operator may shorten it).
+        expires_at = min(pending.expires_at, row.expires_at.timestamp())
+        return dataclasses.replace(pending, expires_at=expires_at)

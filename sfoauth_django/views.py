@@ -32,7 +32,7 @@ NOT_REVOKED = (
 )
 
 
-def _failure(request: HttpRequest, failure: _flows.FlowFailure) -> HttpResponse:
+def _failure(request: HttpRequest, failure: _flows.FlowFailedError) -> HttpResponse:
     if failure.error == "unavailable":
         return unavailable(request, failure.cause)
     if failure.cause is not None:
@@ -78,7 +78,7 @@ def login(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     try:
         options = _flows.read_login_options(data)
-    except _flows.FlowFailure as failure:
+    except _flows.FlowFailedError as failure:
         return _failure(request, failure)
     if request.method == "GET" and (
         not sfoauth_settings.LOGIN_ON_GET or request.GET.get("reason") in REASONS
@@ -91,7 +91,7 @@ def login(request: HttpRequest) -> HttpResponse:
         return private(render(request, "sfoauth/login.html", context))
     try:
         url = _flows.start_login(request, options)
-    except _flows.FlowFailure as failure:
+    except _flows.FlowFailedError as failure:
         if failure.error == "login_required":
             return private(redirect_to_login(request.get_full_path()))
         return _failure(request, failure)
@@ -107,7 +107,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     """
     try:
         _key, next_url = _flows.finish_login(request)
-    except _flows.FlowFailure as failure:
+    except _flows.FlowFailedError as failure:
         return _failure(request, failure)
     target = get_adapter(request).get_login_redirect_url(request, next_url)
     return private(HttpResponseRedirect(target))
@@ -121,7 +121,7 @@ def disconnect(request: HttpRequest) -> HttpResponse:
         return private(redirect_to_login(request.get_full_path()))
     revoked = _flows.disconnect(request)
     if revoked is None:
-        return _failure(request, _flows.FlowFailure("not_connected", 404))
+        return _failure(request, _flows.FlowFailedError("not_connected", 404))
     request.session[_flows.DISCONNECTED] = True
     messages.info(request, REASONS["disconnected"], fail_silently=True)
     if not revoked:

@@ -140,7 +140,8 @@ class SalesforceEmulator:
     def user(self) -> EmulatedUser:
         """The default user (``jane@acme.com``)."""
         user = self.state.user(self.state.default_user)
-        assert user is not None
+        if user is None:
+            raise LookupError("the emulator has no default user")
         return user
 
     @property
@@ -223,7 +224,10 @@ class SalesforceEmulator:
             name: key of the app.
             client_id: consumer key.
             **policies: other :class:`EmulatedApp` fields. ``jwt_key=True`` generates a
-                key pair and sets ``certificate_pem``/``private_key_pem``.
+                key pair and sets ``certificate_pem``/``private_key_pem``;
+                ``kind="external_client_app"`` makes an External Client App, and
+                ``propagation_seconds=300`` has it answer ``invalid_client_id`` for
+                five minutes of the emulator's clock (reference 15.5).
 
         Raises:
             ValueError: an unknown field, or a ``certificate_pem`` that is not an X.509
@@ -238,6 +242,8 @@ class SalesforceEmulator:
         _fields(EmulatedApp, policies)
         app = EmulatedApp(name=name, client_id=client_id, **policies)
         with self.state.lock:
+            if app.created_at is None:
+                app.created_at = self.state.now()
             self.state.apps[name] = app
         return app
 
@@ -299,6 +305,39 @@ class SalesforceEmulator:
     @loopback_kind.setter
     def loopback_kind(self, value: Literal["my_domain", "login"]) -> None:
         self.state.loopback_kind = value
+
+    @property
+    def loopback_hosts(self) -> dict[str, str]:
+        """Loopback host names given to other orgs: ``{"localhost": "beta"}`` makes
+        ``http://localhost:<port>`` org ``beta``'s My Domain and login host (for a
+        sandbox org, its test.salesforce.com), while ``127.0.0.1`` stays the default
+        org's. A copy; assign to change."""
+        return dict(self.state.loopback_hosts)
+
+    @loopback_hosts.setter
+    def loopback_hosts(self, value: dict[str, str]) -> None:
+        hosts = {str(k).strip("[]").lower(): str(v) for k, v in dict(value).items()}
+        with self.state.lock:
+            unknown = sorted(v for v in hosts.values() if v not in self.state.orgs)
+            if unknown:
+                raise ValueError(f"unknown org(s) {', '.join(map(repr, unknown))}")
+            self.state.loopback_hosts = hosts
+
+    @property
+    def host_binding(self) -> Literal["family", "off"]:
+        """``"family"`` (default): a token is served only by the hosts of its org's
+        environment that issued it (production: login.salesforce.com and the My
+        Domain; sandbox: test.salesforce.com and the sandbox My Domain; a site login:
+        that site), as at Salesforce: a refresh elsewhere answers ``invalid_grant``,
+        a revoke ``invalid_token``, introspection ``active: false``. ``"off"``: any
+        host serves any token."""
+        return self.state.host_binding
+
+    @host_binding.setter
+    def host_binding(self, value: Literal["family", "off"]) -> None:
+        if value not in ("family", "off"):
+            raise ValueError("host_binding must be 'family' or 'off'")
+        self.state.host_binding = value
 
     def expire_access_tokens(self, user: str | None = None) -> int:
         """Expire every access token (or one user's); REST then answers 401.

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from .access import check_app_access
 from .constants import AUTHORIZE_PATH
 from .crypto import new_auth_code
 from .state import AuthCodeRecord, EmulatedApp, EmulatedUser, EmulatorState
@@ -215,12 +216,11 @@ def decide_authorization(
         check_user(org, user)
     except OAuthError as exc:
         return fail(exc.error, exc.description)
-    if app.permitted_users == "admin_approved" and user.username not in (
-        app.admin_approved_users
-    ):
-        return fail(
-            "invalid_app_access", "user is not admin approved to access this app"
-        )
+    if app.app_access_stage == "authorize":
+        try:
+            check_app_access(app, user, org)
+        except OAuthError as exc:
+            return fail(exc.error, exc.description)
     if response_type != "code" and org.user_agent_blocked:
         return fail(*org.user_agent_blocked_error)
     if action == "deny" or (forced_user is not None and not forced_consent):
@@ -422,7 +422,8 @@ async def authorize_endpoint(request: Request) -> Response:
         elif outcome.kind == "login":
             response = login_page(ctx, params, outcome.login_error)
         else:
-            assert outcome.app is not None and outcome.user is not None
+            if outcome.app is None or outcome.user is None:  # pragma: no cover
+                raise RuntimeError("a consent page needs the app and the user")
             response = consent_page(
                 ctx, params, outcome.app, outcome.user, outcome.scopes
             )

@@ -191,7 +191,10 @@ async def patch_object(request: Request) -> Response:
             except ValueError as exc:
                 return _bad(f"certificate_pem: {exc}")
             data.setdefault("private_key_pem", None)
-        unknown = _patch(target, data)
+        try:
+            unknown = _patch(target, data)
+        except ValueError as exc:  # e.g. an unknown refresh_token_policy
+            return _bad(str(exc))
     if unknown:
         return _bad(f"unknown or read-only fields: {', '.join(sorted(unknown))}")
     return JSONResponse({"ok": True})

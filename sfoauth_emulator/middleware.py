@@ -73,7 +73,7 @@ async def _sniff_params(scope: Scope, body: bytes) -> dict[str, str]:
         request = Request(scope, _replay(body))
         try:
             form = await request.form()
-        except Exception:  # malformed multipart: the handler will answer
+        except Exception:  # noqa: BLE001 - malformed multipart: the handler answers
             return params
         for key, value in form.multi_items():
             if isinstance(value, str):

@@ -27,6 +27,12 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .access import (
+    JWT_NOT_INSTALLED,
+    check_app_access,
+    check_ip_ranges,
+    check_password_flow,
+)
 from .constants import (
     ACCESS_TOKEN_TYPE,
     JWT_BEARER_GRANT,
@@ -47,7 +53,7 @@ from .state import (
     EmulatedUser,
     EmulatorState,
     RefreshTokenRecord,
-    parse_refresh_policy,
+    refresh_token_expired,
 )
 from .tokens import (
     Grant,
@@ -180,6 +186,9 @@ def _authorization_code(call: _Call, grant_type: str) -> Body:
         raise OAuthError("invalid_grant", "authentication failure")
     org = state.org_of(user)
     check_user(org, user)
+    if app.app_access_stage == "code_exchange":
+        check_app_access(app, user, org)
+    check_ip_ranges(app, call.client_ip)
     record.used = True
     grant = Grant(
         app,
@@ -210,6 +219,10 @@ def _refresh(call: _Call, grant_type: str) -> Body:
     record = state.refresh_tokens.get(call.params.get("refresh_token") or "")
     if record is None or record.client_id != app.client_id:
         raise OAuthError(*_EXPIRED_TOKEN)
+    if not call.ctx.serves_token(state, record.org, record.issuer):
+        # Another environment (production vs sandbox, another org, not the site that
+        # issued it) does not know the token: nothing happens to the grant.
+        raise OAuthError(*_EXPIRED_TOKEN)
     if record.status == "rotated":
         # Reuse of an invalidated token: kill the whole grant (current token included).
         state.reuse_detected += 1
@@ -218,26 +231,16 @@ def _refresh(call: _Call, grant_type: str) -> Body:
     if record.status == "revoked":
         raise OAuthError(*_EXPIRED_TOKEN)
     now = state.now()
-    kind, seconds = parse_refresh_policy(app.refresh_token_policy)
-    if kind == "zero":
-        raise OAuthError(*_EXPIRED_TOKEN)
-    if (
-        kind == "lifetime"
-        and seconds is not None
-        and now > record.grant_created_at + seconds
-    ):
-        raise OAuthError(*_EXPIRED_TOKEN)
-    if (
-        kind == "inactivity"
-        and seconds is not None
-        and now > record.last_used + seconds
-    ):
+    if refresh_token_expired(app, record, now):
+        # Reference 15.3: same answer as any dead grant.
         raise OAuthError(*_EXPIRED_TOKEN)
     user = state.user(record.username)
     if user is None:
         raise OAuthError(*_EXPIRED_TOKEN)
     org = state.org_of(user)
     check_user(org, user)
+    check_app_access(app, user, org, admin_approval=False)
+    check_ip_ranges(app, call.client_ip)
     record.last_used = now
     grant = Grant(
         app, user, org, record.scopes, record.issuer, record.instance_url, grant_type
@@ -265,6 +268,7 @@ def _password(call: _Call, grant_type: str) -> Body:
     app, verified = identify_client(state, call.params, call.authorization)
     if not verified and not app.is_consumer_secret_optional:
         raise OAuthError("invalid_client", "invalid client credentials")
+    check_password_flow(app)
     if call.ctx.kind == "site":
         # Reference 4.9: the flow is not supported for Experience Cloud sites.
         raise OAuthError("invalid_grant", "authentication failure")
@@ -283,6 +287,7 @@ def _password(call: _Call, grant_type: str) -> Body:
     if not ok:
         raise OAuthError("invalid_grant", "authentication failure")
     check_user(org, user)
+    check_app_access(app, user, org)
     scopes = tuple(
         s for s in app.scopes if s not in ("refresh_token", "offline_access")
     )
@@ -310,6 +315,7 @@ def _client_credentials(call: _Call, grant_type: str) -> Body:
     if call.ctx.org is not None and call.ctx.org.name != org.name:
         raise OAuthError("invalid_grant", "no client credentials user enabled")
     check_user(org, user)
+    check_app_access(app, user, org, admin_approval=False)
     scopes = tuple(
         s for s in app.scopes if s not in ("refresh_token", "offline_access", "openid")
     )
@@ -374,9 +380,7 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
         if verified and sender is not app:
             raise OAuthError("invalid_client", "invalid client credentials")
     if not app.installed:
-        raise OAuthError(
-            "invalid_grant", "External client app is not installed in this org"
-        )
+        raise OAuthError(*JWT_NOT_INSTALLED)
     if header.get("alg") != "RS256" or not app.certificate_pem:
         raise OAuthError("invalid_grant", "invalid assertion")
     try:
@@ -418,12 +422,7 @@ def _jwt_bearer(call: _Call, grant_type: str) -> Body:
         user.username in app.admin_approved_users
         or (user.username, app.client_id) in state.approvals
     )
-    if app.permitted_users == "admin_approved" and user.username not in (
-        app.admin_approved_users
-    ):
-        raise OAuthError(
-            "invalid_app_access", "user is not admin approved to access this app"
-        )
+    check_app_access(app, user, org, not_installed=JWT_NOT_INSTALLED)
     if not approved:
         raise OAuthError("invalid_grant", "user hasn't approved this consumer")
     scopes = tuple(
@@ -492,6 +491,7 @@ def _idp_token_exchange(call: _Call, grant_type: str) -> Body:
     if call.ctx.org is not None and call.ctx.org.name != org.name:
         raise OAuthError("invalid_grant", "invalid subject token")
     check_user(org, user)
+    check_app_access(app, user, org)
     scopes = resolve_scopes(app, call.params.get("scope"))
     grant = call.grant(app, user, org, scopes, grant_type)
     return issue_token_response(state, grant, refresh=wants_refresh(scopes))
@@ -609,6 +609,7 @@ def _device(call: _Call, grant_type: str) -> Body:
         raise OAuthError("invalid_grant", "invalid device code")
     org = state.org_of(user)
     check_user(org, user)
+    check_app_access(app, user, org)
     record.status = "used"
     # instance_url is the approving user's org (on a loopback host: the base URL).
     loopback = record.instance_url == record.issuer

@@ -17,10 +17,17 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ._ids import to_18
 from .constants import API_VERSIONS, CLAIMS_SUPPORTED, ID_TOKEN_KID, SCOPES_SUPPORTED
 from .crypto import cached_private_key, jwk_of
+from .jwt_access import ACCESS_TOKEN_KEY, ACCESS_TOKEN_KID
 from .rest import host_org
-from .state import AccessTokenRecord, EmulatedUser, EmulatorState, RefreshTokenRecord
+from .state import (
+    AccessTokenRecord,
+    EmulatedUser,
+    EmulatorState,
+    RefreshTokenRecord,
+    refresh_token_expired,
+)
 from .tokens import ID_TOKEN_KEY
-from .vhosts import emulator_state, host_context
+from .vhosts import HostContext, emulator_state, host_context
 from .wire import (
     JSON_CONTENT_TYPE,
     NO_CACHE_HEADERS,
@@ -57,10 +64,14 @@ _REVOCABLE_HINTS = {"access_token", "refresh_token"}
 _JSONP_CALLBACK = re.compile(r"[A-Za-z_$][\w$.]*")
 
 
-def _active_access(state: EmulatorState, token: str | None) -> AccessTokenRecord | None:
+def _active_access(
+    state: EmulatorState, token: str | None, ctx: HostContext | None = None
+) -> AccessTokenRecord | None:
     record = state.access_tokens.get(token or "")
     if record is None or record.revoked or record.expires_at <= state.now():
         return None
+    if ctx is not None and not ctx.serves_token(state, record.org, record.issuer):
+        return None  # another environment's token is unknown here
     return record
 
 
@@ -100,10 +111,20 @@ async def revoke(request: Request) -> Response:
         if callback and _JSONP_CALLBACK.fullmatch(callback):
             return _jsonp(callback, '{"error":"unsupported_token_type"}')
         return oauth_error_response(error, fmt)
+    ctx = host_context(request)
     with state.lock:
         found = False
         access = state.access_tokens.get(token)
         refresh = state.refresh_tokens.get(token)
+        # A token another environment issued is unknown here (invalid_token).
+        if access is not None and not ctx.serves_token(
+            state, access.org, access.issuer
+        ):
+            access = None
+        if refresh is not None and not ctx.serves_token(
+            state, refresh.org, refresh.issuer
+        ):
+            refresh = None
         if access is not None and not access.revoked:
             access.revoked = True
             found = True
@@ -146,10 +167,19 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 # ---------------------------------------------------------------------- introspect
+def _policy_expired(
+    state: EmulatorState, record: RefreshTokenRecord, now: float
+) -> bool:
+    """Expired by its app's refresh-token policy (reference 15.3; lock held)."""
+    app = state.app_by_client_id(record.client_id)
+    return app is not None and refresh_token_expired(app, record, now)
+
+
 async def introspect(request: Request) -> Response:
     """``/services/oauth2/introspect``: client auth required; own tokens unless
     introspect-all."""
     state = emulator_state(request)
+    ctx = host_context(request)
     params = await read_params(request)
     token = params.get("token") or ""
     with state.lock:
@@ -167,7 +197,8 @@ async def introspect(request: Request) -> Response:
         body: dict[str, Any] = {"active": False}
         if isinstance(record, AccessTokenRecord):
             ok = (
-                not record.revoked
+                ctx.serves_token(state, record.org, record.issuer)
+                and not record.revoked
                 and record.expires_at > now
                 and record.introspectable
                 and (record.client_id == app.client_id or app.is_introspect_all_tokens)
@@ -188,8 +219,10 @@ async def introspect(request: Request) -> Response:
             refresh = state.refresh_tokens.get(token)
             if (
                 refresh is not None
+                and ctx.serves_token(state, refresh.org, refresh.issuer)
                 and refresh.status == "active"
                 and (refresh.client_id == app.client_id or app.is_introspect_all_tokens)
+                and not _policy_expired(state, refresh, now)
             ):
                 body = {
                     "active": True,
@@ -322,7 +355,7 @@ async def identity(request: Request) -> Response:
         return PlainTextResponse("Not Found", status_code=404)
     version = _version_param(request.query_params.get("version"))
     with state.lock:
-        record = _active_access(state, token)
+        record = _active_access(state, token, host_context(request))
         if record is None:
             return _bad_token()
         subject = next(
@@ -361,7 +394,7 @@ async def userinfo(request: Request) -> Response:
     token = await _bearer(request)
     version = _version_param(request.query_params.get("version"))
     with state.lock:
-        record = _active_access(state, token)
+        record = _active_access(state, token, host_context(request))
         user = state.user(record.username) if record else None
         if record is None or user is None:
             return PlainTextResponse(
@@ -437,7 +470,10 @@ async def jwks(request: Request) -> Response:
         kids = sorted(
             {app.asset_token.kid for app in state.apps.values() if app.asset_token}
         )
+        jwt_access = any(app.jwt_access_tokens for app in state.apps.values())
     keys.extend(jwk_of(cached_private_key("asset-token"), kid) for kid in kids)
+    if jwt_access:  # reference 15.9: the key of JWT-format access tokens
+        keys.append(jwk_of(cached_private_key(ACCESS_TOKEN_KEY), ACCESS_TOKEN_KID))
     return JSONResponse({"keys": keys})
 
 

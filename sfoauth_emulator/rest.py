@@ -36,8 +36,8 @@ from .wire import JSON_CONTENT_TYPE
 
 __all__ = [
     "REST_METHODS",
-    "api_versions",
     "apex_rest_endpoint",
+    "api_versions",
     "host_org",
     "rest_endpoint",
 ]

@@ -5,6 +5,8 @@ Configuration file (JSON), every key optional::
     {
       "defaults": true,                 // start from the default org, users and apps
       "loopback_kind": "my_domain",     // or "login": what 127.0.0.1 acts as
+      "loopback_hosts": {"localhost": "beta"},  // localhost serves org beta instead
+      "host_binding": "family",         // or "off": any host serves any token
       "auto_approve": "jane@acme.com",  // scripted user for /services/oauth2/authorize
       "orgs":  [{"name": "beta", "org_id": "00DXX0000002xyz", "my_domain": "beta",
                  "sandbox_name": null, "username_password_blocked": false}],
@@ -118,6 +120,10 @@ def apply_config(
             _update(existing, entry)
         else:
             emu.add_user(username, entry.pop("password"), **entry)
+    if "loopback_hosts" in config:
+        emu.loopback_hosts = config["loopback_hosts"]
+    if "host_binding" in config:
+        emu.host_binding = config["host_binding"]
     for raw in config.get("apps", []):
         entry = dict(raw)
         name = entry.pop("name")

@@ -39,10 +39,14 @@ __all__ = [
     "LogEntry",
     "RefreshTokenRecord",
     "parse_refresh_policy",
+    "refresh_token_expired",
 ]
 
 FaultKind = Literal["status", "latency", "hang", "drop_after_rotation", "html"]
 LoopbackKind = Literal["my_domain", "login"]
+AppKind = Literal["connected_app", "external_client_app"]
+AppAccessStage = Literal["authorize", "code_exchange"]
+HostBinding = Literal["family", "off"]
 
 
 @dataclass
@@ -181,6 +185,9 @@ class EmulatedUser:
         active: ``False`` answers ``inactive_user``.
         ip_restricted: every login answers ``IP restricted or invalid login hours``.
         trusted_ip: the password flow accepts the password without the security token.
+        can_approve_uninstalled_apps: the "Approve Uninstalled Connected Apps"
+            permission (reference 15.7): lets the user authorize a connected app that
+            is not installed in the org.
     """
 
     username: str
@@ -194,6 +201,7 @@ class EmulatedUser:
     active: bool = True
     ip_restricted: bool = False
     trusted_ip: bool = False
+    can_approve_uninstalled_apps: bool = False
     user_type: str = "STANDARD"
     is_integration_user: bool = False
     language: str = "en_US"
@@ -275,7 +283,11 @@ class EmulatedApp:
         is_device_flow_enabled: device flow on.
         refresh_token_policy: ``"infinite"``, ``"zero"``, ``"lifetime:<seconds>"``,
             ``"inactivity:<seconds>"`` or Salesforce's
-            ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``.
+            ``specific_lifetime:N:HOURS|DAYS|MONTHS`` / ``specific_inactivity:N:…``
+            (reference 15.3), on the emulator's clock. ``inactivity`` is the idle
+            limit, a sliding window: each refresh restarts it. A refresh token past
+            its limit answers ``invalid_grant`` / ``expired access/refresh token``
+            and introspects as inactive. Checked when set (``ValueError``).
         session_timeout: access-token lifetime in seconds (never reported to clients);
             ``None`` (default): the org's :attr:`EmulatedOrg.session_timeout`.
         refresh_processing_seconds: how long Salesforce takes to process a refresh
@@ -285,7 +297,49 @@ class EmulatedApp:
             that really overlap are refused; raise it to provoke the rejection.
         id_token_validity: ID-token lifetime in seconds (Salesforce default 2 minutes).
         is_introspect_all_tokens: may introspect tokens of other apps.
-        installed: ``False`` models an uninstalled External Client App.
+        kind: ``"connected_app"`` (default) or ``"external_client_app"`` (reference
+            15.5: no username-password flow; an org without the app installed answers
+            :attr:`not_installed_error`).
+        installed: ``False``: the app is installed in no org (see
+            :attr:`installed_orgs`).
+        installed_orgs: names of the orgs the app is installed in (``None``, the
+            default: every org). A user of another org gets, for an External Client
+            App, :attr:`not_installed_error` (JWT bearer: ``invalid_grant`` / "External
+            client app is not installed in this org", as observed), and for a connected
+            app :attr:`uninstalled_app_error` unless the user may approve uninstalled
+            apps (reference 15.7).
+        not_installed_error: ``(error, error_description)`` of an External Client App
+            used in an org where it is not installed (reference 15.5, observed on a
+            refresh: ``app_not_found`` / "External client app is not installed in this
+            org").
+        uninstalled_app_error: ``(error, error_description)`` for a user without the
+            "Approve Uninstalled Connected Apps" permission (reference 15.7: the wire
+            is not verified, reported as ``OAUTH_APP_ACCESS_DENIED`` /
+            ``invalid_app_access`` variants; set it to the variant you want).
+        app_access_stage: where app-access refusals (admin approval, installation)
+            surface in the web server flow: ``"code_exchange"`` (default; reference 2.7
+            lists ``invalid_app_access`` at the code exchange) or ``"authorize"`` (an
+            error redirect to the callback).
+        password_flow_error: ``(error, error_description)`` of a username-password
+            request to an External Client App, which has no such flow (reference 15.5;
+            the wire is not verified: ``unsupported_grant_type`` is what Salesforce
+            answers for a disabled grant).
+        propagation_seconds: after the app is created (:meth:`SalesforceEmulator.add_app`,
+            on the emulator's clock), it answers ``invalid_client_id`` for this long,
+            as a new External Client App does until it has propagated (reference 15.5;
+            ``0``, the default: at once).
+        created_at: emulator time the app was created (set by ``add_app``).
+        refresh_token_ip_ranges: the refresh-token IP allowlist (reference 15.4: "only
+            IPs in allowed ranges can complete the OAuth web server flow or the refresh
+            token flow"; up to 128 CIDR ranges; ``None``, the default: any address). A
+            code exchange or refresh from another address answers
+            :attr:`ip_refused_error`.
+        ip_refused_error: ``(error, error_description)`` of such a refusal (the exact
+            wire is not verified; default the documented ``invalid_grant`` / "IP
+            restricted or invalid login hours").
+        jwt_access_tokens: issue JWT-format access tokens ("isNamedUserJwtEnabled",
+            reference 15.9), signed with the org's access-token key published at
+            ``/id/keys``.
         certificate_pem: the X.509 certificate PEM (what Salesforce users upload) or
             public key PEM checking JWT bearer assertions; see
             :meth:`SalesforceEmulator.upload_certificate`.
@@ -328,7 +382,30 @@ class EmulatedApp:
     refresh_processing_seconds: float = 0.0
     id_token_validity: int = 120
     is_introspect_all_tokens: bool = False
+    kind: AppKind = "connected_app"
     installed: bool = True
+    installed_orgs: set[str] | None = None
+    not_installed_error: tuple[str, str] = (
+        "app_not_found",
+        "External client app is not installed in this org",
+    )
+    uninstalled_app_error: tuple[str, str] = (
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    )
+    app_access_stage: AppAccessStage = "code_exchange"
+    password_flow_error: tuple[str, str] = (
+        "unsupported_grant_type",
+        "grant type not supported",
+    )
+    propagation_seconds: float = 0.0
+    created_at: float | None = None
+    refresh_token_ip_ranges: list[str] | None = None
+    ip_refused_error: tuple[str, str] = (
+        "invalid_grant",
+        "IP restricted or invalid login hours",
+    )
+    jwt_access_tokens: bool = False
     certificate_pem: str | None = None
     private_key_pem: str | None = None
     asset_token: AssetTokenConfig | None = None
@@ -340,6 +417,14 @@ class EmulatedApp:
     device_code_lifetime: float | None = None
     device_interval: int = 5
     device_slow_down: bool = False
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # A typo in a policy must fail where it is set, not as a 500 at the next refresh.
+        if name == "refresh_token_policy":
+            if not isinstance(value, str):
+                raise ValueError("refresh_token_policy must be a string")
+            parse_refresh_policy(value)
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -409,6 +494,9 @@ class AccessTokenRecord:
     code: str | None = None
     revoked: bool = False
     introspectable: bool = True
+    #: Base URL of the host that issued it (its ``iss``): with ``host_binding``
+    #: ``"family"`` only that host family serves the token.
+    issuer: str = ""
 
 
 @dataclass
@@ -487,13 +575,34 @@ def parse_refresh_policy(policy: str) -> tuple[str, float | None]:
         return text, (None if text == "infinite" else 0.0)
     parts = text.split(":")
     kind = parts[0].removeprefix("specific_")
-    if kind not in ("lifetime", "inactivity"):
-        raise ValueError(f"unknown refresh token policy {policy!r}")
-    if len(parts) == 2:
-        return kind, float(parts[1])
-    if len(parts) == 3 and parts[2].upper() in _UNITS:
-        return kind, float(parts[1]) * _UNITS[parts[2].upper()]
-    raise ValueError(f"unknown refresh token policy {policy!r}")
+    unit = 1 if len(parts) == 2 else _UNITS.get(parts[-1].upper(), 0)
+    if kind in ("lifetime", "inactivity") and len(parts) in (2, 3) and unit:
+        try:
+            amount = float(parts[1])
+        except ValueError:
+            amount = -1.0
+        if amount >= 0 and amount != float("inf"):
+            return kind, amount * unit
+    raise ValueError(
+        f"unknown refresh token policy {policy!r} (expected infinite, zero, "
+        "specific_lifetime:N:HOURS|DAYS|MONTHS, specific_inactivity:N:HOURS|DAYS|"
+        "MONTHS, lifetime:SECONDS or inactivity:SECONDS)"
+    )
+
+
+def refresh_token_expired(
+    app: EmulatedApp, record: RefreshTokenRecord, now: float
+) -> bool:
+    """True when the app's refresh-token policy has expired ``record`` at ``now``
+    (reference 15.3): ``zero`` always, ``lifetime`` counted from the grant (rotation
+    keeps it), ``inactivity`` counted from the token's last use (a sliding window)."""
+    kind, seconds = parse_refresh_policy(app.refresh_token_policy)
+    if kind == "zero":
+        return True
+    if seconds is None:
+        return False
+    started = record.grant_created_at if kind == "lifetime" else record.last_used
+    return now > started + seconds
 
 
 class EmulatorState:
@@ -526,6 +635,14 @@ class EmulatorState:
         self.auto_consent: Literal["allow", "deny"] = "allow"
         self.loopback_kind: LoopbackKind = "my_domain"
         self.loopback_org = DEFAULT_ORG_NAME
+        #: Loopback host name (``localhost``, ``127.0.0.1``) → the org it serves, as
+        #: that org's My Domain and login host; other loopback names serve
+        #: :attr:`loopback_org`. A sandbox org's loopback host is its test.salesforce.com.
+        self.loopback_hosts: dict[str, str] = {}
+        #: ``"family"``: a token is served (refresh, revoke, introspect, userinfo,
+        #: identity) only by its org's hosts of the family that issued it, as at
+        #: Salesforce; ``"off"``: by any host.
+        self.host_binding: HostBinding = "family"
         self.default_org = DEFAULT_ORG_NAME
         self.default_user = DEFAULT_USERNAME
         self.userinfo_error_status = 401
@@ -546,6 +663,10 @@ class EmulatorState:
             return None
         for app in self.apps.values():
             if app.client_id == client_id:
+                if app.propagation_seconds > 0 and app.created_at is not None:
+                    # Reference 15.5: a new app is unknown until it has propagated.
+                    if self.now() < app.created_at + app.propagation_seconds:
+                        return None
                 return app
         return None
 

@@ -19,6 +19,7 @@ from .crypto import (
     sign_jwt,
     token_signature,
 )
+from .jwt_access import jwt_access_token
 from .state import (
     AccessTokenRecord,
     EmulatedApp,
@@ -180,7 +181,23 @@ def issue_token_response(
     app, org, user = grant.app, grant.org, grant.user
     id_url = id_url_for(grant.issuer, org, user)
     issued_at = str(int(now * 1000))
-    access = new_access_token(org.org_id)
+    lifetime = float(
+        app.session_timeout if app.session_timeout is not None else org.session_timeout
+    )
+    access = (
+        jwt_access_token(
+            issuer=grant.issuer,
+            org_id=org.org_id,
+            user_id=user.user_id,
+            client_id=app.client_id,
+            instance_url=grant.instance_url,
+            scopes=grant.scopes,
+            issued_at=now,
+            expires_at=now + lifetime,
+        )
+        if app.jwt_access_tokens  # reference 15.9
+        else new_access_token(org.org_id)
+    )
     refresh_record: RefreshTokenRecord | None = None
     if isinstance(refresh, RefreshTokenRecord):
         refresh_record = refresh
@@ -215,16 +232,12 @@ def issue_token_response(
         id_url=id_url,
         instance_url=grant.instance_url,
         issued_at=now,
-        expires_at=now
-        + float(
-            app.session_timeout
-            if app.session_timeout is not None
-            else org.session_timeout
-        ),
+        expires_at=now + lifetime,
         grant=grant.grant,
         refresh_token=refresh_record.value if refresh_record else None,
         code=code,
         introspectable=introspectable,
+        issuer=grant.issuer,
     )
     body: dict[str, str] = {"access_token": access}
     if new_refresh:

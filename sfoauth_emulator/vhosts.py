@@ -4,7 +4,8 @@ Reference 1.1 and section 13 item 1: ``login.salesforce.com``, ``test.salesforce
 each org's My Domain (production or sandbox pattern), its Experience Cloud site (with a
 path prefix) and its Setup host. A loopback host (``127.0.0.1``, ``localhost``) is the
 org's My Domain and login host at once (or only a login host, with
-``loopback_kind="login"``).
+``loopback_kind="login"``); ``state.loopback_hosts`` gives a loopback name (``localhost``)
+to another org, e.g. a sandbox, whose login host (test.salesforce.com) it then is.
 """
 
 from __future__ import annotations
@@ -74,6 +75,33 @@ class HostContext:
             return org.is_sandbox
         return self.org is not None and self.org.name == org.name
 
+    def serves_token(self, state: EmulatorState, org_name: str, issuer: str) -> bool:
+        """Whether this host knows a token of ``org_name`` issued through ``issuer``.
+
+        As at Salesforce, production and sandboxes are separate services: a token
+        issued through ``login.salesforce.com`` or a production org's My Domain is
+        known there (and on the org's other hosts), one issued through
+        ``test.salesforce.com`` or a sandbox My Domain on the sandbox's; a token of an
+        Experience Cloud site login only on that site. Elsewhere the token is unknown
+        (refresh: ``invalid_grant``, revoke: ``invalid_token``, introspect:
+        ``active: false``, userinfo/identity: ``Bad_OAuth_Token``). Everything is
+        served everywhere with ``state.host_binding = "off"``.
+        """
+        if state.host_binding == "off":
+            return True
+        if issuer and self.base_url == issuer.rstrip("/"):
+            return True  # the host that issued it (a scripted login may cross orgs)
+        org = state.orgs.get(org_name)
+        if org is None:
+            return False
+        if org.site_url and issuer.rstrip("/") == org.site_url:
+            return (
+                self.kind == "site"
+                and self.org is not None
+                and self.org.name == org.name
+            )
+        return self.accepts_org(org)
+
     def orgs(self, state: EmulatorState) -> list[EmulatedOrg]:
         """Orgs whose users may log in here."""
         return [org for org in state.orgs.values() if self.accepts_org(org)]
@@ -107,7 +135,8 @@ def resolve_host(
     if hostname == SANDBOX_LOGIN_HOST:
         return HostContext("test", origin, None), path
     if is_loopback(hostname):
-        org = state.orgs.get(state.loopback_org)
+        name = state.loopback_hosts.get(hostname.strip("[]"), state.loopback_org)
+        org = state.orgs.get(name)
         ctx = HostContext("loopback", origin, org, loopback_kind=state.loopback_kind)
         return ctx, path
     for org in state.orgs.values():

@@ -21,7 +21,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 from cachetools import TTLCache
@@ -32,15 +32,19 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from sfoauth_core.config import ConnectedApp, Secret
+from sfoauth_core.connections import Connection
 from sfoauth_core.events import TokenEvents
 from sfoauth_core.exceptions import (
     ConfigurationError,
     ReauthorizationRequired,
+    SFOAuthConfigurationError,
     SFOAuthError,
     TokenNotFoundError,
+    app_access_hint,
 )
 from sfoauth_core.flows._base import RetryPolicy
 from sfoauth_core.http.async_client import AsyncSalesforceOAuth
+from sfoauth_core.http.clients import build_http_client, build_transport
 from sfoauth_core.manager import DEFAULT_CACHE_TTL, AsyncTokenManager
 from sfoauth_core.storage.base import AsyncTokenStore
 from sfoauth_core.tokens import Identity, Token
@@ -85,9 +89,14 @@ logger = logging.getLogger("sfoauth.fastapi")
 Unauthenticated = Literal["auto", "401", "redirect"]
 
 
+#: The prefix of every start-up check id of this package (``sfoauth_fastapi.E001``).
+NAMESPACE = "sfoauth_fastapi"
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
-    """One start-up finding: ``sfoauth.E00n`` (refuses to start) or ``W00n``."""
+    """One start-up finding: ``sfoauth_fastapi.E0nn`` (refuses to start) or ``W0nn``;
+    one id per problem."""
 
     id: str
     setting: str
@@ -98,35 +107,15 @@ class ConfigIssue:
         return f"[{self.id}] {self.setting}: {self.message} (hint: {self.hint})"
 
 
-class SFOAuthConfigurationError(ConfigurationError):
-    """Every error-level :class:`ConfigIssue` found at start-up, in one exception."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = issues
-        super().__init__("SFOAuth", "; ".join(str(i) for i in issues))
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """A named server-to-server connection.
-
-    Attributes:
-        app: its connected app (private key for JWT bearer; My Domain login URL for
-            client credentials).
-        grant: ``jwt_bearer`` or ``client_credentials`` (default: JWT bearer when the
-            app has a private key).
-        username: the JWT ``sub`` (default: ``app.username``).
-    """
-
-    app: ConnectedApp
-    grant: Literal["jwt_bearer", "client_credentials"] | None = None
-    username: str | None = None
-
-    @property
-    def resolved_grant(self) -> str:
-        if self.grant is not None:
-            return self.grant
-        return "jwt_bearer" if self.app.private_key else "client_credentials"
+# What to do about a server-to-server connection's problem, by the setting at fault.
+_CONNECTION_HINTS = {
+    "private_key": "pass the PEM private key matching the app's certificate",
+    "username": "set the Salesforce username the connection acts as",
+    "audience": "use https://login.salesforce.com, https://test.salesforce.com or your "
+    "Experience Cloud site URL",
+    "client_secret": "copy the consumer secret from the app",
+    "login_url": "use https://<name>.my.salesforce.com",
+}
 
 
 _REDACT = re.compile(
@@ -227,6 +216,11 @@ class SFOAuth:
         retry: retry policy for refreshes.
         session_timeout: the org's session timeout in seconds, when known.
         cache_ttl: seconds a token is served from memory before the store is read.
+        login_urls: other login URLs a user may pick with ``?domain=<name>`` on the
+            login route (Django's ``SFOAUTH["LOGIN_URLS"]``), e.g.
+            ``{"sandbox": "https://test.salesforce.com"}``. The grant remembers the
+            host it was issued by: its refreshes, revocation and introspection go
+            there.
 
     Raises:
         SFOAuthConfigurationError: every misconfiguration, each with an id and a hint.
@@ -255,6 +249,7 @@ class SFOAuth:
         retry: RetryPolicy | None = None,
         session_timeout: float | None = None,
         cache_ttl: float = DEFAULT_CACHE_TTL,
+        login_urls: Mapping[str, str] | None = None,
     ) -> None:
         named = {
             name: c if isinstance(c, Connection) else Connection(c)
@@ -270,10 +265,27 @@ class SFOAuth:
             flow_ttl,
             app_login_url,
         )
-        errors = [i for i in issues if i.id.startswith("sfoauth.E")]
+        #: The login URLs a user may pick (``?domain=<name>``), each as the app
+        #: configured for it.
+        self.login_apps: dict[str, ConnectedApp] = {}
+        for name, url in (login_urls or {}).items():
+            try:
+                self.login_apps[str(name)] = app.replace(login_url=url)
+            except (ConfigurationError, AttributeError, TypeError):
+                issues.append(
+                    ConfigIssue(
+                        "sfoauth_fastapi.E011",
+                        f"login_urls[{name!r}]",
+                        "is not a usable Salesforce login URL",
+                        "use an https URL on a Salesforce host (test.salesforce.com, "
+                        "a My Domain or site); list custom domains in the app's "
+                        "extra_hosts",
+                    )
+                )
+        errors = [i for i in issues if i.id.startswith(f"{NAMESPACE}.E")]
         if errors:
             raise SFOAuthConfigurationError(errors)
-        self.warnings = [i for i in issues if i.id.startswith("sfoauth.W")]
+        self.warnings = [i for i in issues if i.id.startswith(f"{NAMESPACE}.W")]
         self.app = app
         self.store = store
         self.signer = CookieSigner(secret_key)
@@ -302,16 +314,13 @@ class SFOAuth:
 
         self._owned: list[Any] = []
         if transport is None:
-            transport = httpx.AsyncHTTPTransport()
+            # The core's default pool: the same proxy behaviour as sfoauth_django's.
+            transport = build_transport(app, asynchronous=True)
             self._owned.append(transport)
         self.transport = transport
         if http_client is None:
-            http_client = httpx.AsyncClient(
-                transport=_SharedTransport(transport),
-                timeout=httpx.Timeout(app.timeout),
-                follow_redirects=False,
-                headers={"User-Agent": "sfoauth"},
-                trust_env=False,
+            http_client = build_http_client(
+                app, asynchronous=True, transport=_SharedTransport(transport)
             )
             self._owned.append(http_client)
         self.oauth = AsyncSalesforceOAuth(app, http_client=http_client)
@@ -372,14 +381,14 @@ class SFOAuth:
 
         if not isinstance(app, ConnectedApp):
             add(
-                "sfoauth.E001",
+                "sfoauth_fastapi.E001",
                 "app",
                 "must be a ConnectedApp",
                 "build it with ConnectedApp(...) or ConnectedApp.from_env()",
             )
         elif not app.redirect_uri:
             add(
-                "sfoauth.E001",
+                "sfoauth_fastapi.E010",
                 "app.redirect_uri",
                 "is required for the login flow",
                 "set the absolute callback URL registered on the connected app",
@@ -387,21 +396,21 @@ class SFOAuth:
         raw = secret_key.reveal() if isinstance(secret_key, Secret) else secret_key
         if not isinstance(raw, str) or not raw:
             add(
-                "sfoauth.E002",
+                "sfoauth_fastapi.E002",
                 "secret_key",
                 "is missing",
                 "generate one with secrets.token_urlsafe(48) and keep it secret",
             )
         elif len(raw) < MIN_SECRET_KEY_LENGTH:
             add(
-                "sfoauth.E002",
+                "sfoauth_fastapi.E002",
                 "secret_key",
                 f"is shorter than {MIN_SECRET_KEY_LENGTH} characters",
                 "generate one with secrets.token_urlsafe(48)",
             )
         if not isinstance(store, AsyncTokenStore):
             add(
-                "sfoauth.E003",
+                "sfoauth_fastapi.E003",
                 "store",
                 "is not an AsyncTokenStore",
                 "use SQLAlchemyTokenStore, AsyncRedisTokenStore or "
@@ -409,21 +418,21 @@ class SFOAuth:
             )
         if unauthenticated not in ("auto", "401", "redirect"):
             add(
-                "sfoauth.E004",
+                "sfoauth_fastapi.E004",
                 "unauthenticated",
                 "must be auto, 401 or redirect",
                 "pick how sf.session answers a user without a connection",
             )
         if safe_next_path(default_next, "") != default_next:
             add(
-                "sfoauth.E005",
+                "sfoauth_fastapi.E005",
                 "default_next",
                 "must be a same-origin path",
                 "use a path such as '/'",
             )
         if not 30 <= flow_ttl <= 3600:
             add(
-                "sfoauth.E006",
+                "sfoauth_fastapi.E006",
                 "flow_ttl",
                 "must be between 30 and 3600 seconds",
                 "the default is 600 (10 minutes)",
@@ -433,46 +442,28 @@ class SFOAuth:
             and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", app_login_url)
         ):
             add(
-                "sfoauth.E009",
+                "sfoauth_fastapi.E009",
                 "app_login_url",
                 "must be a path or an http(s) URL",
                 "use your login page's path, such as '/login'",
             )
         for name, connection in connections.items():
-            grant = connection.resolved_grant
-            if grant == "jwt_bearer" and not connection.app.private_key:
-                add(
-                    "sfoauth.E007",
-                    f"connections[{name!r}].app.private_key",
-                    "is required for the JWT bearer flow",
-                    "pass the PEM private key matching the app's certificate",
+            try:
+                connection.validate()
+            except ConfigurationError as exc:
+                jwt = connection.resolved_grant == "jwt_bearer"
+                where = (
+                    "username" if exc.setting == "username" else f"app.{exc.setting}"
                 )
-            if grant == "jwt_bearer" and not (
-                connection.username or connection.app.username
-            ):
                 add(
-                    "sfoauth.E007",
-                    f"connections[{name!r}].username",
-                    "is required for the JWT bearer flow",
-                    "set the Salesforce username the connection acts as",
-                )
-            if grant == "client_credentials" and not connection.app.client_secret:
-                add(
-                    "sfoauth.E008",
-                    f"connections[{name!r}].app.client_secret",
-                    "is required for the client credentials flow",
-                    "copy the consumer secret from the app",
-                )
-            if grant == "client_credentials" and not connection.app.is_my_domain:
-                add(
-                    "sfoauth.E008",
-                    f"connections[{name!r}].app.login_url",
-                    "must be the org's My Domain for client credentials",
-                    "use https://<name>.my.salesforce.com",
+                    "sfoauth_fastapi.E007" if jwt else "sfoauth_fastapi.E008",
+                    f"connections[{name!r}].{where}",
+                    exc.problem,
+                    _CONNECTION_HINTS.get(exc.setting, "see the connection's grant"),
                 )
         if isinstance(app, ConnectedApp) and not app.client_secret:
             add(
-                "sfoauth.W001",
+                "sfoauth_fastapi.W001",
                 "app.client_secret",
                 "is not set (public PKCE client)",
                 "fine for External Client Apps without a secret; otherwise set it",
@@ -483,6 +474,43 @@ class SFOAuth:
     def key_for_user(self, user_key: str) -> str:
         """The token-store key of an app user's connection."""
         return f"user:{user_key}"
+
+    async def connect_with_token_exchange(
+        self,
+        user_key: str,
+        subject_token: str,
+        subject_token_type: str,
+        *,
+        token_handler: str | None = None,
+        scopes: tuple[str, ...] | list[str] | None = None,
+        request: Request | None = None,
+    ) -> SalesforceSession:
+        """Connect ``user_key`` (your user's id) to Salesforce by exchanging a token
+        from another identity provider (reference 15.8): no Salesforce login page.
+
+        Stored like a login through the router (``key_for_user(user_key)``): refreshed
+        when Salesforce granted a refresh token, ``on_login`` called when ``request``
+        is given. The subject token is sent once, never retried.
+
+        Raises:
+            InvalidGrantError: the handler refused the outside token (nothing stored).
+            SalesforceUnavailableError: no answer or 5xx (get a fresh outside token).
+            FlowError: an empty, oversized or unknown subject token.
+            SFOAuthHTTPException: ``SFOAUTH_CONNECTION_CONFLICT`` (409) when the user
+                is already connected to another Salesforce user (the new grant is
+                revoked); ``SFOAUTH_NOT_AUTHENTICATED`` for an empty ``user_key``.
+        """
+        from .token_exchange import connect_with_token_exchange
+
+        return await connect_with_token_exchange(
+            self,
+            user_key,
+            subject_token,
+            subject_token_type,
+            token_handler=token_handler,
+            scopes=scopes,
+            request=request,
+        )
 
     def session_for(self, key: str, token: Token) -> SalesforceSession:
         """A :class:`SalesforceSession` for a stored connection key and token."""
@@ -584,8 +612,7 @@ class SFOAuth:
                 session = await resolve(
                     request, identity.key_from(request), optional=False
                 )
-                assert session is not None
-                return session
+                return cast("SalesforceSession", session)  # optional=False: never None
 
             return cookie_session
         if optional:
@@ -601,8 +628,7 @@ class SFOAuth:
             request: Request, key: str | None = Depends(user_key)
         ) -> SalesforceSession:
             session = await resolve(request, key, optional=False)
-            assert session is not None
-            return session
+            return cast("SalesforceSession", session)  # optional=False: never None
 
         return salesforce_session
 
@@ -649,7 +675,7 @@ class SFOAuth:
                         status_code=status.HTTP_303_SEE_OTHER,
                         headers={"Cache-Control": "no-store"},
                     )
-            return error_response(self, request, code)
+            return error_response(self, request, code, hint=app_access_hint(exc))
 
         async def sfoauth_http(request: Request, exc: Exception) -> Response:
             if not isinstance(exc, SFOAuthHTTPException):  # pragma: no cover

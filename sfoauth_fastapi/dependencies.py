@@ -34,6 +34,7 @@ from starlette.requests import cookie_parser
 from sfoauth_core.exceptions import (
     SFOAuthError,
 )
+from sfoauth_core.http.clients import build_http_client
 from sfoauth_core.manager import AsyncTokenManager
 from sfoauth_core.tokens import Identity, Token
 
@@ -271,13 +272,12 @@ class SalesforceSession:
         optional and leaves the pool open.
         """
         if self._client is None:
-            self._client = httpx.AsyncClient(
+            self._client = build_http_client(
+                self._manager.oauth.app,
+                asynchronous=True,
+                transport=_SharedTransport(self._transport),
                 base_url=self.instance_url,
                 auth=self._manager.auth(self.key),
-                transport=_SharedTransport(self._transport),
-                timeout=self._manager.oauth.app.timeout,
-                follow_redirects=False,
-                trust_env=False,
             )
         return self._client
 

@@ -39,16 +39,19 @@ from sfoauth_core.exceptions import (
     StorageError,
     TokenNotFoundError,
     TransportError,
+    app_access_hint,
 )
+from sfoauth_core.login import LoginError, LoginErrorCode
 
 __all__ = [
     "NO_STORE_HEADERS",
     "RETRY_AFTER_SECONDS",
     "ErrorCode",
-    "SFOAuthHTTPException",
     "ErrorModel",
+    "SFOAuthHTTPException",
     "error_responses",
     "http_error",
+    "login_error_code",
     "sfoauth_exception_handler",
 ]
 
@@ -76,6 +79,7 @@ class ErrorCode(str, Enum):
     INVALID_CALLBACK = "SFOAUTH_INVALID_CALLBACK"
     INVALID_REQUEST = "SFOAUTH_INVALID_REQUEST"
     ACCESS_DENIED = "SFOAUTH_ACCESS_DENIED"
+    APP_ACCESS_DENIED = "SFOAUTH_APP_ACCESS_DENIED"
     AUTHORIZATION_FAILED = "SFOAUTH_AUTHORIZATION_FAILED"
     CONNECTION_CONFLICT = "SFOAUTH_CONNECTION_CONFLICT"
     CROSS_SITE_REQUEST = "SFOAUTH_CROSS_SITE_REQUEST"
@@ -89,9 +93,11 @@ class ErrorCode(str, Enum):
 
 
 class ErrorModel(BaseModel):
-    """The body of an sfoauth error response."""
+    """The body of an sfoauth error response; ``hint`` (only for
+    ``SFOAUTH_APP_ACCESS_DENIED``) says what the user's Salesforce admin must change."""
 
     detail: ErrorCode
+    hint: str | None = None
 
 
 _SUMMARIES: dict[ErrorCode, str] = {
@@ -102,6 +108,7 @@ _SUMMARIES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_CALLBACK: "The callback carries no usable code, or an unexpected issuer.",
     ErrorCode.INVALID_REQUEST: "A login option (scope, prompt...) is not acceptable.",
     ErrorCode.ACCESS_DENIED: "The user declined the authorization at Salesforce.",
+    ErrorCode.APP_ACCESS_DENIED: "Salesforce does not let this user use the app (not installed in the user's org, no access, IP or login hours); ``hint`` says what the admin must change.",
     ErrorCode.AUTHORIZATION_FAILED: "Salesforce refused the authorization or the code exchange.",
     ErrorCode.CONNECTION_CONFLICT: "Another Salesforce user or org authorized into an existing connection.",
     ErrorCode.CROSS_SITE_REQUEST: "A state-changing request came from another site.",
@@ -119,6 +126,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_CALLBACK: status.HTTP_400_BAD_REQUEST,
     ErrorCode.INVALID_REQUEST: status.HTTP_400_BAD_REQUEST,
     ErrorCode.ACCESS_DENIED: status.HTTP_403_FORBIDDEN,
+    ErrorCode.APP_ACCESS_DENIED: status.HTTP_403_FORBIDDEN,
     ErrorCode.AUTHORIZATION_FAILED: status.HTTP_400_BAD_REQUEST,
     ErrorCode.CONNECTION_CONFLICT: status.HTTP_409_CONFLICT,
     ErrorCode.CROSS_SITE_REQUEST: status.HTTP_403_FORBIDDEN,
@@ -181,8 +189,37 @@ def status_for(code: ErrorCode) -> int:
     return _STATUS[code]
 
 
+#: The FastAPI answer to each refusal of the core's login transaction (the core's code
+#: is the same in both adapters; this is how FastAPI spells it).
+LOGIN_ERRORS: Mapping[LoginErrorCode, ErrorCode] = {
+    LoginErrorCode.INVALID_REQUEST: ErrorCode.INVALID_REQUEST,
+    LoginErrorCode.NOT_AUTHENTICATED: ErrorCode.NOT_AUTHENTICATED,
+    LoginErrorCode.INVALID_STATE: ErrorCode.INVALID_STATE,
+    LoginErrorCode.INVALID_CALLBACK: ErrorCode.INVALID_CALLBACK,
+    LoginErrorCode.ACCESS_DENIED: ErrorCode.ACCESS_DENIED,
+    LoginErrorCode.AUTHORIZATION_FAILED: ErrorCode.AUTHORIZATION_FAILED,
+    LoginErrorCode.EXCHANGE_FAILED: ErrorCode.AUTHORIZATION_FAILED,
+    LoginErrorCode.ID_TOKEN_REJECTED: ErrorCode.SALESFORCE_ERROR,
+    LoginErrorCode.SALESFORCE_ERROR: ErrorCode.SALESFORCE_ERROR,
+    LoginErrorCode.SALESFORCE_UNAVAILABLE: ErrorCode.SALESFORCE_UNAVAILABLE,
+    LoginErrorCode.APP_MISCONFIGURED: ErrorCode.APP_MISCONFIGURED,
+    LoginErrorCode.APP_ACCESS_DENIED: ErrorCode.APP_ACCESS_DENIED,
+    LoginErrorCode.ALREADY_LINKED: ErrorCode.CONNECTION_CONFLICT,
+    LoginErrorCode.DIFFERENT_ACCOUNT: ErrorCode.CONNECTION_CONFLICT,
+    LoginErrorCode.SIGNUP_CLOSED: ErrorCode.NOT_AUTHENTICATED,
+    LoginErrorCode.STORAGE_UNAVAILABLE: ErrorCode.STORAGE_UNAVAILABLE,
+}
+
+
+def login_error_code(failure: LoginError) -> ErrorCode:
+    """The FastAPI code of a refused login step."""
+    return LOGIN_ERRORS[failure.code]
+
+
 def code_for(exc: SFOAuthError) -> ErrorCode:
     """The stable code of a core exception (most specific class first)."""
+    if isinstance(exc, LoginError):
+        return login_error_code(exc)
     if isinstance(exc, StateMismatchError):
         return ErrorCode.INVALID_STATE
     if isinstance(exc, TokenNotFoundError):
@@ -191,6 +228,8 @@ def code_for(exc: SFOAuthError) -> ErrorCode:
         return ErrorCode.REAUTHORIZATION_REQUIRED
     if isinstance(exc, AccessDeniedError):
         return ErrorCode.ACCESS_DENIED
+    if app_access_hint(exc) is not None:
+        return ErrorCode.APP_ACCESS_DENIED
     if isinstance(exc, (InvalidClientError, InvalidClientIdError, ConfigurationError)):
         return ErrorCode.APP_MISCONFIGURED
     if isinstance(exc, OAuthProtocolError):
@@ -263,10 +302,13 @@ def error_responses(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
 
 async def sfoauth_exception_handler(request: Request, exc: Exception) -> Response:
     """FastAPI exception handler for core errors escaping a route (for example a
-    ``session.client`` call whose refresh Salesforce refused): the mapped code."""
+    ``session.client`` call whose refresh Salesforce refused): the mapped code (and,
+    for ``SFOAUTH_APP_ACCESS_DENIED``, the ``hint``)."""
     if not isinstance(exc, SFOAuthError):  # pragma: no cover - registered for it
         raise exc
     error = http_error(exc)
-    return JSONResponse(
-        {"detail": error.detail}, status_code=error.status_code, headers=error.headers
-    )
+    body: dict[str, Any] = {"detail": error.detail}
+    hint = app_access_hint(exc)
+    if hint is not None:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)

@@ -159,6 +159,15 @@ _COPY: dict[ErrorCode, _Copy] = {
         "login",
         "Try again",
     ),
+    ErrorCode.APP_ACCESS_DENIED: _Copy(
+        "Salesforce refused access to this app",
+        "Salesforce does not let your account use this site's app yet: the app may "
+        "not be installed in your org, your profile may not have access to it, or "
+        "your network address or login hours may be refused. Your Salesforce "
+        "administrator can fix this.",
+        "login",
+        "Try again",
+    ),
     ErrorCode.AUTHORIZATION_FAILED: _Copy(
         "Salesforce refused the login",
         "Salesforce did not accept this login.",
@@ -216,7 +225,11 @@ def login_base(sf: SFOAuth, request: Request) -> str:
 
 
 def error_page(
-    sf: SFOAuth, request: Request, code: ErrorCode, next_path: str | None = None
+    sf: SFOAuth,
+    request: Request,
+    code: ErrorCode,
+    next_path: str | None = None,
+    hint: str | None = None,
 ) -> str:
     """The HTML page of ``code``: its title, one sentence, fitting links.
 
@@ -245,10 +258,11 @@ def error_page(
     )
     if target != home:
         links += f'<a id="sfoauth-back" href="{escape(home)}">Back to the home page</a>'
+    fix = f'<p id="sfoauth-hint">{escape(hint)}</p>' if hint else ""
     return _page(
         copy.title,
         f'<p id="sfoauth-error" data-code="{code.value}">{escape(copy.text)}</p>'
-        f"<nav>{links}</nav>",
+        f"{fix}<nav>{links}</nav>",
     )
 
 
@@ -259,9 +273,12 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     *,
     next_path: str | None = None,
+    hint: str | None = None,
 ) -> Response:
     """``code`` as an HTML page for browsers, ``{"detail": code}`` otherwise
-    (``next_path``: see :func:`error_page`)."""
+    (``next_path``: see :func:`error_page`; ``hint``: what the user's Salesforce admin
+    must change, for ``SFOAUTH_APP_ACCESS_DENIED``, shown on the page and sent as
+    ``"hint"``)."""
     merged = dict(NO_STORE_HEADERS)
     if code is ErrorCode.SALESFORCE_UNAVAILABLE:
         merged["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -270,10 +287,11 @@ def error_response(
     if wants_html(request):
         merged.update(PAGE_HEADERS)
         return HTMLResponse(
-            error_page(sf, request, code, next_path),
+            error_page(sf, request, code, next_path, hint),
             status_code=status_for(code),
             headers=merged,
         )
-    return JSONResponse(
-        {"detail": code.value}, status_code=status_for(code), headers=merged
-    )
+    body = {"detail": code.value}
+    if hint:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=status_for(code), headers=merged)

@@ -2,47 +2,59 @@
 
 :func:`get_sfoauth_router` builds the routes for one :class:`~sfoauth_fastapi.SFOAuth`;
 its closures capture that object, so nothing lives in module globals (STYLE.md C10).
-Routes are thin: they take what FastAPI parsed and call the flow helpers below, which
-hold the security rules (SECURITY.md items 1-7):
+The login itself is the core's transaction (:mod:`sfoauth_core.login`: options,
+``begin_login``, ``complete_login``, the identity rule, the error codes); this module
+only binds it to FastAPI (SECURITY.md items 1-7):
 
 * login: ``GET`` shows the "Connect to Salesforce" interstitial (with the reason: a
   refused connection, a disconnect); its button ``POST``s, refused cross-site, and
   only that starts the flow (``login_on_get=True`` restores the redirect on ``GET``).
-  PKCE S256 always, ``state`` from ``secrets``, both kept server-side with the
-  validated ``next`` and the issuer; the browser gets a signed HttpOnly cookie listing
-  its pending flows (several tabs may log in at once). A login started cross-site on
-  ``GET`` asks Salesforce for consent (no silent linking).
-* callback: the flow is taken once (atomic), must be unexpired, from the same browser
-  and user, with the exact state; the code is exchanged at the token endpoint of the
-  recorded issuer with the configured ``redirect_uri``; a different Salesforce user or
-  org never replaces an existing connection; the answer redirects to a URL without
-  ``code``/``state`` and is ``no-store``/``no-referrer``.
+  The core's pending login is stored server-side; the browser gets a signed HttpOnly
+  cookie listing its pending logins (several tabs may log in at once). A login started
+  cross-site on ``GET`` asks Salesforce for consent (no silent linking).
+* callback: the login must be one this browser's cookie lists; it is taken once
+  (atomic), then the core checks it (unexpired, same user, exact state, ``iss``) and
+  exchanges the code at the recorded token URL with the recorded ``redirect_uri``; a
+  different Salesforce user or org never replaces an existing connection; the answer
+  redirects to a URL without ``code``/``state`` and is ``no-store``/``no-referrer``.
 * disconnect: POST only, refused cross-site; revokes at Salesforce and always removes
   the local tokens.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: the routes' ``Annotated`` dependencies
+# close over this ``SFOAuth``'s ``user_key``, which FastAPI can only see in evaluated
+# annotations (it resolves string annotations in the module's globals only).
 
 import hmac
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from sfoauth_core.exceptions import (
-    ConfigurationError,
-    SFOAuthError,
-    StorageError,
+from sfoauth_core.exceptions import SFOAuthError, StorageError, app_access_hint
+from sfoauth_core.flows import web_server
+from sfoauth_core.login import (
+    MAX_CALLBACK_PARAMETER,
+    KnownConnection,
+    LoginError,
+    begin_login,
+    complete_login,
+    identity_conflict,
+    read_login_options,
+    refuse_login,
 )
-from sfoauth_core.flows import id_token, web_server
-from sfoauth_core.flows.endpoints import endpoints_for
 
 from ._urls import safe_next_path
 from .dependencies import CallbackParams, SalesforceCallback, call_hook
-from .errors import NO_STORE_HEADERS, ErrorCode, code_for, error_responses
+from .errors import (
+    NO_STORE_HEADERS,
+    ErrorCode,
+    code_for,
+    error_responses,
+    login_error_code,
+)
 from .pages import (
     DISCONNECTED_REASON,
     PAGE_HEADERS,
@@ -52,7 +64,7 @@ from .pages import (
     login_base,
     wants_html,
 )
-from .state import MAX_PENDING_LOGINS, PendingFlow
+from .state import MAX_PENDING_LOGINS
 
 if TYPE_CHECKING:
     from .app import SFOAuth
@@ -61,23 +73,36 @@ __all__ = ["get_sfoauth_router"]
 
 security_log = logging.getLogger("sfoauth.security")
 
-_PROMPTS = frozenset({"login", "consent", "select_account"})
-_MAX_PARAM = 2048
+_NEXT = "Same-origin path to return to."
+_SCOPE = "A subset of the app's scopes."
+_PROMPT = "login, consent, select_account"
+_HINT = "Username to prefill."
+_DOMAIN = "A login URL's name from `login_urls` (a sandbox...)."
+NextQuery = Annotated[str | None, Query(alias="next", description=_NEXT)]
+
 #: How long the login page remembers that this browser disconnected Salesforce.
 _DISCONNECTED_MAX_AGE = 30 * 24 * 3600
 
 
 def _error(
-    sf: SFOAuth, request: Request, code: ErrorCode, next_path: str | None = None
+    sf: "SFOAuth",
+    request: Request,
+    code: ErrorCode,
+    next_path: str | None = None,
+    hint: str | None = None,
 ) -> Response:
     """An error of sfoauth's own routes: its page links back into the app, to
     ``next_path`` (default: ``default_next``), never to the route itself."""
     return error_response(
-        sf, request, code, next_path=next_path if next_path else sf.default_next
+        sf,
+        request,
+        code,
+        next_path=next_path if next_path else sf.default_next,
+        hint=hint,
     )
 
 
-def here_path(request: Request, sf: SFOAuth) -> str:
+def here_path(request: Request, sf: "SFOAuth") -> str:
     """The request's own path and query, as a safe ``next`` value."""
     here = request.url.path
     if request.url.query:
@@ -91,7 +116,7 @@ def with_next(base: str, next_path: str) -> str:
     return f"{base}{joiner}next={quote(next_path, safe='')}"
 
 
-def _pending_ids(sf: SFOAuth, request: Request) -> list[str]:
+def _pending_ids(sf: "SFOAuth", request: Request) -> list[str]:
     """The ids of the logins this browser has pending (newest last)."""
     value = sf.signer.unsign(
         "flow", request.cookies.get(sf.flow_cookie_name), max_age=sf.flow_ttl
@@ -101,7 +126,7 @@ def _pending_ids(sf: SFOAuth, request: Request) -> list[str]:
     return [i for i in value.split(",") if i][-MAX_PENDING_LOGINS:]
 
 
-def _set_pending_ids(sf: SFOAuth, response: Response, ids: list[str]) -> None:
+def _set_pending_ids(sf: "SFOAuth", response: Response, ids: list[str]) -> None:
     if not ids:
         response.delete_cookie(
             sf.flow_cookie_name, path="/", secure=sf.cookie_secure, httponly=True
@@ -143,7 +168,7 @@ def _has_foreign_origin(request: Request) -> bool:
 
 
 async def start_login(
-    sf: SFOAuth,
+    sf: "SFOAuth",
     request: Request,
     key: str | None,
     *,
@@ -151,61 +176,53 @@ async def start_login(
     scope: str | None,
     prompt: str | None,
     login_hint: str | None,
+    domain: str | None = None,
     status_code: int = status.HTTP_303_SEE_OTHER,
 ) -> Response:
-    """``POST /login`` (or ``GET`` with ``login_on_get``): remember a new flow
-    server-side and send the browser to Salesforce."""
+    """``POST /login`` (or ``GET`` with ``login_on_get``): the core begins the login
+    at the app's login URL (or the one named ``domain`` in ``login_urls``), the record
+    waits server-side, the browser gets its id in the flow cookie."""
+    login_app = sf.app
+    if domain is not None:
+        picked = sf.login_apps.get(domain)
+        if picked is None:
+            return _error(sf, request, ErrorCode.INVALID_REQUEST)
+        login_app = picked
     minted: str | None = None
     if key is None:
         if sf.identity is None:
             return _anonymous(sf, request)
         key = minted = sf.identity.new_key()
-    scopes: list[str] | None = None
-    if scope is not None:
-        scopes = scope.split()
-        # Per-request scopes narrow the configured ones; they never widen or change
-        # the shared configuration (SECURITY.md item 28).
-        if not scopes or any(s not in sf.app.scopes for s in scopes):
-            return _error(sf, request, ErrorCode.INVALID_REQUEST)
-    if prompt is not None and (
-        not prompt.split() or not set(prompt.split()) <= _PROMPTS
-    ):
-        return _error(sf, request, ErrorCode.INVALID_REQUEST)
-    if login_hint is not None and (
-        len(login_hint) > 255 or not login_hint.isprintable()
-    ):
-        return _error(sf, request, ErrorCode.INVALID_REQUEST)
-    if _is_cross_site(request):
-        # A login another site started must not link an account silently (item 7).
-        prompt = " ".join(sorted({*(prompt or "").split(), "consent"}))
     try:
-        auth = sf.oauth.authorization_url(
-            scopes=scopes, prompt=prompt, login_hint=login_hint
+        options = read_login_options(
+            next=next_url,
+            scope=scope,
+            prompt=prompt,
+            login_hint=login_hint,
+            allowed_scopes=sf.app.scopes,
         )
-    except ConfigurationError:
-        return _error(sf, request, ErrorCode.INVALID_REQUEST)
-    assert auth.code_verifier is not None  # PKCE is always on for this flow
-    flow_id = sf.signer.flow_id_for(auth.state)
-    flow = PendingFlow(
-        state=auth.state,
-        code_verifier=auth.code_verifier,
-        nonce=auth.nonce,
-        next_url=safe_next_path(next_url, sf.default_next),
-        user_key=key,
-        redirect_uri=auth.redirect_uri or "",
-        issuer=auth.issuer or sf.app.login_url,
-        expires_at=time.time() + sf.flow_ttl,
-    )
+        # The host picked here issues the grant: the pending login records its
+        # issuer and token URL, the code is exchanged there and the token keeps that
+        # token_url for every later refresh and revocation.
+        url, pending = begin_login(
+            login_app,
+            options,
+            user=key,
+            ttl=sf.flow_ttl,
+            # A login another site started must not link an account silently (item 7).
+            force_consent=_is_cross_site(request),
+        )
+    except LoginError as failure:
+        return _error(sf, request, login_error_code(failure))
+    flow_id = sf.signer.flow_id_for(pending.state)
     try:
-        await sf.pending_flows.put(flow_id, flow)
+        await sf.pending_flows.put(flow_id, pending)
     except StorageError as exc:
         security_log.error("could not save a pending login: %s", exc)
         return _error(sf, request, ErrorCode.STORAGE_UNAVAILABLE)
-    response = RedirectResponse(
-        auth.url, status_code=status_code, headers=NO_STORE_HEADERS
-    )
-    pending = [i for i in _pending_ids(sf, request) if i != flow_id]
-    _set_pending_ids(sf, response, [*pending, flow_id])
+    response = RedirectResponse(url, status_code=status_code, headers=NO_STORE_HEADERS)
+    pending_ids = [i for i in _pending_ids(sf, request) if i != flow_id]
+    _set_pending_ids(sf, response, [*pending_ids, flow_id])
     if minted is not None and sf.identity is not None:
         sf.identity.set_cookie(response, minted)
     return response
@@ -215,7 +232,7 @@ class _Callback:
     """One callback being answered: the browser's pending flows, minus the one this
     callback used, go back in its cookie whatever the outcome."""
 
-    def __init__(self, sf: SFOAuth, request: Request) -> None:
+    def __init__(self, sf: "SFOAuth", request: Request) -> None:
         self.sf = sf
         self.request = request
         self.pending = _pending_ids(sf, request)
@@ -229,16 +246,29 @@ class _Callback:
             )
         return response
 
-    def reject(self, code: ErrorCode, why: str) -> Response:
+    def reject(
+        self, code: ErrorCode, why: str, cause: BaseException | None = None
+    ) -> Response:
         # A security event: the reason, never the values (SECURITY.md item 1).
         security_log.warning("sfoauth callback rejected: %s (%s)", code.value, why)
-        return self.finish(_error(self.sf, self.request, code, self.next_path))
+        hint = app_access_hint(cause) if cause is not None else None
+        return self.finish(_error(self.sf, self.request, code, self.next_path, hint))
+
+    def fail(self, failure: LoginError) -> Response:
+        code = login_error_code(failure)
+        if failure.cause is not None and code in (
+            ErrorCode.APP_MISCONFIGURED,
+            ErrorCode.SALESFORCE_UNAVAILABLE,
+        ):
+            security_log.error("sfoauth code exchange failed: %s", failure.cause)
+        return self.reject(code, failure.reason, failure.cause)
 
 
 async def finish_login(
-    sf: SFOAuth, request: Request, key: str | None, params: CallbackParams
+    sf: "SFOAuth", request: Request, key: str | None, params: CallbackParams
 ) -> Response:
-    """``GET /callback``: check the flow, exchange the code, store the connection."""
+    """``GET /callback``: find this browser's pending login, let the core complete it,
+    apply the identity rule, store the connection."""
     answer = _Callback(sf, request)
     try:
         # state=a&state=b: refused before the pending login is even looked up.
@@ -249,7 +279,7 @@ async def finish_login(
         return answer.reject(
             ErrorCode.INVALID_STATE, "no pending login in this browser"
         )
-    if params.state is None or len(params.state) > _MAX_PARAM:
+    if params.state is None or len(params.state) > MAX_CALLBACK_PARAMETER:
         return answer.reject(ErrorCode.INVALID_STATE, "callback without a usable state")
     flow_id = sf.signer.flow_id_for(params.state)
     if not any(hmac.compare_digest(flow_id, i) for i in answer.pending):
@@ -264,71 +294,44 @@ async def finish_login(
     if flow is None:
         return answer.reject(ErrorCode.INVALID_STATE, "unknown, used or expired login")
     answer.next_path = flow.next_url
-    if flow.is_expired():
-        return answer.reject(ErrorCode.INVALID_STATE, "expired login")
-    if key is None or not _same_user(sf, key, flow.user_key):
-        return answer.reject(ErrorCode.INVALID_STATE, "login started by another user")
-    if any(len(v) > _MAX_PARAM for v in params.as_dict().values()):
-        return answer.reject(ErrorCode.INVALID_CALLBACK, "oversized parameter")
     try:
-        code = web_server.parse_authorization_response(
-            params.as_dict(), expected_state=flow.state, expected_issuer=flow.issuer
-        )
-    except SFOAuthError as exc:
-        return answer.reject(code_for(exc), type(exc).__name__)
-    try:
-        # Token endpoint and redirect_uri from the server-side record (item 5).
-        token = await sf.oauth.run(
-            web_server.exchange_code(
+        done = await sf.oauth.run(
+            complete_login(
                 sf.app,
-                code,
-                code_verifier=flow.code_verifier,
-                redirect_uri=flow.redirect_uri or None,
-                token_url=endpoints_for(flow.issuer).token,
+                flow,
+                params.as_dict(),
+                user=_finisher(sf, key, flow.user),
+                jwks_cache=sf.oauth.jwks_cache,
             )
         )
-    except SFOAuthError as exc:
-        if code_for(exc) in (
-            ErrorCode.APP_MISCONFIGURED,
-            ErrorCode.SALESFORCE_UNAVAILABLE,
-        ):
-            security_log.error("sfoauth code exchange failed: %s", exc)
-        return answer.reject(
-            code_for(exc), f"code exchange failed: {type(exc).__name__}"
-        )
-    if not token.org_id or not token.user_id:
-        return answer.reject(ErrorCode.SALESFORCE_ERROR, "token without identity")
-    if token.id_token and flow.nonce:
-        # OpenID Connect: the ID token must be signed by the issuer and carry this
-        # login's nonce (SECURITY.md item 14).
-        try:
-            await sf.oauth.run(
-                id_token.verify_id_token(
-                    sf.app,
-                    token,
-                    nonce=flow.nonce,
-                    issuer=flow.issuer,
-                    jwks_cache=sf.oauth._jwks_cache,
-                )
-            )
-        except SFOAuthError as exc:
-            await _revoke_quietly(sf, token.refresh_token or token.access_token)
-            return answer.reject(
-                code_for(exc), f"ID token refused: {type(exc).__name__}"
-            )
+    except LoginError as failure:
+        return answer.fail(failure)
+    key = cast("str", key)  # the record names who started it; the core checked
+    token = done.token
     store_key = sf.key_for_user(key)
     try:
         existing = await sf.manager.record(store_key)
     except StorageError as exc:
         security_log.error("could not read the token store: %s", exc)
         return answer.reject(ErrorCode.STORAGE_UNAVAILABLE, "store unreadable")
-    if existing is not None and (
-        existing.token.org_id != token.org_id or existing.token.user_id != token.user_id
-    ):
-        # Another Salesforce user or org never replaces a connection silently (item
-        # 7); ids compare case-sensitively (item 18). The new grant is given back.
-        await _revoke_quietly(sf, token.refresh_token or token.access_token)
-        return answer.reject(ErrorCode.CONNECTION_CONFLICT, "different Salesforce user")
+    known = (
+        []
+        if existing is None
+        else [
+            KnownConnection(
+                existing.token.org_id or "", existing.token.user_id or "", mine=True
+            )
+        ]
+    )
+    conflict = identity_conflict(token, known, one_per_user=True)
+    if conflict is not None:
+        # The new grant is given back; the connection stays as it was (item 7).
+        try:
+            await sf.oauth.run(
+                refuse_login(sf.app, done, conflict, "different Salesforce user")
+            )
+        except LoginError as failure:
+            return answer.fail(failure)
     rotated: str | None = None
     try:
         if sf.identity is not None and key.startswith("anon:"):
@@ -348,7 +351,9 @@ async def finish_login(
     if sf.on_login is not None:
         await call_hook(sf.on_login, request, sf.session_for(store_key, token))
     response = RedirectResponse(
-        flow.next_url, status_code=status.HTTP_303_SEE_OTHER, headers=NO_STORE_HEADERS
+        done.next_url or sf.default_next,
+        status_code=status.HTTP_303_SEE_OTHER,
+        headers=NO_STORE_HEADERS,
     )
     response.delete_cookie(
         sf.disconnected_cookie_name,
@@ -361,32 +366,27 @@ async def finish_login(
     return answer.finish(response)
 
 
-def _same_user(sf: SFOAuth, key: str, started_by: str) -> bool:
-    """Whether the user finishing a login is the one who started it.
+def _finisher(sf: "SFOAuth", key: str | None, started_by: str | None) -> str | None:
+    """Who finishes the login, as the core compares it with who started it.
 
-    With the app's own ``user_key``: the same id. With the default identity the
-    visitor id *is* the browser, and a finished login rotates it; the signed flow
-    cookie already proves the login was started in this browser, so a second tab's
-    login still completes after the first one rotated the id.
+    With the app's own ``user_key``: the id. With the default identity the visitor id
+    *is* the browser, and a finished login rotates it; the signed flow cookie already
+    proves the login was started in this browser, so a second tab's login still
+    completes after the first one rotated the id.
     """
-    if hmac.compare_digest(key.encode(), started_by.encode()):
-        return True
-    return (
-        sf.identity is not None
+    if (
+        key is not None
+        and started_by is not None
+        and sf.identity is not None
         and key.startswith("anon:")
         and started_by.startswith("anon:")
-    )
-
-
-async def _revoke_quietly(sf: SFOAuth, value: str) -> None:
-    try:
-        await sf.oauth.revoke(value)
-    except SFOAuthError:
-        security_log.warning("could not revoke a refused grant")
+    ):
+        return started_by
+    return key
 
 
 async def disconnect(
-    sf: SFOAuth, request: Request, key: str | None, *, next_url: str | None
+    sf: "SFOAuth", request: Request, key: str | None, *, next_url: str | None
 ) -> Response:
     """``POST /disconnect``: revoke at Salesforce (best effort), delete locally."""
     if _refused_cross_site(request, "disconnect"):
@@ -436,7 +436,7 @@ def _refused_cross_site(request: Request, what: str) -> bool:
     return False
 
 
-def _anonymous(sf: SFOAuth, request: Request) -> Response:
+def _anonymous(sf: "SFOAuth", request: Request) -> Response:
     """The login route for a visitor the app has not identified: to the app's own
     login (``app_login_url``, coming back here), else 401 ``NOT_AUTHENTICATED``."""
     if sf.app_login_url and request.method == "GET":
@@ -449,7 +449,7 @@ def _anonymous(sf: SFOAuth, request: Request) -> Response:
 
 
 async def login_page(
-    sf: SFOAuth, request: Request, key: str | None, fields: dict[str, str | None]
+    sf: "SFOAuth", request: Request, key: str | None, fields: dict[str, str | None]
 ) -> Response:
     """``GET /login``: the "Connect to Salesforce" page; its button POSTs."""
     if key is None and sf.identity is None:
@@ -472,7 +472,7 @@ async def login_page(
     return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
-def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
+def get_sfoauth_router(sf: "SFOAuth") -> APIRouter:
     """Build the login, callback and disconnect routes for ``sf``.
 
     Routes are named ``sfoauth:login`` (``GET``; ``POST`` is
@@ -483,6 +483,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
     router = APIRouter(tags=["salesforce"])
     user_key: Any = sf.user_key
     callback = SalesforceCallback()
+    UserKey = Annotated[str | None, Depends(user_key)]  # noqa: N806 - a type alias
 
     login_errors = error_responses(
         ErrorCode.NOT_AUTHENTICATED,
@@ -505,13 +506,12 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
     )
     async def login(
         request: Request,
-        next_url: str | None = Query(
-            None, alias="next", description="Same-origin path to return to."
-        ),
-        scope: str | None = Query(None, description="A subset of the app's scopes."),
-        prompt: str | None = Query(None, description="login, consent, select_account"),
-        login_hint: str | None = Query(None, description="Username to prefill."),
-        key: str | None = Depends(user_key),
+        key: UserKey,
+        next_url: NextQuery = None,
+        scope: Annotated[str | None, Query(description=_SCOPE)] = None,
+        prompt: Annotated[str | None, Query(description=_PROMPT)] = None,
+        login_hint: Annotated[str | None, Query(description=_HINT)] = None,
+        domain: Annotated[str | None, Query(description=_DOMAIN)] = None,
     ) -> Response:
         if sf.login_on_get:
             return await start_login(
@@ -522,6 +522,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
                 scope=scope,
                 prompt=prompt,
                 login_hint=login_hint,
+                domain=domain,
                 status_code=status.HTTP_302_FOUND,
             )
         fields = {
@@ -529,6 +530,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
             "scope": scope,
             "prompt": prompt,
             "login_hint": login_hint,
+            "domain": domain,
         }
         return await login_page(sf, request, key, fields)
 
@@ -542,16 +544,16 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
     )
     async def login_start(
         request: Request,
-        next_form: str | None = Form(
-            None, alias="next", description="Same-origin path to return to."
-        ),
-        scope: str | None = Form(None, description="A subset of the app's scopes."),
-        prompt: str | None = Form(None, description="login, consent, select_account"),
-        login_hint: str | None = Form(None, description="Username to prefill."),
-        next_query: str | None = Query(
-            None, alias="next", description="`next`, when not in the form."
-        ),
-        key: str | None = Depends(user_key),
+        key: UserKey,
+        next_form: Annotated[str | None, Form(alias="next", description=_NEXT)] = None,
+        scope: Annotated[str | None, Form(description=_SCOPE)] = None,
+        prompt: Annotated[str | None, Form(description=_PROMPT)] = None,
+        login_hint: Annotated[str | None, Form(description=_HINT)] = None,
+        domain: Annotated[str | None, Form(description=_DOMAIN)] = None,
+        next_query: Annotated[
+            str | None,
+            Query(alias="next", description="`next`, when not in the form."),
+        ] = None,
     ) -> Response:
         if _refused_cross_site(request, "login"):
             return _error(sf, request, ErrorCode.CROSS_SITE_REQUEST)
@@ -566,6 +568,7 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
             login_hint=login_hint
             if login_hint is not None
             else query.get("login_hint"),
+            domain=domain if domain is not None else query.get("domain"),
         )
 
     @router.get(
@@ -588,8 +591,8 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
     )
     async def callback_route(
         request: Request,
-        params: CallbackParams = Depends(callback),  # noqa: B008
-        key: str | None = Depends(user_key),
+        params: Annotated[CallbackParams, Depends(callback)],
+        key: UserKey,
     ) -> Response:
         return await finish_login(sf, request, key, params)
 
@@ -609,17 +612,18 @@ def get_sfoauth_router(sf: SFOAuth) -> APIRouter:
     )
     async def disconnect_route(
         request: Request,
-        next_url: str | None = Query(
-            None, alias="next", description="Same-origin path to go to afterwards."
-        ),
-        key: str | None = Depends(user_key),
+        key: UserKey,
+        next_url: Annotated[
+            str | None,
+            Query(alias="next", description="Same-origin path to go to afterwards."),
+        ] = None,
     ) -> Response:
         return await disconnect(sf, request, key, next_url=next_url)
 
     return router
 
 
-def login_redirect_path(sf: SFOAuth, request: Request) -> str:
+def login_redirect_path(sf: "SFOAuth", request: Request) -> str:
     """Where an unconnected browser is sent: the login route with ``next`` set to
     the current path."""
     return with_next(login_base(sf, request), here_path(request, sf))

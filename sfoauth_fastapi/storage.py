@@ -82,7 +82,7 @@ from sfoauth_core.storage.base import (
 from sfoauth_core.storage.cipher import TokenCipher
 from sfoauth_core.tokens import Token
 
-from .state import DEFAULT_FLOW_TTL, PendingFlow, flow_cipher_context
+from .state import DEFAULT_FLOW_TTL, PendingFlow
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -254,7 +254,7 @@ class _Held:
 _HELD: ContextVar[_Held | None] = ContextVar("sfoauth_sqlalchemy_lock", default=None)
 
 
-class _Retry(Exception):
+class _RetryError(Exception):
     pass
 
 
@@ -416,7 +416,7 @@ class SQLAlchemyTokenStore:
             except IntegrityError:
                 if expected is not None:
                     raise VersionConflictError(key, expected, None) from None
-                raise _Retry from None
+                raise _RetryError from None
             return record
         result = await conn.execute(
             update(t).where(t.c.key == key, t.c.version == row.version).values(**values)
@@ -424,7 +424,7 @@ class SQLAlchemyTokenStore:
         if result.rowcount != 1:
             if expected is not None:
                 raise VersionConflictError(key, expected, None)
-            raise _Retry
+            raise _RetryError
         return record
 
     async def _apply(self, key: str, **change: Any) -> TokenRecord:
@@ -453,11 +453,11 @@ class SQLAlchemyTokenStore:
                 try:
                     async with self.engine.begin() as conn:
                         return await self._write(conn, key, False, change, expected)
-                except _Retry:
+                except _RetryError:
                     continue
                 except IntegrityError:
                     continue
-        except _Retry:
+        except _RetryError:
             raise StorageError(
                 f"token record {key!r} changed during a locked write"
             ) from None
@@ -718,9 +718,7 @@ class SQLAlchemyPendingFlowStore:
     async def put(self, flow_id: str, flow: PendingFlow) -> None:
         """Store the encrypted flow."""
         t = self.tables.pending_flows
-        blob = self.cipher.encrypt(
-            flow.to_bytes(), context=flow_cipher_context(flow_id)
-        )
+        blob = flow.seal(self.cipher, flow_id)
         self._puts += 1
         try:
             async with self.engine.begin() as conn:
@@ -751,6 +749,4 @@ class SQLAlchemyPendingFlowStore:
             ) from exc
         if row is None:
             return None
-        return PendingFlow.from_bytes(
-            self.cipher.decrypt(row.data, context=flow_cipher_context(flow_id))
-        )
+        return PendingFlow.unseal(self.cipher, flow_id, row.data)

@@ -76,3 +76,13 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Async tests run on asyncio and on trio (the core is anyio-based)."""
     return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _password_retirement_warning_per_test() -> Iterator[None]:
+    """The username-password flow warns once per process (issue 12 item 4): each test
+    starts as a fresh process would, so a test's first use warns again."""
+    from sfoauth_core.flows.password import reset_retirement_warning
+
+    reset_retirement_warning()
+    yield

@@ -32,6 +32,7 @@ from ..exceptions import (
     raise_for_oauth_error,
 )
 from ..tokens import MaskedStr, Token, masked
+from .endpoints import TOKEN_PATH, Endpoints, endpoints_for
 
 __all__ = [
     "Flow",
@@ -43,6 +44,7 @@ __all__ = [
     "check_token_hosts",
     "client_auth_fields",
     "compute_signature",
+    "grant_endpoints",
     "loads_json",
     "parse_json_object",
     "parse_token_response",
@@ -407,6 +409,7 @@ def parse_token_response(
     response: HttpResponse,
     *,
     grant: str,
+    token_url: str,
     previous: Token | None = None,
 ) -> Token:
     """Decode, verify and validate a token-endpoint answer into a :class:`Token`.
@@ -415,9 +418,62 @@ def parse_token_response(
         grant: the grant that was asked for (``"authorization_code"``,
             ``"refresh_token"``, ``"client_credentials"``, ``"password"``, ``"device"``,
             ``"jwt_bearer"``, ``"token_exchange"``); decides whether a missing ``signature`` is refused.
+        token_url: the token endpoint the request went to: the grant's authorization
+            server, remembered as :attr:`Token.token_url` (refresh, revoke,
+            introspect and userinfo of the grant go there).
     """
     payload = parse_json_object(response)
     verify_token_signature(app, payload, grant=grant)
-    token = Token.from_response(payload, previous=previous)
+    token = Token.from_response(payload, previous=previous, token_url=token_url)
     check_token_hosts(app, token)
     return token
+
+
+def authorization_server_of(token_url: str) -> str | None:
+    """The base URL (login URL) of a token endpoint URL, ``None`` if it is not one.
+
+    ``https://acme.my.site.com/customers/services/oauth2/token`` →
+    ``https://acme.my.site.com/customers``.
+    """
+    if not token_url.endswith(TOKEN_PATH):
+        return None
+    return token_url[: -len(TOKEN_PATH)] or None
+
+
+def grant_endpoints(app: ConnectedApp, token: Token | str | None) -> Endpoints:
+    """The endpoints of the authorization server that issued ``token``.
+
+    A :class:`Token` that remembers its ``token_url`` is served by that host (a sandbox
+    login at ``test.salesforce.com``, a My Domain, an Experience Cloud site): its
+    refresh, revoke, introspection and userinfo go there, whatever the app's configured
+    ``login_url``. The stored URL is checked as the app checks its own: https (http only
+    on loopback hosts when the app allows loopback), no user information, a host the
+    app trusts (SECURITY.md item 9), so a tampered record cannot send a token or the
+    client secret elsewhere. A bare string, or a token stored before ``token_url`` was
+    recorded, uses the app's ``login_url``.
+
+    Raises:
+        UntrustedHostError: the stored ``token_url`` is not a trusted token endpoint.
+    """
+    url = token.token_url if isinstance(token, Token) else None
+    if not url:
+        return endpoints_for(app.login_url)
+    base = authorization_server_of(url)
+    scheme, host, userinfo = _url_parts(url)
+    secure = scheme == "https" or (scheme == "http" and app.allow_loopback)
+    if (
+        base is None
+        or not secure
+        or userinfo
+        or not host
+        or not app.trusts_host(host)
+        or any(not ch.isprintable() or ch.isspace() for ch in url)
+        or "?" in url
+        or "#" in url
+    ):
+        raise UntrustedHostError(
+            f"the stored token's authorization server (host {host!r}) is not a token "
+            "endpoint the app trusts; no token is sent there (list the host in "
+            "ConnectedApp(extra_hosts=...) if it really is your org)"
+        )
+    return endpoints_for(base)

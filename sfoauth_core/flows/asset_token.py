@@ -36,6 +36,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jwt.algorithms import RSAAlgorithm
@@ -69,7 +70,7 @@ def _load_signing_key(signing_key: Any) -> rsa.RSAPrivateKey:
         data = signing_key.encode() if isinstance(signing_key, str) else signing_key
         try:
             signing_key = load_pem_private_key(data, password=None)
-        except Exception:  # ValueError, TypeError, UnsupportedAlgorithm
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise ConfigurationError(
                 "signing_key", "cannot be read (expected an unencrypted PEM RSA key)"
             ) from None

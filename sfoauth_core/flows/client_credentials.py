@@ -110,4 +110,6 @@ def client_credentials(
         return prepare_token_request(url, form, headers=headers)
 
     response = yield from send_with_retries(make_request, retry)
-    return parse_token_response(app, response, grant="client_credentials")
+    return parse_token_response(
+        app, response, grant="client_credentials", token_url=url
+    )

@@ -164,7 +164,7 @@ def poll_device_flow(
             continue
         failures = 0
         if response.status_code == 200:
-            return parse_token_response(app, response, grant="device")
+            return parse_token_response(app, response, grant="device", token_url=url)
         try:
             parse_json_object(response)
         except AuthorizationPendingError:

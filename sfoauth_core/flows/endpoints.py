@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Endpoints", "endpoints_for"]
+__all__ = ["TOKEN_PATH", "Endpoints", "endpoints_for"]
+
+#: The token endpoint's path under a login URL.
+TOKEN_PATH = "/services/oauth2/token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,7 @@ class Endpoints:
 
     @property
     def token(self) -> str:
-        return self._join("/services/oauth2/token")
+        return self._join(TOKEN_PATH)
 
     @property
     def revoke(self) -> str:

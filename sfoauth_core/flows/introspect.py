@@ -28,12 +28,12 @@ from ._base import (
     HttpResponse,
     RetryPolicy,
     client_auth_fields,
+    grant_endpoints,
     parse_json_object,
     prepare_token_request,
     send_with_retries,
 )
 from .discovery import ensure_trusted_url
-from .endpoints import endpoints_for
 
 __all__ = [
     "DEFAULT_INTROSPECT_RETRY",
@@ -147,7 +147,9 @@ def introspect_token(
     """Ask Salesforce whether a token is active, and learn its scopes and expiry.
 
     Args:
-        token: a :class:`Token` (the hinted token is sent) or a bare token.
+        token: a :class:`Token` (the hinted token is sent; it is introspected at the
+            authorization server that issued it) or a bare token (at the app's
+            ``login_url``).
         hint: ``access_token`` (default) or ``refresh_token``.
         introspect_url: another introspection endpoint (trusted host only).
         retry: retries for 5xx/429/timeouts (introspection is a read).
@@ -160,7 +162,7 @@ def introspect_token(
         InvalidClientError: the client credentials were refused.
     """
     form = prepare_introspection_form(app, token, hint)
-    url = introspect_url or endpoints_for(app.login_url).introspect
+    url = introspect_url or grant_endpoints(app, token).introspect
     ensure_trusted_url(app, url, what="introspection URL")
     response = yield from send_with_retries(
         lambda: prepare_token_request(url, form), retry

@@ -31,6 +31,7 @@ from typing import Any
 
 import jwt
 from cachetools import TTLCache
+from jwt.types import Options
 
 from ..config import ConnectedApp
 from ..exceptions import SignatureError
@@ -199,6 +200,7 @@ def verify_jwt(
     leeway: float = 60,
     max_size: int = DEFAULT_MAX_JWT_SIZE,
     retry: RetryPolicy = DEFAULT_READ_RETRY,
+    check_times: bool = True,
 ) -> Flow[dict[str, Any]]:
     """Verify an RS256 JWT against the org's key set and return its claims.
 
@@ -213,6 +215,9 @@ def verify_jwt(
             host.
         leeway: seconds of clock skew allowed for ``exp``/``nbf``/``iat``.
         max_size: longest accepted token, in characters.
+        check_times: refuse an expired or not-yet-valid token (``False``: ``exp`` must
+            be present but is returned as signed, for a caller who wants to *learn*
+            the expiry, e.g. of a JWT access token).
 
     Returns:
         The verified claims.
@@ -250,7 +255,7 @@ def verify_jwt(
         if issuer is None
         else ([issuer] if isinstance(issuer, str) else list(issuer))
     )
-    claims = _decode(token, _load_key(key), audiences, issuers, leeway)
+    claims = _decode(token, _load_key(key), audiences, issuers, leeway, check_times)
     # Exact comparisons, independent of pyjwt's own (defence in depth).
     iss = claims.get("iss")
     if issuers is not None and not (isinstance(iss, str) and iss in issuers):
@@ -287,7 +292,13 @@ def _decode(
     audiences: list[str],
     issuers: list[str] | None,
     leeway: float,
+    check_times: bool = True,
 ) -> dict[str, Any]:
+    options: Options = {"require": ["exp", "aud"], "verify_signature": True}
+    if not check_times:
+        options["verify_exp"] = False
+        options["verify_nbf"] = False
+        options["verify_iat"] = False
     try:
         claims = jwt.decode(
             token,
@@ -296,7 +307,7 @@ def _decode(
             audience=audiences,
             issuer=issuers,
             leeway=leeway,
-            options={"require": ["exp", "aud"], "verify_signature": True},
+            options=options,
         )
     except jwt.ExpiredSignatureError:
         raise SignatureError("the JWT has expired") from None

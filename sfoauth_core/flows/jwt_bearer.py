@@ -153,4 +153,4 @@ def jwt_bearer(
         )
 
     response = yield from send_with_retries(make_request, retry)
-    return parse_token_response(app, response, grant="jwt_bearer")
+    return parse_token_response(app, response, grant="jwt_bearer", token_url=url)

@@ -7,13 +7,17 @@ topic ``remoteaccess_oauth_username_password_flow``); reference section 4.9.
 Salesforce specifics: ``password`` is the user's password with the security token
 appended (unless the caller's IP is trusted); the answer has no ``scope`` and no refresh
 token, and the session is not introspectable. Orgs created in Summer '23 or later block
-the flow by default and Salesforce is deprecating it, so every use warns. The request is
+the flow by default and Salesforce is retiring it (reference 15.6), so the first use in a
+process warns (:class:`~sfoauth_core.exceptions.InsecureFlowWarning` with the retirement
+date and the flows to move to), once, whatever the warnings filters say: a job that logs
+in every minute gets one warning, not a log full of them. The request is
 never retried (a retry could count as another failed login and lock the user out) and
 the password never appears in a message or ``repr``.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 from ..config import ConnectedApp
@@ -27,7 +31,7 @@ from ._base import (
 )
 from .endpoints import endpoints_for
 
-__all__ = ["password_grant"]
+__all__ = ["RETIREMENT", "password_grant", "reset_retirement_warning"]
 
 #: Reference 15.6: the retirement as Salesforce announced it.
 RETIREMENT = (
@@ -39,8 +43,29 @@ _WARNING = (
     f"{RETIREMENT}, and orgs created Summer '23 or later block it by default; move "
     "server-to-server integrations to JWT bearer or client credentials, and people "
     "to the web server flow with PKCE (`sfoauth advise --server-to-server`; "
-    "docs/flows/username-password.md, 'Migrating off it')"
+    "docs/flows/username-password.md, 'Migrating off it'; `sfoauth login jwt "
+    "--setup` makes the key pair and certificate for JWT bearer)"
 )
+# One warning per process (issue 12 item 4): our own registry, not the warnings
+# module's per-location one, which an "always" filter or a new call site defeats.
+_warned = False
+_warned_lock = threading.Lock()
+
+
+def _warn_once(stacklevel: int) -> None:
+    global _warned
+    with _warned_lock:
+        if _warned:
+            return
+        _warned = True
+    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=stacklevel + 1)
+
+
+def reset_retirement_warning() -> None:
+    """Forget that the retirement warning was given (tests: warn again next use)."""
+    global _warned
+    with _warned_lock:
+        _warned = False
 
 
 def password_grant(
@@ -51,7 +76,8 @@ def password_grant(
     security_token: str = "",
     stacklevel: int = 2,
 ) -> Flow[Token]:
-    """Log in with a username and password (plus security token). Warns on every call.
+    """Log in with a username and password (plus security token). The first call in the
+    process warns that the flow is retired (reference 15.6).
 
     Args:
         app: the connected app (``client_secret`` is sent when known).
@@ -69,7 +95,7 @@ def password_grant(
             with a ``hint`` about the security token and the org setting.
         UnsupportedGrantTypeError: the flow is blocked for the app or org.
     """
-    warnings.warn(_WARNING, InsecureFlowWarning, stacklevel=stacklevel)
+    _warn_once(stacklevel)
     return _password_flow(app, username, password, security_token)
 
 
@@ -91,7 +117,8 @@ def _password_flow(
     form["username"] = username
     form["password"] = masked(password + security_token)
     password, security_token = masked(password), masked(security_token)
-    response = yield prepare_token_request(endpoints_for(app.login_url).token, form)
+    url = endpoints_for(app.login_url).token
+    response = yield prepare_token_request(url, form)
     if response is None:
         raise TypeError("the driver must send an HttpResponse after an HttpRequest")
-    return parse_token_response(app, response, grant="password")
+    return parse_token_response(app, response, grant="password", token_url=url)

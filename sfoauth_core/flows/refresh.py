@@ -31,12 +31,13 @@ from ..tokens import Token, masked
 from ._base import (
     Flow,
     RetryPolicy,
+    authorization_server_of,
     client_auth_fields,
+    grant_endpoints,
     parse_token_response,
     prepare_token_request,
     send_with_retries,
 )
-from .endpoints import endpoints_for
 from .id_token import verify_id_token
 
 __all__ = ["DEFAULT_REFRESH_RETRY", "REFRESH_IN_PROGRESS", "refresh_token"]
@@ -61,8 +62,11 @@ def refresh_token(
     """Trade a refresh token for a new access token (and a rotated refresh token, if any).
 
     Args:
-        token: the current :class:`Token` (ids, instance URL and refresh token are kept), or
-            a bare refresh token string.
+        token: the current :class:`Token` (ids, instance URL, refresh token and
+            ``token_url`` are kept; the refresh goes to the authorization server that
+            issued it), or a bare refresh token string (sent to the app's
+            ``login_url``; the returned token keeps it unless Salesforce rotated it).
+        token_url: the token endpoint to use instead (a trusted host).
         jwks_cache: the org's key sets (the client's :class:`~.jwks.JwksCache`), used to
             verify an ``id_token`` in the answer; a throw-away cache when ``None``.
 
@@ -88,13 +92,15 @@ def refresh_token(
     token = previous if previous is not None else refresh
     form = {"grant_type": "refresh_token", "refresh_token": refresh}
     form.update(client_auth_fields(app))
-    url = token_url or endpoints_for(app.login_url).token
+    # The grant's own authorization server (a sandbox's test.salesforce.com, a My
+    # Domain, a site): another host does not know the refresh token.
+    url = token_url or grant_endpoints(app, previous).token
     response = yield from send_with_retries(
         lambda: prepare_token_request(url, form), retry
     )
     try:
         new = parse_token_response(
-            app, response, grant="refresh_token", previous=previous
+            app, response, grant="refresh_token", previous=previous, token_url=url
         )
     except InvalidGrantError as exc:
         if exc.description.strip().lower() != REFRESH_IN_PROGRESS:
@@ -111,6 +117,10 @@ def refresh_token(
     ):
         # SECURITY.md item 13: a refresh must not switch identities under a stored grant.
         raise ResponseError("the refreshed token belongs to a different org or user")
+    if previous is None and not new.refresh_token:
+        # A bare refresh token string: Salesforce did not rotate it, so it stays the
+        # grant's refresh token (issue 11.7).
+        new = dataclasses.replace(new, refresh_token=refresh)
     if new.id_token:
         try:
             yield from verify_id_token(
@@ -118,6 +128,8 @@ def refresh_token(
                 new,
                 nonce=None,
                 jwks_cache={} if jwks_cache is None else jwks_cache,
+                # The host that answered names itself as issuer.
+                issuer=authorization_server_of(url),
             )
         except SFOAuthError as exc:
             security_log.warning(

@@ -31,12 +31,12 @@ from ._base import (
     Flow,
     HttpResponse,
     RetryPolicy,
+    grant_endpoints,
     loads_json,
     prepare_token_request,
     send_with_retries,
 )
 from .discovery import ensure_trusted_url
-from .endpoints import endpoints_for
 
 __all__ = [
     "DEFAULT_REVOKE_RETRY",
@@ -122,9 +122,10 @@ def revoke_token(
 
     Args:
         token: a :class:`Token` (its refresh token is revoked when present, which also
-            kills its access tokens) or a bare access/refresh token.
+            kills its access tokens), revoked at the authorization server that issued
+            it (:attr:`Token.token_url`'s host), or a bare access/refresh token.
         token_url: the revocation endpoint to use (must be a trusted host); default
-            ``<login_url>/services/oauth2/revoke``.
+            the token's authorization server's, else ``<login_url>/services/oauth2/revoke``.
         retry: retries for 5xx/429/timeouts (revocation is idempotent).
 
     Raises:
@@ -132,7 +133,7 @@ def revoke_token(
         SalesforceUnavailableError: 5xx/429/timeouts after ``retry.attempts``.
     """
     form = {"token": masked(token_to_revoke(token))}
-    url = token_url or endpoints_for(app.login_url).revoke
+    url = token_url or grant_endpoints(app, token).revoke
     ensure_trusted_url(app, url, what="revoke URL")
     response = yield from send_with_retries(
         lambda: prepare_token_request(url, form), retry

@@ -125,4 +125,4 @@ def token_exchange(
     response = yield from send_with_retries(
         lambda: prepare_token_request(url, form), NO_RETRY
     )
-    return parse_token_response(app, response, grant="token_exchange")
+    return parse_token_response(app, response, grant="token_exchange", token_url=url)

@@ -30,6 +30,7 @@ from ..exceptions import (
 )
 from ..tokens import AuthorizationRequest, Token, masked
 from ._base import check_token_hosts, verify_token_signature
+from .endpoints import endpoints_for
 from .state import check_state, create_nonce
 from .web_server import prepare_authorization_url
 
@@ -143,7 +144,8 @@ def parse_user_agent_response(
     if "error" in params:
         raise_for_oauth_error(params)
     verify_token_signature(app, params, grant="user_agent")
-    token = Token.from_response(params)
+    # The authorize endpoint's host issued it; its token endpoint serves the grant.
+    token = Token.from_response(params, token_url=endpoints_for(app.login_url).token)
     check_token_hosts(app, token)
     return token
 

@@ -26,6 +26,7 @@ from ._base import (
     HttpRequest,
     HttpResponse,
     RetryPolicy,
+    grant_endpoints,
     parse_json_object,
     send_with_retries,
 )
@@ -127,20 +128,28 @@ def userinfo(
 ) -> Flow[dict[str, Any]]:
     """Fetch the OpenID Connect UserInfo claims for a token.
 
-    The endpoint is ``<token.instance_url>/services/oauth2/userinfo``, or under
-    ``app.login_url`` when the token has no instance URL (or is a bare string).
+    The endpoint is the one of the authorization server that issued the token
+    (:attr:`Token.token_url`'s host: a sandbox login's ``test.salesforce.com``, a My
+    Domain, a site), as the OpenID discovery document names it; for a token stored
+    before that was recorded, ``<token.instance_url>/services/oauth2/userinfo``; for a
+    bare string, under ``app.login_url``.
 
     Returns:
         The claims as Salesforce sent them.
 
     Raises:
-        UntrustedHostError: the instance URL is not a trusted host (nothing is sent).
+        UntrustedHostError: the endpoint is not on a trusted host (nothing is sent).
         InvalidTokenError: Salesforce refused the token (401/403).
         MalformedResponseError: the answer is not a JSON object.
     """
     access_token = access_token_of(token)
-    base = (token.instance_url if isinstance(token, Token) else None) or app.login_url
-    url = endpoints_for(base).userinfo
+    if isinstance(token, Token) and token.token_url:
+        url = grant_endpoints(app, token).userinfo
+    else:
+        base = (
+            token.instance_url if isinstance(token, Token) else None
+        ) or app.login_url
+        url = endpoints_for(base).userinfo
     return (
         yield from bearer_get(app, url, access_token, what="userinfo URL", retry=retry)
     )

@@ -214,5 +214,8 @@ def exchange_code(
         form["code_verifier"] = code_verifier
     url = token_url or endpoints_for(app.login_url).token
     response = yield prepare_token_request(url, form)
-    assert response is not None
-    return parse_token_response(app, response, grant="authorization_code")
+    if response is None:  # pragma: no cover - drivers always send one
+        raise TypeError("the driver sent no response")
+    return parse_token_response(
+        app, response, grant="authorization_code", token_url=url
+    )

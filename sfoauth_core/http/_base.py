@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from ..config import ConnectedApp
 from ..flows import (
     asset_token,
@@ -59,13 +57,11 @@ class BaseSalesforceOAuth:
         self.app = app
         self._jwks_cache = jwks.JwksCache()
 
-    def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "timeout": httpx.Timeout(self.app.timeout),
-            "follow_redirects": False,
-            "verify": True,
-            "headers": {"User-Agent": "sfoauth"},
-        }
+    @property
+    def jwks_cache(self) -> jwks.JwksCache:
+        """The org's key sets this client fetched (rate-limited re-fetches); a token
+        manager over this client verifies ID tokens in refresh answers with it."""
+        return self._jwks_cache
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r})"

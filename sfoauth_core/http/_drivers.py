@@ -1,7 +1,7 @@
 """Run any sans-IO flow over httpx: one sync driver, one async driver.
 
-A flow yields :class:`HttpRequest` or :class:`Wait`; the driver performs it and sends the
-result back. Transport failures are thrown into the flow so flows can decide to retry:
+A flow yields :class:`HttpRequest` or :class:`Wait`; the driver performs it and the plan
+kernel (:mod:`sfoauth_core._plans`) sends the result back. Transport failures are thrown into the flow so flows can decide to retry:
 no answer at all (connection refused or reset, DNS, TLS, timeouts) as
 ``SalesforceUnavailableError``, anything else httpx refuses as ``TransportError``; a flow
 that does not retry passes them on, so callers never see a raw ``httpx`` exception. Redirects are never followed and bodies are capped (SECURITY.md items 10-11).
@@ -12,11 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from functools import partial
 from typing import TypeVar, cast
 
 import anyio
 import httpx
 
+from .._plans import adrive, drive
 from ..exceptions import SalesforceUnavailableError, TransportError
 from ..flows._base import MAX_RESPONSE_BYTES, Flow, HttpRequest, HttpResponse, Wait
 from ..tokens import MaskedBytes
@@ -118,60 +120,46 @@ async def _aread(raw: httpx.Response) -> bytes:
     return bytes(body)
 
 
+def _send(client: httpx.Client, step: HttpRequest | Wait) -> HttpResponse | None:
+    """Perform one step of a flow over a synchronous client (the kernel's perform)."""
+    if isinstance(step, Wait):
+        time.sleep(max(step.seconds, 0.0))
+        return None
+    try:
+        raw = client.send(_build(client, step), stream=True, follow_redirects=False)
+        try:
+            return _to_response(raw, _read(raw))
+        finally:
+            raw.close()
+    except httpx.HTTPError as exc:
+        failure = _failure(exc)
+    raise failure  # outside the handler: not even an implicit link to the httpx error
+
+
+async def _asend(
+    client: httpx.AsyncClient, step: HttpRequest | Wait
+) -> HttpResponse | None:
+    """Async twin of :func:`_send`."""
+    if isinstance(step, Wait):
+        await anyio.sleep(max(step.seconds, 0.0))
+        return None
+    try:
+        request = _build(client, step)
+        raw = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            return _to_response(raw, await _aread(raw))
+        finally:
+            await raw.aclose()
+    except httpx.HTTPError as exc:
+        failure = _failure(exc)
+    raise failure
+
+
 def run_sync(flow: Flow[T], client: httpx.Client) -> T:
     """Drive ``flow`` to completion over a synchronous httpx client."""
-    try:
-        step = next(flow)
-        while True:
-            if isinstance(step, Wait):
-                time.sleep(max(step.seconds, 0.0))
-                step = flow.send(None)
-                continue
-            try:
-                raw = client.send(
-                    _build(client, step), stream=True, follow_redirects=False
-                )
-                try:
-                    response = _to_response(raw, _read(raw))
-                finally:
-                    raw.close()
-            except httpx.HTTPError as exc:
-                step = flow.throw(_failure(exc))
-                continue
-            except TransportError as exc:
-                step = flow.throw(exc)
-                continue
-            step = flow.send(response)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+    return drive(flow, partial(_send, client), throws=TransportError)
 
 
 async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
     """Drive ``flow`` to completion over an asynchronous httpx client (asyncio or trio)."""
-    try:
-        step = next(flow)
-        while True:
-            if isinstance(step, Wait):
-                await anyio.sleep(max(step.seconds, 0.0))
-                step = flow.send(None)
-                continue
-            try:
-                request = _build(client, step)
-                raw = await client.send(request, stream=True, follow_redirects=False)
-                try:
-                    response = _to_response(raw, await _aread(raw))
-                finally:
-                    await raw.aclose()
-            except httpx.HTTPError as exc:
-                step = flow.throw(_failure(exc))
-                continue
-            except TransportError as exc:
-                step = flow.throw(exc)
-                continue
-            step = flow.send(response)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+    return await adrive(flow, partial(_asend, client), throws=TransportError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -20,6 +20,7 @@ from ..tokens import (
 from ._base import BaseSalesforceOAuth
 from ._drivers import run_async
 from ._loops import PerLoop
+from .clients import build_http_client
 
 __all__ = ["AsyncSalesforceOAuth"]
 
@@ -64,7 +65,7 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
             self._per_loop = PerLoop(factory, _close_client)
 
     def _default_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(**self._client_kwargs())
+        return build_http_client(self.app, asynchronous=True)
 
     @property
     def http_client(self) -> httpx.AsyncClient | None:
@@ -75,8 +76,7 @@ class AsyncSalesforceOAuth(BaseSalesforceOAuth):
         """The client for the running event loop (the one passed in, or this loop's)."""
         if self._shared is not None:
             return self._shared
-        assert self._per_loop is not None
-        return await self._per_loop.get()
+        return await cast("PerLoop[httpx.AsyncClient]", self._per_loop).get()
 
     async def run(self, flow: Flow[T]) -> T:
         """Drive any flow generator over this loop's client."""

@@ -19,6 +19,7 @@ from ..tokens import (
 )
 from ._base import BaseSalesforceOAuth
 from ._drivers import run_sync
+from .clients import build_http_client
 
 __all__ = ["SalesforceOAuth"]
 
@@ -44,7 +45,9 @@ class SalesforceOAuth(BaseSalesforceOAuth):
     ) -> None:
         super().__init__(app)
         self._owns_client = http_client is None
-        self.http_client = http_client or httpx.Client(**self._client_kwargs())
+        self.http_client = http_client or build_http_client(
+            self.app, asynchronous=False
+        )
 
     def run(self, flow: Flow[T]) -> T:
         """Drive any flow generator over this client."""

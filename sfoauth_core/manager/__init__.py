@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..auth import Renewal
 from ._async import AsyncOAuth, AsyncTokenManager
-from ._base import DEFAULT_CACHE_TTL, DEFAULT_LEEWAY, BaseTokenManager, OAuthFlows
+from ._base import DEFAULT_CACHE_TTL, DEFAULT_LEEWAY, BaseTokenManager, OAuthClient
 from ._sync import SyncOAuth, TokenManager
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "AsyncOAuth",
     "AsyncTokenManager",
     "BaseTokenManager",
-    "OAuthFlows",
+    "OAuthClient",
     "Renewal",
     "SyncOAuth",
     "TokenManager",

@@ -10,16 +10,23 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
+from .._plans import adrive
 from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_async
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
 from ..http._loops import current_loop
+from ..keepalive import (
+    DEFAULT_KEEPALIVE_CONCURRENCY,
+    KeepAliveProgress,
+    KeepAliveSummary,
+    keep_alive_async,
+)
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Identity, Token
 from ._base import (
     _CLAIMS,
     BaseTokenManager,
-    OAuthFlows,
+    OAuthClient,
     Plan,
     _access_token_of,
     _Call,
@@ -37,7 +44,7 @@ __all__ = ["AsyncOAuth", "AsyncTokenManager"]
 T = TypeVar("T")
 
 
-class AsyncOAuth(OAuthFlows, Protocol):
+class AsyncOAuth(OAuthClient, Protocol):
     """``AsyncSalesforceOAuth`` as the manager sees it."""
 
     async def run(self, flow: Flow[T]) -> T: ...
@@ -108,18 +115,8 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
         return await self.events.aemit(op.event)
 
     async def _drive(self, plan: Plan[T]) -> T:
-        value: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                op = plan.throw(error) if error is not None else plan.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = await self._perform(op)
-            except Exception as exc:
-                error = exc
+        # A failed operation is thrown back into the plan, which decides.
+        return await adrive(plan, self._perform, throws=Exception)
 
     # Public API -----------------------------------------------------------------------
     async def get(self, key: str) -> Token | None:
@@ -287,6 +284,45 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
         """
         async with self.store.lock(key):
             return await self._drive(self._revoke_plan(key))
+
+    async def keep_alive(
+        self,
+        *,
+        idle_for: float,
+        limit: int | None = None,
+        concurrency: int = DEFAULT_KEEPALIVE_CONCURRENCY,
+        progress: KeepAliveProgress | None = None,
+    ) -> KeepAliveSummary:
+        """Refresh every connection whose refresh token has been idle ``idle_for``
+        seconds or more, so the app's idle limit (reference 15.3) never expires it.
+
+        Safe on several hosts at once (cron, a task queue): each refresh is the normal
+        single-flight renewal, and a connection another host renewed moments ago is
+        skipped without a call. Minted grants (JWT bearer, client credentials) and
+        flagged connections are skipped. Never raises for one connection.
+
+        Args:
+            idle_for: seconds since the refresh token was last used (pick it well
+                below the app's idle limit, e.g. a third of it).
+            limit: at most this many connections this run, the longest idle first.
+            concurrency: refreshes in flight at once.
+            progress: ``progress(result, done, total)`` after each connection.
+
+        Returns:
+            Each connection's outcome (kept alive / needs reauth / failed / skipped).
+
+        Raises:
+            ConfigurationError: a bad argument, or a store that cannot list idle
+                connections.
+            StorageError: the store could not list them.
+        """
+        return await keep_alive_async(
+            self,
+            idle_for=idle_for,
+            limit=limit,
+            concurrency=concurrency,
+            progress=progress,
+        )
 
     def auth(self, key: str) -> SalesforceAuth:
         """An ``httpx.Auth`` adding ``key``'s bearer token, refreshing once on a 401."""

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 from cachetools import TTLCache
 
+from .._plans import relay
 from ..auth import Renewal, _Fetch, _renewing
 from ..config import ConnectedApp
 from ..events import TokenEvent, TokenEvents
@@ -59,14 +60,18 @@ from ..exceptions import (
     TokenNotFoundError,
     TransportError,
 )
-from ..flows._base import (
-    NO_RETRY,
-    Flow,
-    HttpRequest,
-    HttpResponse,
-    RetryPolicy,
-    Wait,
+from ..flows import (
+    client_credentials,
+    identity,
+    introspect,
+    jwt_bearer,
+    revoke,
+    token_exchange,
+    userinfo,
 )
+from ..flows._base import NO_RETRY, Flow, HttpRequest, HttpResponse, RetryPolicy, Wait
+from ..flows.access_token import is_jwt_access_token, verify_access_token
+from ..flows.jwks import JwksCache
 from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
 from ..storage.base import (
     MINTED_GRANTS,
@@ -76,13 +81,14 @@ from ..storage.base import (
 )
 from ..tokens import Identity, Introspection, Token
 
-__all__ = ["BaseTokenManager", "OAuthFlows"]
+__all__ = ["BaseTokenManager", "OAuthClient"]
 
 logger = logging.getLogger("sfoauth.manager")
+security_log = logging.getLogger("sfoauth.security")
 
 T = TypeVar("T")
 L = TypeVar("L")
-O = TypeVar("O", bound="OAuthFlows")  # noqa: E741 - the oauth client's type
+O = TypeVar("O", bound="OAuthClient")  # noqa: E741 - the oauth client's type
 S = TypeVar("S")  # the store's type
 
 #: Seconds before a known expiry at which the token is refreshed.
@@ -115,32 +121,15 @@ DEFAULT_CACHE_TTL = 300.0
 _FOREVER = float("inf")
 
 
-class OAuthFlows(Protocol):
-    """What the manager needs from ``SalesforceOAuth`` / ``AsyncSalesforceOAuth``."""
+class OAuthClient(Protocol):
+    """What the manager needs from ``SalesforceOAuth`` / ``AsyncSalesforceOAuth``
+    besides running flows: the app it builds every flow from, and the client's key set
+    cache (ID tokens in refresh answers are verified with it)."""
 
     app: ConnectedApp
 
-    def _jwt_bearer(
-        self, *, username: str | None, audience: str | None
-    ) -> Flow[Token]: ...
-
-    def _client_credentials(self) -> Flow[Token]: ...
-
-    def _revoke(self, token: Token | str) -> Flow[None]: ...
-
-    def _token_exchange(
-        self,
-        subject_token: str,
-        subject_token_type: str,
-        token_handler: str | None,
-        scopes: tuple[str, ...] | list[str] | None,
-    ) -> Flow[Token]: ...
-
-    def _introspect(self, token: Token | str, hint: str) -> Flow[Introspection]: ...
-
-    def _identity(self, token: Token, version: str | None = None) -> Flow[Identity]: ...
-
-    def _userinfo(self, token: Token) -> Flow[dict[str, Any]]: ...
+    @property
+    def jwks_cache(self) -> JwksCache: ...
 
 
 # Operations a plan asks its runner to perform ---------------------------------------
@@ -249,27 +238,20 @@ def _watch(flow: Flow[T], notes: list[str]) -> Flow[T]:
     rotation: the first attempt rotated the refresh token and the retry replayed the old
     one. Knowing it lets the re-authorization reason say so.
     """
-    value: Any = None
-    error: BaseException | None = None
-    try:
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = yield step
-            except TransportError as exc:
-                notes.append("no answer")
-                error = exc
-            else:
-                if isinstance(value, HttpResponse) and (
-                    value.status_code >= 500 or value.status_code == 429
-                ):
-                    notes.append(f"HTTP {value.status_code}")
-    finally:
-        flow.close()
+
+    def observed(step: HttpRequest | Wait) -> Generator[Any, Any, Any]:
+        try:
+            value = yield step
+        except TransportError:
+            notes.append("no answer")
+            raise  # thrown on into the flow, which may retry
+        if isinstance(value, HttpResponse) and (
+            value.status_code >= 500 or value.status_code == 429
+        ):
+            notes.append(f"HTTP {value.status_code}")
+        return value
+
+    return relay(flow, observed, throws=TransportError)
 
 
 class BaseTokenManager(Generic[L, O, S]):
@@ -460,18 +442,46 @@ class BaseTokenManager(Generic[L, O, S]):
     def _with_expiry(self, token: Token) -> Plan[Token]:
         if token.expires_at is not None:
             return token
+        if is_jwt_access_token(token.access_token):
+            expiry = yield from self._jwt_expiry(token)
+            if expiry is not None:
+                return token.with_expiry(expiry)
         if self.session_timeout is not None:
             issued = token.issued_at if token.issued_at is not None else self._clock()
             return token.with_expiry(issued + self.session_timeout)
         if self.introspect_expiry:
             try:
-                info = yield _Call(self.oauth._introspect(token, "access_token"))
+                info = yield _Call(
+                    introspect.introspect_token(
+                        self.oauth.app, token, hint="access_token"
+                    )
+                )
             except SFOAuthError as exc:
                 logger.info("introspection for expiry failed: %s", type(exc).__name__)
                 return token
             if isinstance(info, Introspection) and info.active and info.exp:
                 return token.with_expiry(float(info.exp))
         return token
+
+    def _jwt_expiry(self, token: Token) -> Plan[float | None]:
+        """Reference 15.9: the ``exp`` of a JWT-format access token, once its signature
+        verifies against the issuer's keys; ``None`` (not trusted) otherwise."""
+        try:
+            claims = yield _Call(
+                verify_access_token(
+                    self.oauth.app, token, jwks_cache=self.oauth.jwks_cache
+                )
+            )
+        except SFOAuthError as exc:
+            security_log.warning(
+                "a JWT access token did not verify (%s): its expiry is not trusted",
+                type(exc).__name__,
+            )
+            return None
+        exp = claims.get("exp") if isinstance(claims, dict) else None
+        if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+            return None
+        return float(exp)
 
     def _renew_flow(
         self,
@@ -482,16 +492,16 @@ class BaseTokenManager(Generic[L, O, S]):
         retry: RetryPolicy | None = None,
     ) -> Flow[Token]:
         if grant == "jwt_bearer":
-            return self.oauth._jwt_bearer(username=username, audience=None)
+            return jwt_bearer.jwt_bearer(self.oauth.app, username=username)
         if grant == "client_credentials":
-            return self.oauth._client_credentials()
+            return client_credentials.client_credentials(self.oauth.app)
         assert token is not None
         flow = refresh_token(
             self.oauth.app,
             token,
             retry=retry or self.retry,
             # The client's rate-limited key cache verifies an ID token in the answer.
-            jwks_cache=getattr(self.oauth, "_jwks_cache", None),
+            jwks_cache=self.oauth.jwks_cache,
         )
         return _watch(flow, notes)
 
@@ -719,42 +729,35 @@ class BaseTokenManager(Generic[L, O, S]):
         :class:`VersionConflictError`, a failed stamp :class:`StorageError` (the retry
         is then not sent).
         """
-        value: Any = None
-        error: BaseException | None = None
         settled = False  # the last request was answered, or never sent
+
+        def perform(step: HttpRequest | Wait) -> Plan[Any]:
+            nonlocal restamp, settled
+            if isinstance(step, Wait):
+                restamp = True
+                yield _Call(_pause(step.seconds))
+                return None
+            if restamp:
+                claim[0] = yield _SetMarker(
+                    key, claim[0].refresh_digest, claim[0].version
+                )
+                restamp = False
+            try:
+                value = yield _Call(_send(step))
+            except TransportError as exc:
+                settled = not exc.request_sent
+                raise  # thrown on into the flow, which may retry
+            settled = True
+            return value
+
         try:
-            while True:
-                try:
-                    step = flow.throw(error) if error is not None else flow.send(value)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-                except (InvalidGrantError, RefreshInProgressError):
-                    raise  # the caller decides (they concern the refresh token)
-                except SFOAuthError:
-                    if settled:
-                        yield from self._clear_marker(key, claim)
-                    raise
-                value, error = None, None
-                if isinstance(step, Wait):
-                    restamp = True
-                    try:
-                        yield _Call(_pause(step.seconds))
-                    except Exception as exc:
-                        error = exc
-                    continue
-                if restamp:
-                    claim[0] = yield _SetMarker(
-                        key, claim[0].refresh_digest, claim[0].version
-                    )
-                    restamp = False
-                try:
-                    value = yield _Call(_send(step))
-                    settled = True
-                except Exception as exc:
-                    settled = isinstance(exc, TransportError) and not exc.request_sent
-                    error = exc
-        finally:
-            flow.close()
+            return (yield from relay(flow, perform, throws=TransportError))
+        except (InvalidGrantError, RefreshInProgressError, StorageError):
+            raise  # the caller decides (the refresh token's fate, a lost marker)
+        except SFOAuthError:
+            if settled:
+                yield from self._clear_marker(key, claim)
+            raise
 
     def _clear_marker(self, key: str, claim: list[TokenRecord]) -> Plan[None]:
         try:
@@ -850,11 +853,13 @@ class BaseTokenManager(Generic[L, O, S]):
 
     def _identity_plan(self, key: str, version: str | None) -> Plan[Identity]:
         return self._bearer_plan(
-            key, lambda token: self.oauth._identity(token, version)
+            key, lambda token: identity.identity(self.oauth.app, token, version=version)
         )
 
     def _userinfo_plan(self, key: str) -> Plan[dict[str, Any]]:
-        return self._bearer_plan(key, self.oauth._userinfo)
+        return self._bearer_plan(
+            key, lambda token: userinfo.userinfo(self.oauth.app, token)
+        )
 
     def _save_plan(
         self,
@@ -869,11 +874,17 @@ class BaseTokenManager(Generic[L, O, S]):
         record: TokenRecord = yield _Save(key, token, grant, username, None)
         self._remember(key, record.token)
         yield _Emit(TokenEvent("token_obtained", key, record.token, record.grant))
-        old = previous.token.refresh_token if previous is not None else None
-        if revoke_superseded and old and old != token.refresh_token:
+        old = previous.token if previous is not None else None
+        if (
+            revoke_superseded
+            and old is not None
+            and old.refresh_token
+            and old.refresh_token != token.refresh_token
+        ):
             # SECURITY.md item 19: reconnecting revokes the superseded refresh token.
             try:
-                yield _Call(self.oauth._revoke(old))
+                # At the authorization server that issued it (its token_url's host).
+                yield _Call(revoke.revoke_token(self.oauth.app, old))
             except SFOAuthError as exc:
                 logger.warning(
                     "could not revoke the superseded grant of %r: %s",
@@ -903,8 +914,12 @@ class BaseTokenManager(Generic[L, O, S]):
         # Reference 15.8: sent once (the flow never retries); the result is stored like
         # a login and refreshed when Salesforce granted a refresh token.
         token = yield _Call(
-            self.oauth._token_exchange(
-                subject_token, subject_token_type, token_handler, scopes
+            token_exchange.token_exchange(
+                self.oauth.app,
+                subject_token,
+                subject_token_type,
+                token_handler=token_handler,
+                scopes=scopes,
             )
         )
         record: TokenRecord = yield from self._save_plan(
@@ -927,10 +942,11 @@ class BaseTokenManager(Generic[L, O, S]):
             self._pending.pop(key, None)
         if record is None:
             return False
-        target = record.token.refresh_token or record.token.access_token
         revoked = False
         try:
-            yield _Call(self.oauth._revoke(target))
+            # The refresh token (or the access token), at the authorization server that
+            # issued the grant (a sandbox's test.salesforce.com, a My Domain, a site).
+            yield _Call(revoke.revoke_token(self.oauth.app, record.token))
             revoked = True
         except InvalidTokenError:
             revoked = True  # already dead at Salesforce: the goal is reached

@@ -10,15 +10,22 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from .._plans import drive
 from ..auth import Renewal, SalesforceAuth, _Fetch, fetch_sync
 from ..exceptions import ReauthorizationRequired, TokenNotFoundError
 from ..flows._base import Flow
+from ..keepalive import (
+    DEFAULT_KEEPALIVE_CONCURRENCY,
+    KeepAliveProgress,
+    KeepAliveSummary,
+    keep_alive_sync,
+)
 from ..storage.base import TokenRecord, TokenStore, holding
 from ..tokens import Identity, Token
 from ._base import (
     _CLAIMS,
     BaseTokenManager,
-    OAuthFlows,
+    OAuthClient,
     Plan,
     _access_token_of,
     _Call,
@@ -36,7 +43,7 @@ __all__ = ["SyncOAuth", "TokenManager"]
 T = TypeVar("T")
 
 
-class SyncOAuth(OAuthFlows, Protocol):
+class SyncOAuth(OAuthClient, Protocol):
     """``SalesforceOAuth`` as the manager sees it."""
 
     def run(self, flow: Flow[T]) -> T: ...
@@ -108,18 +115,8 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
         return self.events.emit(op.event)
 
     def _drive(self, plan: Plan[T]) -> T:
-        value: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                op = plan.throw(error) if error is not None else plan.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = self._perform(op)
-            except Exception as exc:
-                error = exc
+        # A failed operation is thrown back into the plan, which decides.
+        return drive(plan, self._perform, throws=Exception)
 
     # Public API -----------------------------------------------------------------------
     def get(self, key: str) -> Token | None:
@@ -285,6 +282,45 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
         """
         with self.store.lock(key):
             return self._drive(self._revoke_plan(key))
+
+    def keep_alive(
+        self,
+        *,
+        idle_for: float,
+        limit: int | None = None,
+        concurrency: int = DEFAULT_KEEPALIVE_CONCURRENCY,
+        progress: KeepAliveProgress | None = None,
+    ) -> KeepAliveSummary:
+        """Refresh every connection whose refresh token has been idle ``idle_for``
+        seconds or more, so the app's idle limit (reference 15.3) never expires it.
+
+        Safe on several hosts at once (cron, a task queue): each refresh is the normal
+        single-flight renewal, and a connection another host renewed moments ago is
+        skipped without a call. Minted grants (JWT bearer, client credentials) and
+        flagged connections are skipped. Never raises for one connection.
+
+        Args:
+            idle_for: seconds since the refresh token was last used (pick it well
+                below the app's idle limit, e.g. a third of it).
+            limit: at most this many connections this run, the longest idle first.
+            concurrency: refreshes in flight at once.
+            progress: ``progress(result, done, total)`` after each connection.
+
+        Returns:
+            Each connection's outcome (kept alive / needs reauth / failed / skipped).
+
+        Raises:
+            ConfigurationError: a bad argument, or a store that cannot list idle
+                connections.
+            StorageError: the store could not list them.
+        """
+        return keep_alive_sync(
+            self,
+            idle_for=idle_for,
+            limit=limit,
+            concurrency=concurrency,
+            progress=progress,
+        )
 
     def auth(self, key: str) -> SalesforceAuth:
         """An ``httpx.Auth`` adding ``key``'s bearer token, refreshing once on a 401."""

@@ -1,5 +1,5 @@
-"""Token stores: the protocols, an in-memory reference store, Redis stores and the
-cipher.
+"""Token stores: the protocols, an in-memory reference store, Redis stores, the
+encrypted file store of the ``sfoauth`` command and the cipher.
 
 The Redis stores need the ``redis`` extra (``pip install sfoauth[redis]``); they are
 importable from here only when ``redis`` is installed.
@@ -21,6 +21,7 @@ from .base import (
     record_to_bytes,
 )
 from .cipher import TokenCipher
+from .file import AsyncFileTokenStore, FileTokenStore
 from .memory import AsyncInMemoryTokenStore, InMemoryTokenStore
 
 try:
@@ -32,10 +33,12 @@ __all__ = [
     "ACTIVE",
     "MINTED_GRANTS",
     "NEEDS_REAUTH",
+    "AsyncFileTokenStore",
     "AsyncInMemoryTokenStore",
     "AsyncRedisTokenStore",
     "AsyncTokenStore",
     "ConnectionStatus",
+    "FileTokenStore",
     "InMemoryTokenStore",
     "RedisTokenStore",
     "TokenCipher",

@@ -50,30 +50,30 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import anyio
 
-from ..exceptions import MalformedResponseError, StorageError
+from ..exceptions import MalformedResponseError, StorageError, VersionConflictError
 from ..tokens import Token
 
 __all__ = [
     "ACTIVE",
+    "DEFAULT_LOCK_TIMEOUT",
     "MINTED_GRANTS",
     "NEEDS_REAUTH",
     "AsyncTokenStore",
     "ConnectionStatus",
     "TokenRecord",
     "TokenStore",
-    "DEFAULT_LOCK_TIMEOUT",
     "VersionConflictError",
     "aholding",
     "holding",
     "idle_order",
     "is_idle",
-    "marked_record",
-    "refresh_digest",
     "lock_bounds",
+    "marked_record",
     "next_record",
     "postgres_lock_settings",
     "record_from_bytes",
     "record_to_bytes",
+    "refresh_digest",
 ]
 
 ConnectionStatus = Literal["active", "needs_reauth"]
@@ -82,24 +82,6 @@ NEEDS_REAUTH: ConnectionStatus = "needs_reauth"
 
 #: Grants whose tokens are renewed by minting a new one (no refresh token exists).
 MINTED_GRANTS = frozenset({"jwt_bearer", "client_credentials"})
-
-
-class VersionConflictError(StorageError):
-    """A compare-and-swap write found a different version than the writer read.
-
-    Attributes:
-        expected: the version the writer read.
-        actual: the version in the store (``None`` when the record is gone).
-    """
-
-    def __init__(self, key: str, expected: int | None, actual: int | None) -> None:
-        self.key = key
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"token record {key!r} changed while it was being updated "
-            f"(expected version {expected}, found {actual})"
-        )
 
 
 @dataclass(frozen=True, slots=True)

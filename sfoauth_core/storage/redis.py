@@ -18,7 +18,8 @@ the newer record written by the next holder: it gets
 Redis failures surface as :class:`~sfoauth_core.exceptions.StorageError`.
 
 The read-modify-write logic is written once, as a small generator (:meth:`_write_plan`)
-that yields Redis operations; the sync and async stores only run it.
+that yields Redis operations; the sync and async stores only perform them, through the
+plan kernel (:mod:`sfoauth_core._plans`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
+from .._plans import adrive, drive
 from ..exceptions import StorageError
 from ..tokens import Token
 from .base import (
@@ -54,8 +56,8 @@ __all__ = ["AsyncRedisTokenStore", "RedisTokenStore"]
 logger = logging.getLogger("sfoauth.storage")
 
 DEFAULT_PREFIX = "sfoauth:"
-#: Default lock lease. It must exceed the worst-case refresh (attempts × HTTP timeout +
-#: back-off); with the defaults (3 × 30 s + 2 × 30 s Retry-After cap) that is 150 s.
+#: Default lock lease. It must exceed the worst-case refresh (attempts x HTTP timeout +
+#: back-off); with the defaults (3 x 30 s + 2 x 30 s Retry-After cap) that is 150 s.
 
 # KEYS[1] = record hash; ARGV = expected version, new version, ciphertext.
 # Returns {1, new} on success, {0, actual} on a version mismatch (0 = no record).
@@ -258,19 +260,14 @@ class RedisTokenStore(_RedisStoreBase["Redis[Any]"]):
         ... )
     """
 
+    def _perform(self, op: _Op) -> Any:
+        if isinstance(op, _Read):
+            return self.redis.hgetall(op.name)
+        return self._cas(keys=[op.name], args=[op.expected, op.new, op.blob])
+
     def _run(self, plan: _Plan) -> TokenRecord:
-        result: Any = None
         try:
-            while True:
-                op = plan.send(result)
-                if isinstance(op, _Read):
-                    result = self.redis.hgetall(op.name)
-                else:
-                    result = self._cas(
-                        keys=[op.name], args=[op.expected, op.new, op.blob]
-                    )
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return drive(plan, self._perform)
         except RedisError as exc:
             raise _storage_error(exc) from exc
 
@@ -410,19 +407,14 @@ class AsyncRedisTokenStore(_RedisStoreBase["AsyncRedis[Any]"]):
     Same arguments, same key layout: sync and async processes can share one Redis.
     """
 
+    async def _perform(self, op: _Op) -> Any:
+        if isinstance(op, _Read):
+            return await self.redis.hgetall(op.name)
+        return await self._cas(keys=[op.name], args=[op.expected, op.new, op.blob])
+
     async def _run(self, plan: _Plan) -> TokenRecord:
-        result: Any = None
         try:
-            while True:
-                op = plan.send(result)
-                if isinstance(op, _Read):
-                    result = await self.redis.hgetall(op.name)
-                else:
-                    result = await self._cas(
-                        keys=[op.name], args=[op.expected, op.new, op.blob]
-                    )
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return await adrive(plan, self._perform)
         except RedisError as exc:
             raise _storage_error(exc) from exc
 

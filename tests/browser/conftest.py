@@ -88,7 +88,7 @@ def browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]
                 # Shown under "Captured stdout teardown" in the failure report.
                 try:
                     text = page.locator("body").inner_text(timeout=2_000)
-                except Exception as exc:  # only a diagnostic: never hide the failure
+                except Exception as exc:
                     text = f"(no page text: {exc!r})"
                 print(f"The browser was on {page.url}:\n{text[:1500]}")
         finally:

@@ -84,7 +84,7 @@ def _handler(site: CallbackSite) -> type[BaseHTTPRequestHandler]:
             morsel = cookie.get(SESSION_COOKIE)
             return morsel.value if morsel else None
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = urlsplit(self.path).path
             if path == "/":
                 self._send(*_page("Site", "<h1>Site</h1><a href='/login'>Connect</a>"))

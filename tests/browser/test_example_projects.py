@@ -12,7 +12,6 @@ starts a login on a page view).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import signal
@@ -51,17 +50,8 @@ REFRESH_TOKEN_SHAPE = re.compile(r"5Aep[A-Za-z0-9._]{16,}")
 
 
 def demo_command() -> list[str]:
-    """``sfoauth demo`` through the venv's Python (``python -m sfoauth_core._cli_demo``
-    until ``cli.py`` registers the command)."""
-    from sfoauth_core import cli
-
-    parser = cli.build_parser()
-    commands = next(
-        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
-    )
-    if "demo" in commands.choices:
-        return [sys.executable, "-m", "sfoauth_core.cli", "demo"]
-    return [sys.executable, "-m", "sfoauth_core._cli_demo", "demo"]
+    """``sfoauth demo`` through the venv's Python."""
+    return [sys.executable, "-m", "sfoauth_core.cli", "demo"]
 
 
 @dataclass

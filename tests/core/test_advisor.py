@@ -322,3 +322,40 @@ def test_users_of_another_identity_provider_get_token_exchange():
     assert "My Domain" in no_domain.caveats[0]
     # Nobody to exchange a token for: the server-to-server answer stands.
     assert recommend_flow(external_idp=True, user_present=False).flow is F.JWT_BEARER
+
+
+# ------------------------------------------------------------ External Client Apps
+def test_eca_never_gets_the_username_password_flow() -> None:
+    from sfoauth_core.advisor import FlowName, recommend_flow
+
+    plain = recommend_flow(development_only=True, server_to_server=True)
+    assert plain.flow is FlowName.USERNAME_PASSWORD
+    eca = recommend_flow(
+        development_only=True, server_to_server=True, external_client_app=True
+    )
+    assert eca.flow is FlowName.JWT_BEARER
+    assert any("no username-password flow" in r for r in eca.reasons)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {},
+        {"development_only": True},
+        {"server_to_server": True, "can_hold_private_key": False},
+        {"can_keep_secret": False, "browser_only": True},
+        {"device": "input_constrained"},
+        {"external_idp": True},
+    ],
+)
+def test_eca_recommendations_carry_eca_notes_and_no_password_flow(
+    answers: dict[str, object],
+) -> None:
+    from sfoauth_core.advisor import FlowName, recommend_flow
+
+    rec = recommend_flow(external_client_app=True, **answers)  # type: ignore[arg-type]
+    assert rec.flow is not FlowName.USERNAME_PASSWORD
+    assert FlowName.USERNAME_PASSWORD not in rec.alternatives
+    notes = " ".join(rec.caveats)
+    assert "invalid_client_id" in notes and "app_not_found" in notes
+    assert "Spring '26" not in notes  # the "create an ECA instead" advice is moot

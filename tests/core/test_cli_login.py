@@ -21,16 +21,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from sfoauth_core import _cli_login as cli_login
-from sfoauth_core._cli_login import (
-    TokenFile,
-    add_login_parsers,
-    default_store_path,
-    dispatch,
-    run_interactive_advise,
-)
+from sfoauth_core.cli import build_parser, main
+from sfoauth_core.cli import login as cli_login
+from sfoauth_core.cli._app import login_url
+from sfoauth_core.cli._console import Progress
+from sfoauth_core.cli.advise import run_interactive_advise
 from sfoauth_core.exceptions import InsecureFlowWarning
-from sfoauth_core.storage.cipher import TokenCipher
+from sfoauth_core.storage import FileTokenStore, TokenCipher
+from sfoauth_core.storage.file import default_store_path
 from sfoauth_core.testing import (
     CC_APP_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -44,6 +42,7 @@ from sfoauth_core.testing import (
     WEB_APP_CLIENT_ID,
     SalesforceEmulator,
 )
+from sfoauth_core.tokens import Token
 
 pytestmark = pytest.mark.loopback
 
@@ -51,9 +50,37 @@ USER = "jane@acme.com"
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="sfoauth")
-    add_login_parsers(parser.add_subparsers(dest="command", required=True))
-    return dispatch(parser.parse_args(list(argv)))
+    return main(list(argv))
+
+
+def stored(path: Path) -> dict[str, dict]:
+    """What the token file holds: each alias's details, its token and record."""
+    store = FileTokenStore(path)
+    connections = {}
+    for alias in store.keys():
+        record = store.get(alias)
+        assert record is not None
+        connections[alias] = {
+            **(store.details(alias) or {}),
+            "token": record.token.to_dict(),
+            "grant": record.grant,
+            "status": record.status,
+        }
+    return connections
+
+
+def point_at(path: Path, alias: str, url: str, *, instance: bool = False) -> None:
+    """Move a stored connection's login host (and instance) to ``url``."""
+    store = FileTokenStore(path)
+    details = store.details(alias)
+    record = store.get(alias)
+    assert details is not None and record is not None
+    store.set_details(alias, {**details, "login_url": url})
+    # The grant remembers the server that issued it (token_url): it moves too.
+    moved = {**record.token.to_dict(), "token_url": url + "/services/oauth2/token"}
+    if instance:
+        moved["instance_url"] = url
+    store.save(alias, Token.from_dict(moved), expected_version=record.version)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +162,7 @@ def assert_private_and_opaque(store: Path) -> dict:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
     raw = store.read_bytes()
-    connections = TokenFile(store).load()
+    connections = stored(store)
     for connection in connections.values():
         token = connection["token"]
         for value in (token["access_token"], token["refresh_token"]):
@@ -198,7 +225,7 @@ def test_login_web_stores_encrypted_token_and_token_commands_use_it(
     assert run("token", "revoke", "--alias", USER, "--store", str(store)) == 0
     out, _ = capsys.readouterr()
     assert f"Revoked the token of '{USER}'" in out
-    assert TokenFile(store).load() == {}
+    assert stored(store) == {}
     # The refresh token took the access token with it.
     with httpx.Client() as client:
         response = client.get(
@@ -227,7 +254,7 @@ def test_login_web_public_client_without_secret(emu, base_url, store, browser, c
     assert summary["alias"] == "dev"
     assert summary["username"] == USER
     assert summary["store"] == str(store)
-    assert TokenFile(store).load()["dev"]["client_id"] == PUBLIC_APP_CLIENT_ID
+    assert stored(store)["dev"]["client_id"] == PUBLIC_APP_CLIENT_ID
 
 
 def test_login_web_error_callback(emu, base_url, store, browser, monkeypatch, capsys):
@@ -340,6 +367,52 @@ def test_login_jwt(emu, base_url, store, tmp_path, capsys):
     assert "PRIVATE KEY" not in out + err
     entry = assert_private_and_opaque(store)[USER]
     assert entry["token"]["refresh_token"] is None
+    assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
+
+
+def test_login_jwt_setup_makes_what_the_app_needs(
+    emu, base_url, store, tmp_path, capsys
+):
+    """Issue 12 item 4: the replacement of the password flow, set up from the CLI: a key
+    and certificate, the steps printed, and the certificate accepted once uploaded."""
+    out_dir = tmp_path / "jwt"
+    code = run(
+        "login",
+        "jwt",
+        "--setup",
+        "--out",
+        str(out_dir),
+        "--client-id",
+        JWT_APP_CLIENT_ID,
+        "--username",
+        USER,
+        "--my-domain",
+        "acme",
+    )
+    assert code == 0
+    printed, errors = capsys.readouterr()
+    key_file, cert_file = out_dir / "salesforce-jwt.key", out_dir / "salesforce-jwt.crt"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert "Upload the certificate" in printed
+    assert f"SFOAUTH_PRIVATE_KEY_FILE={key_file}" in printed
+    assert "SFOAUTH_LOGIN_URL=https://acme.my.salesforce.com" in printed
+    assert "PRIVATE KEY" not in printed + errors
+    assert emu.calls() == 0 and not store.exists()  # nothing sent, nothing stored
+    # A second run keeps the key the app may already trust.
+    assert run("login", "jwt", "--setup", "--out", str(out_dir)) == 2
+    assert "already has" in capsys.readouterr().err
+    # What the admin does, then the login with the new key.
+    emu.upload_certificate("jwt", cert_file.read_text())
+    code = run(
+        "login",
+        "jwt",
+        *common(base_url, store, JWT_APP_CLIENT_ID),
+        "--username",
+        USER,
+        "--key-file",
+        str(key_file),
+    )
+    assert code == 0
     assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
 
 
@@ -461,7 +534,7 @@ class FakeTTY(io.StringIO):
 
 def test_progress_spinner_on_a_tty_and_dots_elsewhere():
     tty = FakeTTY()
-    spinner = cli_login._Progress(tty, "Waiting", dot_every=1.0)
+    spinner = Progress(tty, "Waiting", dot_every=1.0)
     spinner.tick(0.1)
     spinner.tick(0.2)
     spinner.finish("approved")
@@ -470,7 +543,7 @@ def test_progress_spinner_on_a_tty_and_dots_elsewhere():
     assert text.endswith("\r\033[Kapproved\n")
 
     plain = io.StringIO()
-    dots = cli_login._Progress(plain, "Waiting", dot_every=1.0)
+    dots = Progress(plain, "Waiting", dot_every=1.0)
     for elapsed in (0.5, 1.0, 1.5, 2.1, 3.2):
         dots.tick(elapsed)
     dots.finish("approved")
@@ -482,7 +555,7 @@ def test_progress_falls_back_to_ascii():
         encoding = "ascii"
 
     stream = Latin1TTY()
-    cli_login._Progress(stream, "Waiting", dot_every=1).tick(0)
+    Progress(stream, "Waiting", dot_every=1).tick(0)
     assert stream.getvalue() == "\r| Waiting (0s) "
 
 
@@ -613,33 +686,67 @@ def test_userinfo_refreshes_once_and_saves_the_new_token(
 ):
     monkeypatch.setenv("SFOAUTH_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
     assert web_login(emu, base_url, store) == 0
-    before = TokenFile(store).load()[USER]["token"]
+    before = stored(store)[USER]["token"]
     assert emu.expire_access_tokens() == 1
     capsys.readouterr()
     assert run("token", "userinfo", "--store", str(store), "--json") == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["preferred_username"] == USER
     assert "refreshing it once" in err
-    after = TokenFile(store).load()[USER]["token"]
+    after = stored(store)[USER]["token"]
     assert after["access_token"] != before["access_token"]
     assert after["refresh_token"] == before["refresh_token"]
     assert emu.calls("refresh_token") == 1
     assert_private_and_opaque(store)
 
 
-def test_userinfo_without_refresh_token_reports_invalid_token(
+def test_userinfo_re_mints_a_jwt_token_with_the_key_file_named_at_login(
     emu, base_url, store, tmp_path, capsys
 ):
+    # Before: "InvalidTokenError" (the CLI only knew how to use a refresh token). The
+    # token manager re-mints a refused JWT bearer token; the key file's path (never the
+    # key) was kept at login for that.
     key_file = tmp_path / "server.key"
     key_file.write_text(emu.apps["jwt"].private_key_pem)
     jwt_args = ["--username", USER, "--key-file", str(key_file)]
     assert (
         run("login", "jwt", *common(base_url, store, JWT_APP_CLIENT_ID), *jwt_args) == 0
     )
+    entry = stored(store)[USER]
+    assert entry["key_file"] == str(key_file.resolve())
+    assert entry["grant"] == "jwt_bearer"
+    assert emu.apps["jwt"].private_key_pem not in store.read_text()
+    emu.expire_access_tokens()
+    capsys.readouterr()
+    assert run("token", "userinfo", "--store", str(store)) == 0
+    out, err = capsys.readouterr()
+    assert f"username: {USER}" in out
+    assert "refused; minting a new one" in err
+    assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 2
+
+    key_file.unlink()  # without the key nothing can be minted: say what is missing
+    emu.expire_access_tokens()
+    assert run("token", "userinfo", "--store", str(store)) == 2
+    assert "configuration error: private_key" in capsys.readouterr().err
+
+
+def test_userinfo_without_refresh_token_flags_the_connection(
+    emu, base_url, store, browser, monkeypatch, capsys
+):
+    monkeypatch.setenv("SFOAUTH_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
+    assert web_login(emu, base_url, store, "--scopes", "api openid") == 0
+    assert stored(store)[USER]["token"]["refresh_token"] is None
     emu.expire_access_tokens()
     capsys.readouterr()
     assert run("token", "userinfo", "--store", str(store)) == 1
-    assert "InvalidTokenError" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ReauthorizationRequired" in err and "no refresh token" in err
+    assert "was marked" in err and "run `sfoauth login` again" in err
+    assert stored(store)[USER]["status"] == "needs_reauth"
+    assert run("token", "userinfo", "--store", str(store)) == 1
+    assert "needs a new login" in capsys.readouterr().err
+    assert run("token", "revoke", "--store", str(store)) == 0  # still removable
+    assert stored(store) == {}
 
 
 def test_token_commands_need_an_alias_when_several_are_stored(
@@ -671,7 +778,7 @@ def test_token_commands_need_an_alias_when_several_are_stored(
     assert run("token", "introspect", "--store", str(store), "--alias", "one") == 2
     assert "introspection needs the consumer secret" in capsys.readouterr().err
     assert run("token", "revoke", "--store", str(store), "--alias", "two") == 0
-    assert set(TokenFile(store).load()) == {"one"}
+    assert set(stored(store)) == {"one"}
 
 
 # ---------------------------------------------------------------------- the store
@@ -708,25 +815,9 @@ def test_login_uses_default_store(emu, base_url, tmp_path, monkeypatch, capsys):
     assert run("token", "userinfo") == 0
 
 
-def test_store_with_env_key_rotation_and_wrong_key(tmp_path, monkeypatch):
-    path = tmp_path / "tokens.json.enc"
-    old, new = TokenCipher.generate_key(), TokenCipher.generate_key()
-    monkeypatch.setenv("SFOAUTH_TOKEN_KEY", old)
-    TokenFile(path).put("a", {"token": {"access_token": "00Dx!secret"}})
-    assert not path.with_name(path.name + ".key").exists()
-    monkeypatch.setenv("SFOAUTH_TOKEN_KEY", f"{new},{old}")
-    assert TokenFile(path).load()["a"]["token"]["access_token"] == "00Dx!secret"
-    TokenFile(path).put("b", {})  # re-written under the new key
-    monkeypatch.setenv("SFOAUTH_TOKEN_KEY", new)
-    assert set(TokenFile(path).load()) == {"a", "b"}
-    monkeypatch.setenv("SFOAUTH_TOKEN_KEY", old)
-    with pytest.raises(Exception, match="not in SFOAUTH_TOKEN_KEY"):
-        TokenFile(path).load()
-
-
 def test_store_errors_are_one_line(tmp_path, monkeypatch, capsys):
     path = tmp_path / "tokens.json.enc"
-    TokenFile(path).put("a", {})
+    FileTokenStore(path).save("a", Token(access_token="00Dx!not-a-real-token"))
     key = path.with_name(path.name + ".key")
     os.chmod(key, 0o644)
     assert run("token", "userinfo", "--store", str(path)) == 2
@@ -743,9 +834,7 @@ def test_store_errors_are_one_line(tmp_path, monkeypatch, capsys):
 
 # ---------------------------------------------------------------------- configuration
 def parse_login(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="sfoauth")
-    add_login_parsers(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["login", "device", *argv])
+    return build_parser().parse_args(["login", "device", *argv])
 
 
 @pytest.mark.parametrize(
@@ -767,12 +856,12 @@ def parse_login(*argv: str) -> argparse.Namespace:
     ],
 )
 def test_login_url_options(argv, url):
-    assert cli_login._login_url(parse_login(*argv)) == url
+    assert login_url(parse_login(*argv)) == url
 
 
 def test_login_url_from_env(monkeypatch):
     monkeypatch.setenv("SFOAUTH_LOGIN_URL", "https://acme.my.salesforce.com")
-    assert cli_login._login_url(parse_login()) == "https://acme.my.salesforce.com"
+    assert login_url(parse_login()) == "https://acme.my.salesforce.com"
 
 
 @pytest.mark.parametrize(
@@ -815,14 +904,9 @@ def test_mutually_exclusive_hosts():
         parse_login("--my-domain", "a", "--instance-url", "https://a.my.salesforce.com")
 
 
-def test_dispatch_rejects_other_commands():
-    with pytest.raises(ValueError, match="not a login/token command"):
-        dispatch(argparse.Namespace(command="emulator"))
-
-
-def test_dispatch_runs_interactive_advise(monkeypatch, capsys):
+def test_advise_interactive_runs_from_the_command(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n\nyes\n\n\n\n"))
-    assert dispatch(argparse.Namespace(command="advise", interactive=True)) == 0
+    assert run("advise", "-i") == 0
     assert "JWT Bearer" in capsys.readouterr().out
 
 
@@ -857,7 +941,7 @@ def test_advise_interactive_server_to_server():
 
 
 def test_advise_interactive_browser_only_app():
-    input_fn, print_fn, asked, printed = scripted("", "n", "no", "n", "y", "n", "")
+    input_fn, print_fn, _asked, printed = scripted("", "n", "no", "n", "y", "n", "")
     assert run_interactive_advise(input_fn, print_fn) == 0
     text = "\n".join(printed)
     assert "Recommended: Web Server flow with PKCE only" in text
@@ -892,7 +976,7 @@ def test_advise_interactive_repeats_bad_answers_and_stops_on_eof():
 
 
 def test_advise_interactive_gives_up_after_five_bad_answers():
-    input_fn, print_fn, _, printed = scripted(*["what"] * 5)
+    input_fn, print_fn, _, _printed = scripted(*["what"] * 5)
     assert run_interactive_advise(input_fn, print_fn) == 1
 
 
@@ -912,7 +996,7 @@ def _cc_login(base_url: str, store: Path, emu, monkeypatch) -> str:
         run("login", "client-credentials", *common(base_url, store, CC_APP_CLIENT_ID))
         == 0
     )
-    (alias,) = TokenFile(store).load()
+    (alias,) = stored(store)
     return alias
 
 
@@ -929,9 +1013,7 @@ def test_token_revoke_when_salesforce_is_unreachable_says_the_grant_is_still_liv
     # Before: "sfoauth: SalesforceUnavailableError: ..." and nothing about the alias
     # that had just been deleted.
     alias = _cc_login(base_url, store, emu, monkeypatch)
-    tokens = TokenFile(store)
-    _, connection = tokens.get(alias)
-    tokens.put(alias, {**connection, "login_url": f"http://127.0.0.1:{free_port()}"})
+    point_at(store, alias, f"http://127.0.0.1:{free_port()}")
     capsys.readouterr()
     assert run("token", "revoke", "--store", str(store)) == 1
     out, err = capsys.readouterr()
@@ -941,7 +1023,7 @@ def test_token_revoke_when_salesforce_is_unreachable_says_the_grant_is_still_liv
     assert f"It was removed from {store} anyway" in err
     assert "stays valid at Salesforce" in err
     assert "Traceback" not in err
-    assert TokenFile(store).load() == {}
+    assert stored(store) == {}
 
 
 def test_token_revoke_json_on_a_5xx(
@@ -961,7 +1043,7 @@ def test_token_revoke_json_on_a_5xx(
         "error": "SalesforceUnavailableError",
     }
     assert "HTTP 503" in err and "NOT revoked" in err
-    assert TokenFile(store).load() == {}
+    assert stored(store) == {}
 
 
 def test_token_revoke_of_an_already_dead_token_succeeds(
@@ -970,8 +1052,7 @@ def test_token_revoke_of_an_already_dead_token_succeeds(
     # Before: exit 1 with "InvalidTokenError" although the goal (a dead grant, no local
     # copy) was reached.
     alias = _cc_login(base_url, store, emu, monkeypatch)
-    _, connection = TokenFile(store).get(alias)
-    dead = connection["token"]["access_token"]
+    dead = stored(store)[alias]["token"]["access_token"]
     with httpx.Client() as client:
         assert (
             client.post(
@@ -983,25 +1064,21 @@ def test_token_revoke_of_an_already_dead_token_succeeds(
     assert run("token", "revoke", "--store", str(store)) == 0
     out, _ = capsys.readouterr()
     assert f"The token of {alias!r} was already invalid at Salesforce" in out
-    assert TokenFile(store).load() == {}
+    assert stored(store) == {}
 
 
 def test_token_userinfo_when_salesforce_is_unreachable_changes_nothing(
     emu, base_url, store, monkeypatch, capsys, no_back_off
 ):
     alias = _cc_login(base_url, store, emu, monkeypatch)
-    tokens = TokenFile(store)
-    _, connection = tokens.get(alias)
-    dead_host = {**connection, "login_url": f"http://127.0.0.1:{free_port()}"}
-    token = dict(connection["token"], instance_url=dead_host["login_url"])
-    tokens.put(alias, {**dead_host, "token": token})
-    before = TokenFile(store).load()
+    point_at(store, alias, f"http://127.0.0.1:{free_port()}", instance=True)
+    before = stored(store)
     capsys.readouterr()
     assert run("token", "userinfo", "--store", str(store)) == 1
     err = capsys.readouterr().err
     assert "sfoauth: Salesforce is unavailable" in err
     assert "Nothing was changed locally." in err
-    assert TokenFile(store).load() == before
+    assert stored(store) == before
 
 
 def test_login_when_salesforce_is_unreachable_stores_nothing(
@@ -1016,3 +1093,17 @@ def test_login_when_salesforce_is_unreachable_stores_nothing(
     assert "Nothing was changed locally." in err
     assert "Traceback" not in err
     assert not store.exists()
+
+
+def test_advise_interactive_development_script_on_an_eca():
+    # user present: no; device: none; secret: yes; private key: yes; My Domain: yes;
+    # development only: yes; External Client App: yes.
+    input_fn, print_fn, asked, printed = scripted(
+        "no", "none", "yes", "yes", "", "yes", "yes"
+    )
+    assert run_interactive_advise(input_fn, print_fn) == 0
+    text = "\n".join(printed)
+    assert "Recommended: JWT Bearer flow [jwt_bearer]" in text
+    assert "the closest flow they support" in " ".join(text.split())
+    assert "--development-only --external-client-app" in printed[-1]
+    assert "External Client App" in asked[-1]

@@ -1013,3 +1013,82 @@ def test_from_env_flows_are_checked():
     assert info.value.setting == "SFOAUTH_LOGIN_URL"
     env["SFOAUTH_LOGIN_URL"] = "https://acme.my.salesforce.com"
     assert ConnectedApp.from_env(environ=env).is_my_domain
+
+
+# ------------------------------------------------------------ from_mapping (issue 11.3)
+
+
+def test_from_mapping_takes_typed_values_or_strings_alike() -> None:
+    typed = ConnectedApp.from_mapping(
+        {
+            "CLIENT_ID": CLIENT_ID,
+            "SCOPES": ["api", "refresh_token"],
+            "TIMEOUT": 12,
+            "ALLOW_LOOPBACK": True,
+            "EXTRA_HOSTS": ("login.acme.com",),
+        }
+    )
+    strings = ConnectedApp.from_mapping(
+        {
+            "CLIENT_ID": CLIENT_ID,
+            "SCOPES": "api refresh_token",
+            "TIMEOUT": "12",
+            "ALLOW_LOOPBACK": "yes",
+            "EXTRA_HOSTS": "login.acme.com",
+        }
+    )
+    assert typed == strings
+    assert typed.timeout == 12.0 and typed.allow_loopback is True
+
+
+@pytest.mark.parametrize(
+    ("values", "setting"),
+    [
+        ({"CLIENT_ID": CLIENT_ID, "CLIENTSECRET": "x"}, "S[CLIENTSECRET]"),
+        ({}, "S[CLIENT_ID]"),
+        ({"CLIENT_ID": CLIENT_ID, "TIMEOUT": "soon"}, "S[TIMEOUT]"),
+        ({"CLIENT_ID": CLIENT_ID, "TIMEOUT": True}, "S[TIMEOUT]"),
+        ({"CLIENT_ID": CLIENT_ID, "ALLOW_LOOPBACK": "maybe"}, "S[ALLOW_LOOPBACK]"),
+        ({"CLIENT_ID": CLIENT_ID, "EXTRA_HOSTS": [1, 2]}, "S[EXTRA_HOSTS]"),
+        ({"CLIENT_ID": CLIENT_ID, "LOGIN_URL": "http://x.com"}, "S[LOGIN_URL]"),
+        ({"CLIENT_ID": CLIENT_ID, "LOGIN_URL": ""}, "S[LOGIN_URL]"),
+        ({"CLIENT_ID": CLIENT_ID, "PRIVATE_KEY": "junk"}, "S[PRIVATE_KEY]"),
+        ({"CLIENT_ID": CLIENT_ID, "FLOWS": ["jwt_bearer"]}, "S[PRIVATE_KEY]"),
+    ],
+)
+def test_from_mapping_errors_name_the_key_by_the_callers_label(
+    values: dict[str, Any], setting: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ConnectedApp.from_mapping(values, label=lambda key: f"S[{key}]")
+    assert info.value.setting == setting
+
+
+def test_private_key_file_is_read_in_one_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from_env`` and the Django settings reach the file through ``from_mapping``."""
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(rsa_2048())
+    reads: list[str] = []
+    real = config_module._read_key_file
+
+    def counting(path: Any, name: str) -> str:
+        reads.append(name)
+        return real(path, name)
+
+    monkeypatch.setattr(config_module, "_read_key_file", counting)
+    environ = {
+        "SFOAUTH_CLIENT_ID": CLIENT_ID,
+        "SFOAUTH_PRIVATE_KEY_FILE": str(key_file),
+    }
+    assert ConnectedApp.from_env(environ=environ).private_key is not None
+    missing = {**environ, "SFOAUTH_PRIVATE_KEY_FILE": str(tmp_path / "nope.pem")}
+    with pytest.raises(ConfigurationError) as info:
+        ConnectedApp.from_env(environ=missing)
+    assert info.value.setting == "SFOAUTH_PRIVATE_KEY_FILE"
+    assert "nope" not in str(info.value)
+    assert reads == ["SFOAUTH_PRIVATE_KEY_FILE"] * 2
+    inline = {**environ, "SFOAUTH_PRIVATE_KEY": rsa_2048()}
+    ConnectedApp.from_env(environ=inline)  # an inline key wins; the file is not read
+    assert len(reads) == 2

@@ -17,6 +17,7 @@ from sfoauth_core import exceptions as exc_module
 from sfoauth_core.exceptions import (
     ERROR_CLASSES,
     AccessDeniedError,
+    AppNotFoundError,
     AuthorizationPendingError,
     ConfigurationError,
     DeviceFlowTimeoutError,
@@ -40,17 +41,18 @@ from sfoauth_core.exceptions import (
     ReauthorizationRequired,
     ResponseError,
     SalesforceUnavailableError,
+    SFOAuthConfigurationError,
     SFOAuthError,
     SignatureError,
     SlowDownError,
     StateMismatchError,
     StorageError,
-    TokenExpiredError,
     TokenNotFoundError,
     TransportError,
     UnsupportedGrantTypeError,
     UnsupportedTokenTypeError,
     UntrustedHostError,
+    VersionConflictError,
     hint_for,
     raise_for_oauth_error,
 )
@@ -62,6 +64,9 @@ EXPECTED_CLASSES: dict[str, type[OAuthProtocolError]] = {
     "invalid_client_id": InvalidClientIdError,
     "invalid_client": InvalidClientError,
     "invalid_client_credentials": InvalidClientError,
+    "app_not_found": AppNotFoundError,
+    "OAUTH_EC_APP_NOT_FOUND": AppNotFoundError,
+    "OAUTH_APP_ACCESS_DENIED": InvalidAppAccessError,
     "invalid_grant": InvalidGrantError,
     "invalid_app_access": InvalidAppAccessError,
     "invalid_scope": InvalidScopeError,
@@ -103,7 +108,9 @@ def _raised(payload: dict[str, Any], **kwargs: Any) -> OAuthProtocolError:
         (UntrustedHostError, ResponseError),
         (SignatureError, ResponseError),
         (OAuthProtocolError, SFOAuthError),
-        (TokenExpiredError, SFOAuthError),
+        (ExpiredTokenError, OAuthProtocolError),
+        (SFOAuthConfigurationError, ConfigurationError),
+        (VersionConflictError, StorageError),
         (TokenNotFoundError, SFOAuthError),
         (ReauthorizationRequired, SFOAuthError),
         (StorageError, SFOAuthError),
@@ -360,3 +367,30 @@ def test_any_error_message_is_printable(code: str, description: str) -> None:
         assert len(error.description) <= 500
     else:  # pragma: no cover - a non-empty code always raises
         raise AssertionError("nothing raised")
+
+
+def test_one_name_for_expired_token_the_other_deprecated():
+    """Issue 11.7: ``TokenExpiredError`` and ``ExpiredTokenError`` were near-homonyms;
+    the wire code's name stays, the other is a deprecated alias of it."""
+    import sfoauth_core.exceptions as module
+
+    assert "TokenExpiredError" not in module.__all__
+    with pytest.warns(DeprecationWarning, match="ExpiredTokenError"):
+        alias = module.TokenExpiredError
+    assert alias is ExpiredTokenError
+    with pytest.raises(AttributeError):
+        module.NoSuchError  # noqa: B018
+
+
+def test_errors_of_the_adapters_and_stores_live_in_the_tree():
+    """Issue 11.7: every error sfoauth raises is exported by ``sfoauth_core.exceptions``
+    and derives from ``SFOAuthError``; the adapters and stores re-export them."""
+    from sfoauth_core.storage import VersionConflictError as FromStorage
+    from sfoauth_fastapi import SFOAuthConfigurationError as FromFastapi
+
+    assert FromStorage is VersionConflictError
+    assert FromFastapi is SFOAuthConfigurationError
+    assert issubclass(SFOAuthConfigurationError, SFOAuthError)
+    assert issubclass(VersionConflictError, SFOAuthError)
+    error = SFOAuthConfigurationError(["[x.E001] app: wrong (hint: fix)"])
+    assert error.issues == ["[x.E001] app: wrong (hint: fix)"] and "E001" in str(error)

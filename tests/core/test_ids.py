@@ -104,7 +104,7 @@ def test_case_variants_of_a_real_id_are_different_ids() -> None:
         "00DXX0000001ab ",
         " 00DXX0000001ab",
         "00DXX0000001abé",
-        "００DXX0000001abc",  # full-width digits are not ASCII alphanumerics
+        "００DXX0000001abc",  # noqa: RUF001 - full-width digits are not ASCII alphanumerics
         "00DXX0000001a\x00c",
         "00DXX/000001abc",
     ],

@@ -630,3 +630,32 @@ async def test_async_reminted_connection(emu):
     again = await manager.refresh("svc", stale=first)
     assert again.access_token != first.access_token
     assert await manager.valid_token("svc") == again
+
+
+# The client as the manager sees it ------------------------------------------------
+class PublicSurface:
+    """A client offering only what the manager may use: its app, its key cache and
+    ``run``; the facade's private flow factories are out of reach."""
+
+    def __init__(self, oauth: SalesforceOAuth) -> None:
+        self.app = oauth.app
+        self.jwks_cache = oauth.jwks_cache
+        self.run = oauth.run
+
+
+def test_the_manager_builds_every_flow_itself_from_the_public_surface(emu):
+    full, _ = make_manager(emu)
+    manager = TokenManager(
+        PublicSurface(full.oauth), InMemoryTokenStore(), retry=FAST_RETRY
+    )
+    old = connect(manager, emu)
+    current = manager.save("u1", issue(emu)).token  # revokes the superseded grant
+    with pytest.raises(Exception, match="invalid_grant"):
+        full.oauth.refresh(old)
+    assert manager.refresh("u1").access_token != current.access_token
+    assert manager.identity("u1").user_id
+    assert manager.userinfo("u1")
+    assert manager.revoke("u1") is True
+    jwt, _ = make_manager(emu, app="jwt")
+    minter = TokenManager(PublicSurface(jwt.oauth), InMemoryTokenStore())
+    assert minter.mint("svc", grant="jwt_bearer").access_token

@@ -508,7 +508,31 @@ def test_to_dict_shape() -> None:
         "id_token": load("token_web_server.json")["id_token"],
         "expires_at": None,
         "raw": {"issued_at": "1767225600123"},
+        "token_url": None,
     }
+
+
+def test_token_url_round_trips_and_old_dicts_still_load() -> None:
+    """Issue 11.2: the grant's token endpoint is stored with it; a dict stored before
+    it was recorded loads with ``token_url=None`` (the app's login URL is used)."""
+    url = "https://test.salesforce.com/services/oauth2/token"
+    token = Token.from_response(load("token_web_server.json"), token_url=url)
+    assert token.token_url == url
+    assert Token.from_dict(json.loads(json.dumps(token.to_dict()))).token_url == url
+    old = token.to_dict()
+    del old["token_url"]
+    assert Token.from_dict(old).token_url is None
+    assert Token.from_dict({**old, "token_url": ""}).token_url is None
+    with pytest.raises(MalformedResponseError):
+        Token.from_dict({**old, "token_url": 5})
+
+
+def test_a_refresh_answer_keeps_the_token_url_of_the_grant() -> None:
+    url = "https://acme--dev.sandbox.my.salesforce.com/services/oauth2/token"
+    previous = Token.from_response(load("token_web_server.json"), token_url=url)
+    payload = dict(load("token_web_server.json"))
+    del payload["refresh_token"]
+    assert Token.from_response(payload, previous=previous).token_url == url
 
 
 @pytest.mark.parametrize("data", [{}, {"access_token": None}, {"access_token": 5}])
@@ -535,6 +559,7 @@ _TOKENS = st.builds(
     id_token=_OPT_TEXT,
     expires_at=_OPT_FLOAT,
     raw=st.dictionaries(st.text(), _JSON, max_size=4),
+    token_url=_OPT_TEXT,
 )
 
 

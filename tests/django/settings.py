@@ -17,7 +17,7 @@ _DSN = urlsplit(
     )
 )
 
-SECRET_KEY = "sfoauth-django-tests-not-secret"  # noqa: S105 - test settings
+SECRET_KEY = "sfoauth-django-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

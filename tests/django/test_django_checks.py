@@ -57,7 +57,7 @@ def test_unknown_keys_are_errors(settings):
     settings.SFOAUTH = {**BASE, "CLIENTID": "x"}
     with pytest.raises(ImproperlyConfigured, match="CLIENTID"):
         sfoauth_settings.CLIENT_ID  # noqa: B018
-    assert [m.id for m in check_settings()] == ["sfoauth.E001"]
+    assert [m.id for m in check_settings()] == ["sfoauth_django.E001"]
 
 
 def test_to_core_config_never_shows_the_secret(settings):
@@ -76,12 +76,14 @@ def test_a_good_configuration_passes(settings):
 
 
 def test_missing_client_id(settings):
-    assert ids(settings, CLIENT_ID=None) == ["sfoauth.E002"]
+    assert ids(settings, CLIENT_ID=None) == ["sfoauth_django.E002"]
 
 
 def test_missing_or_relative_redirect_uri(settings):
-    assert ids(settings, REDIRECT_URI=None) == ["sfoauth.E003"]
-    assert ids(settings, REDIRECT_URI="/salesforce/callback/") == ["sfoauth.E004"]
+    assert ids(settings, REDIRECT_URI=None) == ["sfoauth_django.E003"]
+    assert ids(settings, REDIRECT_URI="/salesforce/callback/") == [
+        "sfoauth_django.E004"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +98,7 @@ def test_missing_or_relative_redirect_uri(settings):
 )
 def test_unsafe_login_url(settings, url):
     found = messages(settings, LOGIN_URL=url)
-    assert [m.id for m in found] == ["sfoauth.E004"]
+    assert [m.id for m in found] == ["sfoauth_django.E004"]
     assert "LOGIN_URL" in found[0].msg and found[0].hint
     if url:
         assert url not in found[0].msg
@@ -105,34 +107,40 @@ def test_unsafe_login_url(settings, url):
 def test_login_url_choices(settings):
     assert ids(settings, LOGIN_URLS={"sandbox": "https://test.salesforce.com"}) == []
     assert ids(settings, LOGIN_URLS={"evil": "https://evil.example.com"}) == [
-        "sfoauth.E009"
+        "sfoauth_django.E009"
     ]
 
 
 @pytest.mark.parametrize("keys", [[], ["short"], ["not base64 !!"]])
 def test_missing_or_bad_encryption_key(settings, keys):
     found = messages(settings, TOKEN_KEYS=keys)
-    assert [m.id for m in found] == ["sfoauth.E005"]
+    assert [m.id for m in found] == ["sfoauth_django.E005"]
     assert "generate_key" in found[0].hint
     for key in keys:
         assert key not in found[0].msg or key == ""
 
 
 def test_unresolvable_dotted_paths(settings):
-    assert ids(settings, ADAPTER="nowhere.Adapter") == ["sfoauth.E007"]
-    assert ids(settings, HTTP_CLIENT_FACTORY="nowhere.factory") == ["sfoauth.E007"]
+    assert ids(settings, ADAPTER="nowhere.Adapter") == ["sfoauth_django.E007"]
+    assert ids(settings, HTTP_CLIENT_FACTORY="nowhere.factory") == [
+        "sfoauth_django.E007"
+    ]
 
 
 def test_loopback_outside_debug_warns(settings):
     settings.DEBUG = False
-    assert ids(settings, ALLOW_LOOPBACK=True) == ["sfoauth.W001"]
+    assert ids(settings, ALLOW_LOOPBACK=True) == ["sfoauth_django.W001"]
 
 
 def test_sessions_required(settings):
     settings.MIDDLEWARE = [
         m for m in settings.MIDDLEWARE if "SessionMiddleware" not in m
     ]
-    assert ids(settings) == ["sfoauth.E006"]
+    assert ids(settings) == ["sfoauth_django.E012"]  # one id per problem
+    settings.INSTALLED_APPS = [
+        a for a in settings.INSTALLED_APPS if a != "django.contrib.sessions"
+    ]
+    assert ids(settings) == ["sfoauth_django.E006", "sfoauth_django.E012"]
 
 
 def test_middleware_order(settings):
@@ -141,7 +149,7 @@ def test_middleware_order(settings):
         "sfoauth_django.middleware.SalesforceMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
     ]
-    assert ids(settings) == ["sfoauth.E010"]
+    assert ids(settings) == ["sfoauth_django.E010"]
 
 
 def test_missing_salesforce_middleware_warns(settings):
@@ -149,14 +157,14 @@ def test_missing_salesforce_middleware_warns(settings):
         m for m in settings.MIDDLEWARE if not m.endswith("SalesforceMiddleware")
     ]
     found = messages(settings)
-    assert [m.id for m in found] == ["sfoauth.W003"]
+    assert [m.id for m in found] == ["sfoauth_django.W003"]
     assert "request.salesforce" in found[0].hint
 
 
 def test_token_keys_as_a_bare_string_is_an_error(settings):
     key = TokenCipher.generate_key()
     found = messages(settings, TOKEN_KEYS=key)
-    assert [m.id for m in found] == ["sfoauth.E011"]
+    assert [m.id for m in found] == ["sfoauth_django.E011"]
     assert "list" in found[0].msg and key not in found[0].msg + found[0].hint
 
 
@@ -165,7 +173,7 @@ def test_login_url_that_matches_nothing_warns(settings):
     assert ids(settings) == []  # the test URLconf has /accounts/login/
     settings.LOGIN_URL = "/nowhere/"
     found = messages(settings)
-    assert [m.id for m in found] == ["sfoauth.W004"]
+    assert [m.id for m in found] == ["sfoauth_django.W004"]
     assert "LoginView" in found[0].hint
     settings.LOGIN_URL = "login"  # a URL name resolves
     assert ids(settings) == []
@@ -182,7 +190,7 @@ def test_login_url_that_matches_nothing_warns(settings):
 
 def test_loopback_hints_name_the_django_setting(settings):
     found = messages(settings, LOGIN_URL="http://127.0.0.1:8000")
-    assert [m.id for m in found] == ["sfoauth.E004"]
+    assert [m.id for m in found] == ["sfoauth_django.E004"]
     text = found[0].msg + " " + found[0].hint
     assert "SFOAUTH['ALLOW_LOOPBACK'] = True" in found[0].msg
     assert "allow_loopback" not in text
@@ -190,7 +198,7 @@ def test_loopback_hints_name_the_django_setting(settings):
 
 def test_signed_cookie_sessions_warn(settings):
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-    assert ids(settings) == ["sfoauth.W002"]
+    assert ids(settings) == ["sfoauth_django.W002"]
 
 
 def _connection(**entry):
@@ -205,28 +213,34 @@ def pem(salesforce_emulator) -> str:
 def test_connections(settings, pem, tmp_path):
     good = _connection(PRIVATE_KEY=pem, USERNAME="jane@acme.com")
     assert ids(settings, CONNECTIONS=good) == []
-    assert ids(settings, CONNECTIONS=_connection(FLOW="password")) == ["sfoauth.E008"]
-    assert ids(settings, CONNECTIONS=_connection(FLOW="user_agent")) == ["sfoauth.E008"]
+    assert ids(settings, CONNECTIONS=_connection(FLOW="password")) == [
+        "sfoauth_django.E008"
+    ]
+    assert ids(settings, CONNECTIONS=_connection(FLOW="user_agent")) == [
+        "sfoauth_django.E008"
+    ]
     assert ids(settings, CONNECTIONS=_connection(USERNAME="jane@acme.com")) == [
-        "sfoauth.E008"
+        "sfoauth_django.E008"
     ]  # no key
     unreadable = _connection(PRIVATE_KEY="-----BEGIN nonsense", USERNAME="j@a.com")
     found = messages(settings, CONNECTIONS=unreadable)
-    assert [m.id for m in found] == ["sfoauth.E008"] and "PRIVATE_KEY" in found[0].msg
+    assert [m.id for m in found] == ["sfoauth_django.E008"] and "PRIVATE_KEY" in found[
+        0
+    ].msg
     missing = _connection(
         PRIVATE_KEY_FILE=str(tmp_path / "nope.pem"), USERNAME="j@a.com"
     )
-    assert ids(settings, CONNECTIONS=missing) == ["sfoauth.E008"]
+    assert ids(settings, CONNECTIONS=missing) == ["sfoauth_django.E008"]
     foreign = _connection(
         PRIVATE_KEY=pem, USERNAME="j@a.com", AUDIENCE="https://evil.example.com"
     )
-    assert ids(settings, CONNECTIONS=foreign) == ["sfoauth.E008"]
+    assert ids(settings, CONNECTIONS=foreign) == ["sfoauth_django.E008"]
     nouser = _connection(PRIVATE_KEY=pem)
-    assert ids(settings, CONNECTIONS=nouser) == ["sfoauth.E008"]
+    assert ids(settings, CONNECTIONS=nouser) == ["sfoauth_django.E008"]
     cc = {"cc": {"FLOW": "client_credentials", "CLIENT_SECRET": "x"}}
-    assert ids(settings, CONNECTIONS=cc) == ["sfoauth.E008"]  # not a My Domain
+    assert ids(settings, CONNECTIONS=cc) == ["sfoauth_django.E008"]  # not a My Domain
     assert ids(settings, CONNECTIONS={"x": {"FLOW": "jwt_bearer", "BOGUS": 1}}) == [
-        "sfoauth.E008"
+        "sfoauth_django.E008"
     ]
 
 
@@ -234,7 +248,7 @@ def test_check_command_reports_ids(settings):
     settings.SFOAUTH = {**BASE, "TOKEN_KEYS": []}
     from django.core.management.base import SystemCheckError
 
-    with pytest.raises(SystemCheckError, match=r"sfoauth\.E005"):
+    with pytest.raises(SystemCheckError, match=r"sfoauth_django\.E005"):
         call_command("check")
 
 

@@ -96,12 +96,13 @@ def test_middleware_session_when_connected(connected, emu):
     assert connected.get("/optional/").json() == {"connected": True}
 
 
-# ARCHITECTURE.md: request.salesforce is lazy and None when the user has no connection.
-NONE = {"none": True, "type": "NoneType"}
-SESSION = {"none": False, "type": "SalesforceSession"}
+# ARCHITECTURE.md: request.salesforce is always a lazy object, falsy when the user has no
+# usable connection, the same under WSGI and ASGI.
+NONE = {"truthy": False, "type": "SalesforceSession"}
+SESSION = {"truthy": True, "type": "SalesforceSession"}
 
 
-def test_request_salesforce_is_none_without_a_connection(client, emu, db):
+def test_request_salesforce_is_falsy_without_a_connection(client, emu, db):
     assert client.get("/optional-none/").json() == NONE  # logged in, never connected
     assert Client().get("/optional-none/").json() == NONE  # anonymous
 
@@ -110,7 +111,7 @@ def test_request_salesforce_is_the_session_when_connected(connected, emu):
     assert connected.get("/optional-none/").json() == SESSION
 
 
-def test_request_salesforce_is_none_after_disconnect(connected, emu):
+def test_request_salesforce_is_falsy_after_disconnect(connected, emu):
     assert connected.get("/optional-none/").json() == SESSION
     assert connected.post("/salesforce/disconnect/").status_code == 302
     assert connected.get("/optional-none/").json() == NONE
@@ -126,16 +127,17 @@ def test_request_salesforce_under_asgi(alice, client, emu, browser):
     assert aget(logged_in, "/aoptional-none/").json() == SESSION
 
 
-def test_lazy_attribute_keeps_the_request_class_and_can_be_replaced(rf, alice, emu):
+def test_request_class_is_untouched_and_the_attribute_can_be_replaced(rf, alice, emu):
     from django.core.handlers.wsgi import WSGIRequest
 
     from sfoauth_django.middleware import SalesforceMiddleware
+    from sfoauth_django.session import SalesforceSession
 
     seen: dict[str, object] = {}
 
     def view(request):
-        seen["is_wsgi"] = isinstance(request, WSGIRequest)
-        seen["name"] = type(request).__name__
+        seen["class"] = type(request)  # no per-request class swap
+        seen["session"] = type(request.salesforce)
         request.salesforce = "replaced"  # a decorator's own session wins
         seen["after"] = request.salesforce
         return JsonResponse({})
@@ -143,7 +145,11 @@ def test_lazy_attribute_keeps_the_request_class_and_can_be_replaced(rf, alice, e
     request = rf.get("/")
     request.user = alice
     SalesforceMiddleware(view)(request)
-    assert seen == {"is_wsgi": True, "name": "WSGIRequest", "after": "replaced"}
+    assert seen == {
+        "class": WSGIRequest,
+        "session": SalesforceSession,
+        "after": "replaced",
+    }
     bare = rf.get("/")  # a request the middleware never saw has no attribute
     assert not hasattr(bare, "salesforce")
 
@@ -276,6 +282,60 @@ def test_named_connection_is_minted_on_first_use(client, integration):
     assert row.key == "connection:integration" and row.user is None
     assert row.grant == "jwt_bearer"
     assert_no_plaintext(integration)
+
+
+def test_adapter_built_core_objects_are_cached(client, integration, monkeypatch):
+    """Issue 11.3: the named connection's ConnectedApp (its RSA key), the user app and
+    the managers are built once, not per access: the PEM is parsed once across many
+    requests."""
+    import sfoauth_core.config as config_module
+    from sfoauth_django.conf import sfoauth_settings
+
+    parses: list[bytes] = []
+    real = config_module.load_pem_private_key
+
+    def counting(data: bytes, password: bytes | None) -> Any:
+        parses.append(data)
+        return real(data, password)
+
+    monkeypatch.setattr(config_module, "load_pem_private_key", counting)
+    sfoauth_settings.reload()
+    _runtime.reset()
+    for _ in range(5):
+        assert client.get("/integration/").json() == {"user_id": DEFAULT_USER_ID}
+    assert len(parses) == 1
+    assert sfoauth_settings.connection("integration") is sfoauth_settings.connection(
+        "integration"
+    )
+    assert sfoauth_settings.to_core_config() is sfoauth_settings.to_core_config()
+    assert _runtime.manager("integration") is _runtime.manager("integration")
+    assert _runtime.manager("integration").oauth.app is (
+        sfoauth_settings.connection("integration").app
+    )
+    sfoauth_settings.reload()  # a settings change builds it again, once
+    client.get("/integration/")
+    client.get("/integration/")
+    assert len(parses) == 2
+
+
+def test_default_http_client_is_the_cores(settings, monkeypatch):
+    """Issue 11.3: one default client builder, so the same proxy behaviour as
+    sfoauth_fastapi: the environment's proxy for the login URL."""
+    import httpcore
+
+    from sfoauth_core.config import ConnectedApp
+    from sfoauth_django.adapter import get_adapter
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    settings.SFOAUTH = {**settings.SFOAUTH, "HTTP_CLIENT_FACTORY": None}
+    app = ConnectedApp("3MVG9Example", timeout=9)
+    with get_adapter().get_http_client(app, asynchronous=False) as client:
+        assert isinstance(client._transport._pool, httpcore.HTTPProxy)
+        assert not client._mounts and client.follow_redirects is False
+        assert client.timeout == __import__("httpx").Timeout(9)
 
 
 def test_sfoauth_connect_command(integration, db):

@@ -19,7 +19,6 @@ from django.test import Client
 from django.utils.log import AdminEmailHandler
 from django_flow import authorize, query_of
 
-from sfoauth_core import SalesforceOAuth
 from sfoauth_core.tokens import Token
 
 pytestmark = pytest.mark.django_db
@@ -31,25 +30,29 @@ class Boom(RuntimeError):
 
 @pytest.fixture
 def seen(monkeypatch) -> dict[str, list[str]]:
-    """Every secret of the flow, as the core created or received it."""
+    """Every secret of the flow, as the core's login transaction created or received
+    it."""
+    from sfoauth_core import login as core_login
+
     values: dict[str, list[str]] = {"secrets": []}
-    real_url = SalesforceOAuth.authorization_url
-    real_exchange = SalesforceOAuth.exchange_code
+    real_begin = core_login.begin_login
+    real_complete = core_login.complete_login
 
-    def authorization_url(self: Any, **kwargs: Any) -> Any:
-        request = real_url(self, **kwargs)
-        values["secrets"] += [request.state, request.code_verifier, request.nonce]
-        return request
+    def begin_login(*args: Any, **kwargs: Any) -> Any:
+        url, pending = real_begin(*args, **kwargs)
+        values["secrets"] += [pending.state, pending.code_verifier, pending.nonce or ""]
+        return url, pending
 
-    def exchange_code(self: Any, code: str, **kwargs: Any) -> Token:
-        values["secrets"] += [code, kwargs.get("code_verifier") or ""]
-        token = real_exchange(self, code, **kwargs)
+    def complete_login(app: Any, pending: Any, params: Any, **kwargs: Any) -> Any:
+        values["secrets"] += [params.get("code") or "", pending.code_verifier]
+        done = yield from real_complete(app, pending, params, **kwargs)
+        token: Token = done.token
         values["secrets"] += [token.access_token, token.refresh_token or ""]
         values["secrets"] += [token.id_token or ""]
-        return token
+        return done
 
-    monkeypatch.setattr(SalesforceOAuth, "authorization_url", authorization_url)
-    monkeypatch.setattr(SalesforceOAuth, "exchange_code", exchange_code)
+    monkeypatch.setattr(core_login, "begin_login", begin_login)
+    monkeypatch.setattr(core_login, "complete_login", complete_login)
     return values
 
 
@@ -79,10 +82,10 @@ def _raise(*args: Any, **kwargs: Any) -> Any:
 
 # Each step of the callback, made to fail with an unhandled error.
 STEPS = {
-    "parse-callback": "sfoauth_django._flows.parse_authorization_response",
+    "parse-callback": "sfoauth_core.flows.web_server.parse_authorization_response",
     "build-client": "sfoauth_django._runtime.oauth",
     "inside-exchange": "sfoauth_core.flows.web_server.parse_token_response",
-    "verify-id-token": "sfoauth_core.http.client.SalesforceOAuth.verify_id_token",
+    "verify-id-token": "sfoauth_core.login.transaction.verify_id_token",
     "claim-row": "sfoauth_django._flows._claim_row",
     "store": "sfoauth_django._runtime.manager",
     "after-store": "sfoauth_django._runtime.forget_user",
@@ -139,7 +142,7 @@ def test_a_failing_login_step_leaks_nothing(
 ):
     settings.DEBUG = debug
     monkeypatch.setattr(
-        "sfoauth_django._flows.PendingAuthorization.objects.create", _raise
+        "sfoauth_django.storage.PendingAuthorization.objects.create", _raise
     )
     response = client.post("/salesforce/login/", {"next": "/whoami/"})
     assert response.status_code == 500

@@ -43,7 +43,7 @@ def test_a_removed_key_is_reported_with_its_count(settings):
     old_cipher = TokenCipher(settings.SFOAUTH["TOKEN_KEYS"])
     settings.SFOAUTH = {**settings.SFOAUTH, "TOKEN_KEYS": [TokenCipher.generate_key()]}
     (error,) = check_removed_keys(databases=["default"])
-    assert error.id == "sfoauth.E020"
+    assert error.id == "sfoauth_django.E020"
     assert "2 stored Salesforce connection(s)" in error.msg
     assert old_cipher.primary_key_id in error.msg
     assert "TOKEN_KEYS" in error.msg and "sfoauth_reencrypt" in error.hint
@@ -51,5 +51,5 @@ def test_a_removed_key_is_reported_with_its_count(settings):
         assert key not in error.msg + error.hint
     # Only with --database (it reads the table); then `check` fails.
     call_command("check", stdout=io.StringIO())
-    with pytest.raises(SystemCheckError, match="sfoauth.E020"):
+    with pytest.raises(SystemCheckError, match=r"sfoauth_django\.E020"):
         call_command("check", "--database", "default", stdout=io.StringIO())

@@ -163,6 +163,8 @@ def test_status_prints_a_header(db, row):
         "ORG ID",
         "SALESFORCE USER ID",
         "STATUS",
+        "IDLE",
+        "IDLE RISK",
         "KEY ID",
         "REASON",
     ]

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from security_inputs import browser_target, near_miss_issuers, next_candidates
 
+from sfoauth_core.login import PendingLogin
 from sfoauth_core.testing import DEFAULT_ORG_ID, DEFAULT_USER_ID
 from sfoauth_django import _flows
 from sfoauth_django.conf import sfoauth_settings
@@ -213,13 +214,11 @@ def test_each_pending_login_has_its_own_verifier_kept_out_of_urls_logs_and_cooki
     verifiers = []
     for url in urls:
         state = query_of(url)["state"]
-        row = next(r for r in rows if r.state_hash == _flows._digest(state))
-        payload = sfoauth_settings.cipher().decrypt(
-            row.payload, context=_flows._pending_context(row.state_hash)
+        row = next(r for r in rows if r.state_hash == _flows._login_id(state))
+        pending = PendingLogin.unseal(
+            sfoauth_settings.cipher(), row.state_hash, row.payload
         )
-        import json
-
-        verifiers.append(json.loads(payload)["verifier"])
+        verifiers.append(pending.code_verifier)
     assert len(set(verifiers)) == 3
     import base64
     import hashlib

@@ -130,3 +130,29 @@ def test_request_salesforce_is_falsy_once_the_row_was_read(user_factory, emu, br
     _runtime.forget(row.key)
     assert client.get("/whoami/").status_code in (302, 303)  # the read that flags it
     assert client.get("/optional/").json() == {"connected": False}
+
+
+def test_a_row_flagged_under_a_wrong_key_is_active_again_when_the_key_is_back(
+    settings, caplog
+):
+    """A deploy with the wrong ``TOKEN_KEYS`` flags every row it reads; once the key
+    is back, the rows decrypt (AES-GCM proves them authentic) and are active again:
+    nobody has to reconnect because of an operator's slip. A tampered row stays
+    flagged."""
+    caplog.set_level(logging.WARNING, "sfoauth.security")
+    store = DjangoTokenStore()
+    store.save("k", token(1))
+    store.save("bad", token(2))
+    tamper("bad")
+    right = settings.SFOAUTH["TOKEN_KEYS"]
+    settings.SFOAUTH = {**settings.SFOAUTH, "TOKEN_KEYS": [TokenCipher.generate_key()]}
+    assert DjangoTokenStore().get("k").needs_reauth  # flagged under the wrong key
+    version = get_token_model().objects.get(key="k").version
+    settings.SFOAUTH = {**settings.SFOAUTH, "TOKEN_KEYS": right}
+    record = DjangoTokenStore().get("k")
+    assert record is not None and not record.needs_reauth and record.reason == ""
+    assert record.token == token(1) and record.version == version + 1
+    row = get_token_model().objects.get(key="k")
+    assert row.status == "active" and row.version == version + 1
+    assert "can be decrypted again" in caplog.text
+    assert DjangoTokenStore().get("bad").needs_reauth  # still unreadable

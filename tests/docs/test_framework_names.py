@@ -37,7 +37,8 @@ PAGES = (
     "token-lifecycle.md",
     "cli.md",
 )
-_DOTTED = re.compile(r"\bsfoauth_(?:core|django|fastapi)(?:\.\w+)+")
+# Dotted names, not check ids (``sfoauth_django.E001`` is an id, not an attribute).
+_DOTTED = re.compile(r"\bsfoauth_(?:core|django|fastapi)(?:\.(?![EW]\d{3}\b)\w+)+")
 _ROW_NAME = re.compile(r"^\|\s*`([^`]+)`\s*\|", re.M)
 
 
@@ -187,8 +188,11 @@ def test_django_settings_table_matches_conf() -> None:
 
 
 def test_django_check_ids_match_checks() -> None:
-    source = (ROOT / "sfoauth_django" / "checks.py").read_text(encoding="utf-8")
-    ids = set(re.findall(r'id="(sfoauth\.[EW]\d{3})"', source))
+    source = "".join(
+        (ROOT / "sfoauth_django" / name).read_text(encoding="utf-8")
+        for name in ("checks.py", "_key_checks.py")
+    )
+    ids = set(re.findall(r'id="(sfoauth_django\.[EW]\d{3})"', source))
     documented = _table_names(_section("django.md", "System checks"))
     assert sorted(documented) == sorted(ids)
 
@@ -271,6 +275,7 @@ def test_cli_subcommands_and_options_exist() -> None:
     helps = [_help(["login", flow]) for flow in LOGIN_FLOWS]
     helps += [_help(["token", action]) for action in TOKEN_ACTIONS]
     helps += [_help(["advise"]), _help(["demo"]), _help(["emulator"])]
+    helps += [_help(["keepalive"]), _help(["status"])]
     for flow in LOGIN_FLOWS:
         assert f"sfoauth login {flow}" in text, flow
     for action in TOKEN_ACTIONS:
@@ -282,7 +287,38 @@ def test_cli_subcommands_and_options_exist() -> None:
 
 
 def test_cli_environment_variables_are_read() -> None:
-    source = (ROOT / "sfoauth_core" / "_cli_login.py").read_text(encoding="utf-8")
+    source = "".join(
+        path.read_text(encoding="utf-8")
+        for path in [
+            *sorted((ROOT / "sfoauth_core").glob("cli/*.py")),
+            ROOT / "sfoauth_core" / "storage" / "file.py",
+        ]
+    )
     section = _section("cli.md", "`sfoauth login`")
     for variable in set(re.findall(r"`(SFOAUTH_\w+|XDG_CONFIG_HOME)", section)):
         assert variable in source, variable
+
+
+def test_check_ids_are_namespaced_per_adapter() -> None:
+    """Issue 11.3: ids are ``sfoauth_django.*`` / ``sfoauth_fastapi.*`` everywhere (code,
+    tests, docs); a bare ``sfoauth.E001`` meant two different problems."""
+    bare = re.compile(r"\bsfoauth\.[EW]\d{3}\b")
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in (
+            "sfoauth_core",
+            "sfoauth_django",
+            "sfoauth_fastapi",
+            "docs",
+            "tests",
+        )
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".md", ".html")
+        and path.name != "test_framework_names.py"
+        and bare.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+    fastapi = (ROOT / "sfoauth_fastapi" / "app.py").read_text(encoding="utf-8")
+    ids = set(re.findall(r'"(sfoauth_fastapi\.[EW]\d{3})"', fastapi))
+    documented = set(re.findall(r"`(sfoauth_fastapi\.[EW]\d{3})`", _text("fastapi.md")))
+    assert ids and ids == documented

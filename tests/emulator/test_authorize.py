@@ -206,7 +206,10 @@ async def test_site_login_adds_community_fields(
 async def test_admin_approved_only(
     emu: SalesforceEmulator, client: httpx.AsyncClient
 ) -> None:
+    # Refused at the authorize redirect when the app says so (the default, as the
+    # reference lists it, is the code exchange: tests/emulator/test_app_access.py).
     emu.apps["web"].permitted_users = "admin_approved"
+    emu.apps["web"].app_access_stage = "authorize"
     emu.auto_approve = DEFAULT_USERNAME
     r = await client.get(AUTH, params=params(emu))
     assert query_of(r.headers["location"])["error"] == "invalid_app_access"

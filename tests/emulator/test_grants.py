@@ -251,11 +251,9 @@ async def test_device_flow(emu: SalesforceEmulator, client: httpx.AsyncClient) -
     )
     start = r.json()
     assert set(start) == {"device_code", "user_code", "verification_uri", "interval"}
-    assert (
-        len(start["user_code"]) == 8
-        and start["user_code"].isupper()
-        or start["user_code"].isdigit()
-    )
+    assert (len(start["user_code"]) == 8 and start["user_code"].isupper()) or start[
+        "user_code"
+    ].isdigit()
     assert start["verification_uri"] == f"{MY_DOMAIN}/setup/connect"
     assert start["interval"] == 5
     poll = {

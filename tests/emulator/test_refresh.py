@@ -144,6 +144,108 @@ async def test_refresh_policies(
         assert_error(r, "invalid_grant", EXPIRED)
 
 
+async def _refresh_with(
+    emu: SalesforceEmulator, client: httpx.AsyncClient, refresh_token: str
+) -> httpx.Response:
+    return await client.post(
+        TOKEN,
+        data=web_params(emu, grant_type="refresh_token", refresh_token=refresh_token),
+    )
+
+
+@pytest.mark.parametrize("rotation", [False, True])
+async def test_inactivity_policy_is_a_sliding_window(
+    emu: SalesforceEmulator, client: httpx.AsyncClient, rotation: bool
+) -> None:
+    # Reference 15.3: each use restarts the idle window, so a token used every 60 s
+    # under a 100 s limit lives far past 100 s; one left idle for 101 s dies.
+    app = emu.apps["web"]
+    app.is_refresh_token_rotation_enabled = rotation
+    app.refresh_token_policy = "inactivity:100"
+    current = emu.issue_tokens()["refresh_token"]
+    for _ in range(4):
+        emu.advance_time(60)
+        r = await _refresh_with(emu, client, current)
+        assert r.status_code == 200, r.text
+        current = r.json().get("refresh_token", current)
+    emu.advance_time(101)
+    assert_error(await _refresh_with(emu, client, current), "invalid_grant", EXPIRED)
+
+
+async def test_lifetime_policy_counts_from_the_grant_across_rotations(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    app = emu.apps["web"]
+    app.is_refresh_token_rotation_enabled = True
+    app.refresh_token_policy = "lifetime:100"
+    current = emu.issue_tokens()["refresh_token"]
+    emu.advance_time(60)
+    r = await _refresh_with(emu, client, current)
+    assert r.status_code == 200
+    emu.advance_time(60)  # 120 s after the grant, 60 s after the rotation
+    assert_error(
+        await _refresh_with(emu, client, r.json()["refresh_token"]),
+        "invalid_grant",
+        EXPIRED,
+    )
+
+
+async def test_idle_refresh_token_introspects_inactive(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    web = emu.apps["web"]
+    web.refresh_token_policy = "specific_inactivity:1:HOURS"
+    tokens = emu.issue_tokens()
+    creds = {"client_id": web.client_id, "client_secret": web.client_secret or ""}
+
+    async def active() -> bool:
+        r = await client.post(
+            "/services/oauth2/introspect",
+            data={"token": tokens["refresh_token"], **creds},
+        )
+        return bool(r.json()["active"])
+
+    emu.advance_time(3500)
+    assert await active()
+    emu.advance_time(200)
+    assert not await active()
+
+
+@pytest.mark.parametrize(
+    "policy", ["forever", "specific_inactivity:3:WEEKS", "inactivity:", "lifetime:x"]
+)
+async def test_unknown_refresh_policy_is_refused_where_it_is_set(
+    emu: SalesforceEmulator, client: httpx.AsyncClient, policy: str
+) -> None:
+    with pytest.raises(ValueError, match="refresh token policy"):
+        emu.apps["web"].refresh_token_policy = policy
+    r = await client.patch(
+        "/__emulator__/apps/web", json={"refresh_token_policy": policy}
+    )
+    assert r.status_code == 400
+    assert "refresh token policy" in r.json()["error"]
+    assert emu.apps["web"].refresh_token_policy == "infinite"
+    with pytest.raises(ValueError, match="refresh token policy"):
+        emu.add_app("typo", client_id="3MVG9Typo", refresh_token_policy=policy)
+
+
+async def test_policy_over_the_control_api(
+    emu: SalesforceEmulator, client: httpx.AsyncClient
+) -> None:
+    r = await client.patch(
+        "/__emulator__/apps/web",
+        json={"refresh_token_policy": "specific_inactivity:30:DAYS"},
+    )
+    assert r.status_code == 200
+    tokens = emu.issue_tokens()
+    await client.post("/__emulator__/advance", json={"seconds": 31 * 86400})
+    assert_error(
+        await _refresh_with(emu, client, tokens["refresh_token"]),
+        "invalid_grant",
+        EXPIRED,
+    )
+
+
 async def test_inactive_user_cannot_refresh(
     emu: SalesforceEmulator, client: httpx.AsyncClient
 ) -> None:

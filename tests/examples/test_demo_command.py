@@ -26,7 +26,11 @@ from examples_support import (
     wait_for_http,
 )
 
-from sfoauth_core import _cli_demo
+from sfoauth_core.cli.demo import load_launcher
+
+#: example_projects/demo.py, the launcher `sfoauth demo` runs from a clone.
+launcher = load_launcher()
+assert launcher is not None, "example_projects/demo.py is missing"
 
 READY = "Press Ctrl-C to stop."
 
@@ -121,9 +125,7 @@ def test_demo_serves_both_and_stops_cleanly_on_sigint(app: str) -> None:
 
 
 def _args(**overrides: object) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    _cli_demo.add_demo_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["demo", "fastapi"])
+    args = launcher.build_parser().parse_args(["fastapi"])
     for name, value in overrides.items():
         setattr(args, name, value)
     return args
@@ -138,11 +140,10 @@ def test_parser_defaults() -> None:
         8999,
     )
     assert args.open_browser is False and args.data_dir is None
-    parser = argparse.ArgumentParser()
-    _cli_demo.add_demo_parser(parser.add_subparsers(dest="command"))
-    assert parser.parse_args(["demo", "django", "--open"]).open_browser is True
+    parser = launcher.build_parser()
+    assert parser.parse_args(["django", "--open"]).open_browser is True
     with pytest.raises(SystemExit):
-        parser.parse_args(["demo", "flask"])
+        parser.parse_args(["flask"])
 
 
 @pytest.mark.loopback
@@ -154,7 +155,7 @@ def test_run_demo_in_process_until_stopped(
     result: list[int] = []
     args = _args(port=0, emulator_port=0, data_dir=str(tmp_path))
     runner = threading.Thread(
-        target=lambda: result.append(_cli_demo.run_demo(args, stop=stop))
+        target=lambda: result.append(launcher.run_demo(args, stop=stop))
     )
     runner.start()
     try:
@@ -181,7 +182,7 @@ def test_run_demo_in_process_until_stopped(
 
 
 def test_refuses_a_non_loopback_host(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli_demo.run_demo(_args(host="0.0.0.0")) == 2
+    assert launcher.run_demo(_args(host="0.0.0.0")) == 2
     assert "loopback" in capsys.readouterr().err
 
 
@@ -190,8 +191,8 @@ def test_needs_the_source_checkout(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(_cli_demo, "examples_root", lambda: tmp_path / "nowhere")
-    assert _cli_demo.run_demo(_args()) == 2
+    monkeypatch.setattr(launcher, "examples_root", lambda: tmp_path / "nowhere")
+    assert launcher.run_demo(_args()) == 2
     err = capsys.readouterr().err
     assert "not installed with the package" in err and "clone" in err
 
@@ -200,10 +201,10 @@ def test_names_the_missing_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     example = dataclasses.replace(
-        _cli_demo._EXAMPLES["fastapi"], modules=("sfoauth_no_such_module",)
+        launcher._EXAMPLES["fastapi"], modules=("sfoauth_no_such_module",)
     )
-    monkeypatch.setitem(_cli_demo._EXAMPLES, "fastapi", example)
-    assert _cli_demo.run_demo(_args()) == 2
+    monkeypatch.setitem(launcher._EXAMPLES, "fastapi", example)
+    assert launcher.run_demo(_args()) == 2
     err = capsys.readouterr().err
     assert "sfoauth_no_such_module" in err
     # sfoauth is not on PyPI: the install that works is the one from the checkout.
@@ -217,9 +218,9 @@ def test_says_which_port_is_taken(capsys: pytest.CaptureFixture[str]) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert _cli_demo.run_demo(_args(port=port)) == 2
+        assert launcher.run_demo(_args(port=port)) == 2
         assert f"port {port}" in capsys.readouterr().err
-        assert _cli_demo.run_demo(_args(port=0, emulator_port=port)) == 2
+        assert launcher.run_demo(_args(port=0, emulator_port=port)) == 2
         assert "--emulator-port" in capsys.readouterr().err
 
 
@@ -228,8 +229,8 @@ def test_the_child_never_sees_the_developers_salesforce_settings(
 ) -> None:
     monkeypatch.setenv("SFOAUTH_CLIENT_ID", "3MVG9RealOrg")
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "elsewhere.settings")
-    env = _cli_demo._child_env(
-        _cli_demo._EXAMPLES["django"],
+    env = launcher._child_env(
+        launcher._EXAMPLES["django"],
         "http://127.0.0.1:8000",
         "http://127.0.0.1:8999",
         tmp_path,
@@ -244,7 +245,7 @@ def test_the_child_never_sees_the_developers_salesforce_settings(
 def test_signals_stop_the_demo_and_the_old_handlers_come_back() -> None:
     stop = threading.Event()
     before = signal.getsignal(signal.SIGTERM)
-    with _cli_demo._stop_on_signals(stop):
+    with launcher._stop_on_signals(stop):
         signal.raise_signal(signal.SIGTERM)
         assert stop.wait(5)
     assert signal.getsignal(signal.SIGTERM) is before
@@ -256,10 +257,10 @@ def test_an_app_that_cannot_start_is_reported(
 ) -> None:
     pytest.importorskip("fastapi")
     broken = dataclasses.replace(
-        _cli_demo._EXAMPLES["fastapi"], target=("sfoauth_no_such_module:app",)
+        launcher._EXAMPLES["fastapi"], target=("sfoauth_no_such_module:app",)
     )
-    monkeypatch.setitem(_cli_demo._EXAMPLES, "fastapi", broken)
-    assert _cli_demo.run_demo(_args(port=0, emulator_port=0)) == 2
+    monkeypatch.setitem(launcher._EXAMPLES, "fastapi", broken)
+    assert launcher.run_demo(_args(port=0, emulator_port=0)) == 2
     assert "the app exited during start-up" in capsys.readouterr().err
 
 

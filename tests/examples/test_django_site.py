@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("django")
 pytest.importorskip("uvicorn")
 
-import httpx  # noqa: E402
-from examples_support import (  # noqa: E402
+import httpx
+from examples_support import (
     DJANGO_SITE,
     PYTHON,
     csrf_token,
@@ -30,7 +30,7 @@ from examples_support import (  # noqa: E402
     wait_for_http,
 )
 
-from sfoauth_core.testing import (  # noqa: E402
+from sfoauth_core.testing import (
     DEFAULT_ORG_ID,
     DEFAULT_USER_ID,
     INTEGRATION_USER_ID,

@@ -14,10 +14,10 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("aiosqlite")
 
-import httpx  # noqa: E402
-from examples_support import FASTAPI_APP, alogin_and_consent  # noqa: E402
+import httpx
+from examples_support import FASTAPI_APP, alogin_and_consent
 
-from sfoauth_core.testing import (  # noqa: E402
+from sfoauth_core.testing import (
     DEFAULT_ORG_ID,
     DEFAULT_USER_ID,
     INTEGRATION_USER_ID,
@@ -27,8 +27,8 @@ from sfoauth_core.testing import (  # noqa: E402
 if str(FASTAPI_APP) not in sys.path:
     sys.path.insert(0, str(FASTAPI_APP))
 
-from fastapi_example.main import create_app  # noqa: E402
-from fastapi_example.settings import (  # noqa: E402
+from fastapi_example.main import create_app
+from fastapi_example.settings import (
     ExampleSettings,
     demo_jwt_key,
     public_pem,

@@ -65,7 +65,7 @@ async def test_login_redirects_with_pkce_and_server_side_state(emu, browser_fact
     assert "HttpOnly" in flow_cookie and "SameSite=lax" in flow_cookie
     # The browser holds a signed flow id, never the state or verifier.
     assert params["state"] not in " ".join(cookie)
-    (flow,) = sf.pending_flows._flows.values()
+    (flow,) = sf.pending_flows._logins.values()
     assert flow.state == params["state"]
     assert flow.code_verifier not in r.headers["location"] + " ".join(cookie)
 
@@ -213,7 +213,7 @@ async def test_expired_flow_is_refused(emu, browser_factory):
         Request({"type": "http", "headers": [(b"cookie", cookie.encode())]})
     )
     flow = PendingFlow(
-        state="s" * 43, code_verifier="v" * 64, user_key=uid, expires_at=time.time() - 1
+        state="s" * 43, code_verifier="v" * 64, user=uid, expires_at=time.time() - 1
     )
     await sf.pending_flows.put("expired-flow", flow)
     browser.cookies.set("sfoauth_flow", sf.signer.sign("flow", "expired-flow"))
@@ -497,14 +497,27 @@ async def test_concurrent_requests_refresh_once(emu, browser_factory):
     assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0
 
 
-async def test_connection_dependency_mints_once(emu, browser_factory):
+async def test_connection_dependency_mints_once(emu, browser_factory, monkeypatch):
     from typing import Annotated
 
     from fastapi import Depends
 
+    import sfoauth_core
+    import sfoauth_core.config as config_module
+    import sfoauth_fastapi
     from sfoauth_fastapi import SalesforceSession
 
-    sf = make_sf(emu, connections={"ops": emu.connected_app("jwt")})
+    assert sfoauth_fastapi.Connection is sfoauth_core.Connection  # one vocabulary
+    ops_app = emu.connected_app("jwt")
+    sf = make_sf(emu, connections={"ops": ops_app})
+    assert sf.connection("ops").manager.oauth.app is ops_app
+    parses: list[object] = []
+    real = config_module.load_pem_private_key
+    monkeypatch.setattr(
+        config_module,
+        "load_pem_private_key",
+        lambda *a, **k: parses.append(a) or real(*a, **k),
+    )
     api = make_api(sf)
 
     @api.get("/ops")
@@ -528,6 +541,7 @@ async def test_connection_dependency_mints_once(emu, browser_factory):
             tg.start_soon(hit)
     assert statuses == [200] * 10
     assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
+    assert parses == []  # the connection's key was parsed once, before
     emu.expire_access_tokens()
     assert (await browser.get("/ops")).json()["status"] == 200
     assert emu.calls("urn:ietf:params:oauth:grant-type:jwt-bearer") == 2
@@ -548,10 +562,22 @@ async def test_per_request_scope_never_mutates_config(emu, browser_factory):
         {"scope": " "},
         {"prompt": "bogus"},
         {"login_hint": "x" * 300},
+        {"login_hint": "x" * 81},  # the core's limit, Django's too (a username: 80)
     ):
         r = await browser.post("/salesforce/login", params=params)
         assert r.status_code == 400 and detail(r) == ErrorCode.INVALID_REQUEST
     assert sf.app.scopes == scopes
+    hint = "j" * 71 + "@acme.com"  # 80 characters
+    r = await browser.post("/salesforce/login", params={"login_hint": hint})
+    assert r.status_code == 303 and query(r.headers["location"])["login_hint"] == hint
+
+
+def test_both_adapters_share_the_core_next_rule():
+    from sfoauth_core.login import safe_next
+    from sfoauth_fastapi._urls import safe_next_path
+
+    for candidate in ("/ok?x=1", "//evil.example", "/caf\u00e9", "/" + "a" * 2048):
+        assert safe_next_path(candidate, "/home") == (safe_next(candidate) or "/home")
 
 
 async def test_callback_never_answers_422_with_the_code(emu, browser_factory):
@@ -575,12 +601,12 @@ def test_configuration_errors_have_ids_and_hints(emu):
         )
     ids = sorted({i.id for i in info.value.issues})
     assert ids == [
-        "sfoauth.E001",
-        "sfoauth.E002",
-        "sfoauth.E003",
-        "sfoauth.E004",
-        "sfoauth.E005",
-        "sfoauth.E008",
+        "sfoauth_fastapi.E002",
+        "sfoauth_fastapi.E003",
+        "sfoauth_fastapi.E004",
+        "sfoauth_fastapi.E005",
+        "sfoauth_fastapi.E008",
+        "sfoauth_fastapi.E010",  # no redirect URI: its own id, not E001's
     ]
     assert "short-secret-value" not in str(info.value)
     assert all(i.hint for i in info.value.issues)
@@ -678,3 +704,21 @@ async def test_works_alongside_session_middleware(emu, browser_factory):
     for cookie in browser.cookies.jar:
         for value in issued:
             assert value not in (cookie.value or "")
+
+
+def test_default_pool_has_the_cores_proxy_behaviour(emu, monkeypatch):
+    """Issue 11.3: the pool SFOAuth builds when given no transport comes from the core's
+    one builder, so the environment's proxy applies as in sfoauth_django."""
+    import httpcore
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    from sfoauth_core.config import ConnectedApp
+    from sfoauth_fastapi import SFOAuth
+
+    app = ConnectedApp("3MVG9Example", redirect_uri="https://app.example.com/cb")
+    sf = SFOAuth(app, store=AsyncInMemoryTokenStore(), secret_key="k" * 48)
+    assert isinstance(sf.transport._pool, httpcore.AsyncHTTPProxy)
+    anyio.run(sf.aclose)

@@ -83,15 +83,19 @@ def logged_text(caplog: Any) -> str:
 
 
 def move_clock(monkeypatch: Any, seconds: float) -> None:
-    """Move the clock of sfoauth_fastapi's flow records and cookies (the emulator's
-    codes and ID tokens keep the real time)."""
+    """Move the clock of the pending-login records (the core's login transaction) and
+    of the signed cookies (itsdangerous); the emulator's codes and ID tokens keep the
+    real time."""
     import types
 
-    import sfoauth_fastapi.state
+    import itsdangerous.timed
+
+    import sfoauth_core.login.transaction
 
     real = time.time
     fake = types.SimpleNamespace(time=lambda: real() + seconds)
-    monkeypatch.setattr(sfoauth_fastapi.state, "time", fake)
+    monkeypatch.setattr(sfoauth_core.login.transaction, "time", fake)
+    monkeypatch.setattr(itsdangerous.timed, "time", fake)
 
 
 def redirected(path: str) -> str:
@@ -286,7 +290,7 @@ async def test_verifier_never_in_urls_logs_or_cookies(emu, browser_factory, capl
     sf = make_sf(emu)
     browser = browser_factory(make_api(sf))
     logins = [await browser.post("/salesforce/login") for _ in range(3)]
-    flows = list(sf.pending_flows._flows.values())
+    flows = list(sf.pending_flows._logins.values())
     assert len({f.code_verifier for f in flows}) == 3  # one per pending flow
     callback = await authorize(emu, logins[-1])
     await browser.get(callback)

@@ -28,12 +28,12 @@ from fastapi_helpers import (
 
 pytest.importorskip("aiosqlite")
 
-from sqlalchemy import inspect  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from sfoauth_core.storage import TokenCipher  # noqa: E402
-from sfoauth_core.testing import SalesforceEmulator  # noqa: E402
-from sfoauth_fastapi.storage import SQLAlchemyTokenStore  # noqa: E402
+from sfoauth_core.storage import TokenCipher
+from sfoauth_core.testing import SalesforceEmulator
+from sfoauth_fastapi.storage import SQLAlchemyTokenStore
 
 pytestmark = pytest.mark.anyio
 
@@ -226,7 +226,7 @@ def quickstart_file() -> str:
 async def test_the_docs_quickstart_file_serves_a_login(
     emulator_url, tmp_path, monkeypatch
 ):
-    emu, url = emulator_url
+    _emu, url = emulator_url
     source = quickstart_file()
     assert "http://127.0.0.1:8999" in source  # `sfoauth emulator`'s address
     monkeypatch.chdir(tmp_path)  # the file's SQLite database goes here

@@ -45,6 +45,11 @@ STOP_TIMEOUT = 10.0
 KEEP_GOING = os.environ.get("JOURNEY_KEEP_GOING") == "1"
 #: Lines of each process log printed when a journey fails.
 LOG_TAIL = 60
+#: The emulator's sandbox org (``beta``, sandbox ``dev``) and its user. Over the real
+#: port, ``localhost`` is that sandbox's login host (test.salesforce.com) and My Domain,
+#: ``127.0.0.1`` the production org's (emulator option ``loopback_hosts``).
+SANDBOX_USERNAME = "journey@beta.com.dev"
+SANDBOX_PASSWORD = "journey-Sandb0x"
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -178,6 +183,8 @@ class Emulator:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        #: The sandbox's login URL (another loopback name for the same process).
+        self.sandbox_url = f"http://localhost:{self.port}"
         #: Callback URLs added to the default `web` app (set before :meth:`start`).
         self.callbacks = list(callbacks)
         self.config = work / "emulator.json"
@@ -208,7 +215,21 @@ class Emulator:
             "name": "web",
             "callback_urls": [*DEFAULT_CALLBACK_URLS, *self.callbacks],
         }
-        self.config.write_text(json.dumps({"apps": [web]}), encoding="utf-8")
+        sandbox = {
+            "orgs": [
+                {"name": "beta", "org_id": "00DXX0000002xyz", "sandbox_name": "dev"}
+            ],
+            "users": [
+                {
+                    "username": SANDBOX_USERNAME,
+                    "password": SANDBOX_PASSWORD,
+                    "user_id": "005XX0000002bob",
+                    "org": "beta",
+                }
+            ],
+            "loopback_hosts": {"localhost": "beta"},
+        }
+        self.config.write_text(json.dumps({"apps": [web], **sandbox}), encoding="utf-8")
         self.service.start()
 
     def stop(self) -> None:
@@ -262,6 +283,16 @@ class Emulator:
     def paths(self) -> list[str]:
         return [entry["path"] for entry in self.control("GET", "log")]
 
+    def hosts(self, path: str, grant_type: str | None = None) -> list[str]:
+        """The ``Host`` (name:port) of each request to ``path`` (of one grant type),
+        in order: which authorization server a call went to."""
+        return [
+            entry["host"]
+            for entry in self.control("GET", "log")
+            if entry["path"] == path
+            and (grant_type is None or entry["grant_type"] == grant_type)
+        ]
+
     def accepts_redirect_uri(
         self, redirect_uri: str, client_id: str = WEB_APP_CLIENT_ID
     ) -> bool:
@@ -279,26 +310,32 @@ class Emulator:
         return answer.status_code == 200 and "redirect_uri_mismatch" not in answer.text
 
 
-def salesforce_login(browser: Browser, emulator: Emulator) -> None:
-    """On the emulator's pages: log in as jane@acme.com (unless the emulator still
-    knows the browser) and allow access when asked; returns once the browser left the
-    emulator."""
+def salesforce_login(
+    browser: Browser,
+    emulator: Emulator,
+    *,
+    base_url: str | None = None,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+) -> None:
+    """On the emulator's pages at ``base_url`` (default its production URL; the
+    sandbox's is ``emulator.sandbox_url``): log in as ``username`` (unless the emulator
+    still knows the browser) and allow access when asked; returns once the browser left
+    the emulator."""
     page = browser.page
-    page.wait_for_url(emulator.url + "/**")
+    base_url = base_url or emulator.url
+    page.wait_for_url(base_url + "/**")
     if page.title() == "Login | Salesforce":
-        page.get_by_label("Username").fill(DEFAULT_USERNAME)
-        page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
         browser.shot("salesforce-login")
         page.get_by_role("button", name="Log In").click()
         page.wait_for_load_state()
-    if (
-        page.url.startswith(emulator.url)
-        and page.title() == "Allow Access? | Salesforce"
-    ):
+    if page.url.startswith(base_url) and page.title() == "Allow Access? | Salesforce":
         browser.shot("salesforce-consent")
         page.get_by_role("button", name="Allow").click()
     wait_until(
-        lambda: not page.url.startswith(emulator.url), 15.0, "back from the emulator"
+        lambda: not page.url.startswith(base_url), 15.0, "back from the emulator"
     )
     page.wait_for_load_state()
 
@@ -458,12 +495,22 @@ class Journey:
             problems.append(f"the reason {reason!r} is not on the page")
         assert not problems, "; ".join(problems) + ". The page:\n" + self.text()[:600]
 
-    def connect(self, next_path: str) -> None:
-        """On the interstitial: the click, the emulator's pages, back at ``next``."""
+    def connect(self, next_path: str, *, sandbox: bool = False) -> None:
+        """On the interstitial: the click, the emulator's pages (the sandbox's, as
+        its user, with ``sandbox``), back at ``next``."""
         button = self.page.get_by_role("button", name=CONNECT_BUTTON, exact=True)
         assert button.count() == 1, f"no {CONNECT_BUTTON!r} button on {self.page.url}"
         button.click()
-        salesforce_login(self.browser, self.emulator)
+        if sandbox:
+            salesforce_login(
+                self.browser,
+                self.emulator,
+                base_url=self.emulator.sandbox_url,
+                username=SANDBOX_USERNAME,
+                password=SANDBOX_PASSWORD,
+            )
+        else:
+            salesforce_login(self.browser, self.emulator)
         self.at(next_path)
 
     def expect_unavailable(self, path: str) -> None:

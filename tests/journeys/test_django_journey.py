@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from browser_support import Browser, free_port
@@ -22,11 +23,13 @@ from support import (
     PYTHON,
     REASON_DISCONNECTED,
     REASON_RENEW,
+    SANDBOX_USERNAME,
     Emulator,
     Journey,
     Service,
     Services,
     child_env,
+    salesforce_login,
     wait_seconds,
 )
 
@@ -39,20 +42,42 @@ SITE = Path(__file__).resolve().parent / "django_site"
 APP_USER = ("journey", "journey-Passw0rd")
 
 
-def start_django(services: Services, work: Path, server: str) -> tuple[Emulator, str]:
+def site_env(
+    emulator: Emulator, app_url: str, work: Path, token_key: str
+) -> dict[str, str]:
+    """The environment of the project's processes (servers and ``manage.py``)."""
+    return child_env(
+        JOURNEY_EMULATOR_URL=emulator.url,
+        JOURNEY_SANDBOX_URL=emulator.sandbox_url,
+        JOURNEY_APP_URL=app_url,
+        JOURNEY_DB=str(work / "db.sqlite3"),
+        JOURNEY_TOKEN_KEY=token_key,
+        DJANGO_SETTINGS_MODULE="journey_site.settings",
+        DJANGO_SUPERUSER_PASSWORD=APP_USER[1],
+    )
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py <args>`` of the project, as the operator runs it."""
+    return subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=SITE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def start_django(
+    services: Services, work: Path, server: str, *, token_key: str | None = None
+) -> tuple[Emulator, str]:
     """The emulator, then the migrated project under ``server`` (wsgi or asgi)."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     emulator = Emulator(services, work, [app_url + "/salesforce/callback/"])
     emulator.start()
-    env = child_env(
-        JOURNEY_EMULATOR_URL=emulator.url,
-        JOURNEY_APP_URL=app_url,
-        JOURNEY_DB=str(work / "db.sqlite3"),
-        JOURNEY_TOKEN_KEY=TokenCipher.generate_key(),
-        DJANGO_SETTINGS_MODULE="journey_site.settings",
-        DJANGO_SUPERUSER_PASSWORD=APP_USER[1],
-    )
+    env = site_env(emulator, app_url, work, token_key or TokenCipher.generate_key())
     for command in (
         ["migrate", "--noinput"],
         [
@@ -219,4 +244,99 @@ def test_django_journey(
         wait_seconds(1.0)
         journey.expect_interstitial(sync, REASON_DISCONNECTED)
         assert emulator.calls() == before
+    journey.finish()
+
+
+def test_django_sandbox_journey(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 11.2: a login at the sandbox (``?domain=sandbox``, the emulator's
+    test.salesforce.com on ``localhost``) through an app configured for production
+    keeps working after its first refresh; refreshes and the disconnect go to the
+    sandbox, which alone knows the grant."""
+    emulator, app_url = start_django(services, tmp_path, "wsgi")
+    journey = Journey(browser, emulator, app_url, "/salesforce/login/")
+    page = browser.page
+    sync = "/api/sync/"
+    sandbox = f"localhost:{emulator.port}"
+    token_path = "/services/oauth2/token"
+
+    with journey.step("app login, then the Connect page for the sandbox"):
+        start = f"/salesforce/login/?next={sync}&domain=sandbox"
+        journey.goto("/accounts/login/?next=" + quote(start))
+        page.locator("#id_username").fill(APP_USER[0])
+        page.locator("#id_password").fill(APP_USER[1])
+        journey.click("#login-button")
+        journey.expect_interstitial(sync)
+        assert emulator.calls() == {}
+
+    with journey.step("connect at the sandbox, as its user"):
+        journey.connect(sync, sandbox=True)
+        api_page_works(journey, sync)
+        assert emulator.hosts(token_path) == [sandbox]
+
+    with journey.step("expire: the refresh goes to the sandbox, the page works"):
+        emulator.expire()
+        api_page_works(journey, sync)
+        assert journey.new_refreshes() == 1
+        assert emulator.hosts(token_path, "refresh_token") == [sandbox]
+
+    with journey.step("expire, identity page: the sandbox user, refreshed there"):
+        emulator.expire()
+        journey.goto("/identity/")
+        assert journey.text_of("#username") == SANDBOX_USERNAME
+        assert emulator.hosts(token_path, "refresh_token") == [sandbox] * 2
+
+    with journey.step("disconnect: revoked at the sandbox"):
+        journey.goto("/")
+        journey.click("#disconnect-button")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+        assert emulator.hosts("/services/oauth2/revoke") == [sandbox]
+        assert journey.new_refreshes() == 0
+    journey.finish()
+
+
+def test_django_journey_app_access_refused(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 12 item 3: Salesforce refuses the app for this user (the External Client
+    App is not installed in the user's org, answered at the code exchange): the person
+    lands on the error page that says what their Salesforce admin must change, and
+    connects once the admin installed the app."""
+    emulator, app_url = start_django(services, tmp_path, "wsgi")
+    journey = Journey(browser, emulator, app_url, "/salesforce/login/")
+    page = browser.page
+    sync = "/api/sync/"
+    with journey.step("anonymous: the app's login, then the Connect page"):
+        journey.goto(sync)
+        page.locator("#id_username").fill(APP_USER[0])
+        page.locator("#id_password").fill(APP_USER[1])
+        journey.click("#login-button")
+        journey.expect_interstitial(sync)
+
+    with journey.step("the ECA is not installed in the org: a page that says so"):
+        emulator.control(
+            "PATCH",
+            "apps/web",
+            json={"kind": "external_client_app", "installed": False},
+        )
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        salesforce_login(journey.browser, emulator)
+        page.wait_for_load_state()
+        assert page.title() == "Salesforce refused access to this app", journey.text()
+        hint = journey.text_of(".sfoauth-hint") or ""
+        assert "install" in hint and "External Client App" in hint, journey.text()
+        assert "Traceback" not in page.content()
+        assert emulator.calls() == {"authorization_code": 1}
+
+    with journey.step("the admin installed it: try again, connected"):
+        emulator.control("PATCH", "apps/web", json={"installed": True})
+        journey.click(".sfoauth-back")  # "Try again": the Connect page
+        assert journey.path().startswith("/salesforce/login/"), journey.path()
+        # Salesforce still knows the browser and its consent: straight back.
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        page.wait_for_load_state()
+        assert not page.url.startswith(emulator.url), page.url
+        api_page_works(journey, sync)
+        assert emulator.calls() == {"authorization_code": 2}
     journey.finish()

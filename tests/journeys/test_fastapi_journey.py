@@ -18,7 +18,7 @@ import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -27,12 +27,14 @@ from support import (
     PYTHON,
     REASON_DISCONNECTED,
     REASON_RENEW,
+    SANDBOX_USERNAME,
     Emulator,
     Journey,
     Service,
     Services,
     child_env,
     query_of,
+    salesforce_login,
     wait_seconds,
 )
 
@@ -75,6 +77,7 @@ def start_fastapi(
         pool.submit(asyncio.run, _fresh_tables(database_url)).result(timeout=60)
     env = child_env(
         JOURNEY_EMULATOR_URL=emulator.url,
+        JOURNEY_SANDBOX_URL=emulator.sandbox_url,
         JOURNEY_APP_URL=app_url,
         JOURNEY_DATABASE_URL=database_url,
         JOURNEY_TABLE_PREFIX=TABLE_PREFIX,
@@ -303,3 +306,97 @@ def disconnect_for_good(journey: Journey) -> None:
         wait_seconds(1.0)
         journey.expect_interstitial("/api", REASON_DISCONNECTED)
         assert emulator.calls() == before
+
+
+def test_fastapi_sandbox_journey(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 11.2: a login at the sandbox (``login_urls`` + ``?domain=sandbox``, the
+    emulator's test.salesforce.com on ``localhost``) keeps working after its first
+    refresh; refreshes and the disconnect go to the sandbox, which alone knows the
+    grant."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'journey.sqlite3'}"
+    emulator, app_url = start_fastapi(services, tmp_path, database_url, workers=1)
+    journey = Journey(browser, emulator, app_url, "/salesforce/login")
+    page = browser.page
+    sandbox = f"localhost:{emulator.port}"
+    token_path = "/services/oauth2/token"
+
+    with journey.step("app login, then the Connect page for the sandbox"):
+        journey.goto(
+            "/login?next=" + quote("/salesforce/login?next=/api&domain=sandbox")
+        )
+        page.locator("#id_username").fill("journey")
+        journey.click("#login-button")
+        journey.expect_interstitial("/api")
+        assert emulator.calls() == {}
+
+    with journey.step("connect at the sandbox, as its user"):
+        journey.connect("/api", sandbox=True)
+        api_page_works(journey)
+        assert emulator.hosts(token_path) == [sandbox]
+        journey.goto("/")
+        assert journey.text_of("#instance-url") == emulator.sandbox_url
+
+    with journey.step("expire: the refresh goes to the sandbox, the page works"):
+        emulator.expire()
+        api_page_works(journey)
+        assert journey.new_refreshes() == 1
+        assert emulator.hosts(token_path, "refresh_token") == [sandbox]
+
+    with journey.step("expire, identity page: the sandbox user, refreshed there"):
+        emulator.expire()
+        journey.goto("/identity")
+        assert journey.text_of("#username") == SANDBOX_USERNAME
+        assert emulator.hosts(token_path, "refresh_token") == [sandbox] * 2
+
+    with journey.step("disconnect: revoked at the sandbox"):
+        journey.goto("/")
+        journey.click("#disconnect-button")
+        journey.at("/")
+        assert page.locator("#not-connected").is_visible(), journey.text()
+        assert emulator.hosts("/services/oauth2/revoke") == [sandbox]
+        assert journey.new_refreshes() == 0
+    journey.finish()
+
+
+def test_fastapi_journey_app_access_refused(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Issue 12 item 3: Salesforce refuses the app for this user (admin approval
+    missing, answered at the code exchange as the reference says): the person lands on
+    a page that says what their Salesforce admin must change, and connects once the
+    admin did."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'journey.sqlite3'}"
+    emulator, app_url = start_fastapi(services, tmp_path, database_url, workers=1)
+    journey = Journey(browser, emulator, app_url, "/salesforce/login")
+    page = journey.page
+    with journey.step("anonymous: the app's own login, then the Connect page"):
+        journey.goto("/api")
+        page.locator("#id_username").fill("journey")
+        journey.click("#login-button")
+        journey.expect_interstitial("/api")
+
+    with journey.step("the app is admin-approved only: a page that says what to fix"):
+        emulator.control(
+            "PATCH", "apps/web", json={"permitted_users": "admin_approved"}
+        )
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        salesforce_login(journey.browser, emulator)
+        page.wait_for_load_state()
+        assert page.title() == "Salesforce refused access to this app", journey.text()
+        hint = journey.text_of("#sfoauth-hint") or ""
+        assert "permission set" in hint, journey.text()
+        assert "Traceback" not in page.content()
+        assert emulator.calls() == {"authorization_code": 1}  # refused there
+
+    with journey.step("the admin approved the user: try again, connected"):
+        emulator.control("PATCH", "apps/web", json={"permitted_users": "all"})
+        journey.click("#sfoauth-action")
+        journey.expect_interstitial("/api")
+        # Salesforce still knows the browser and its consent: straight back.
+        page.get_by_role("button", name="Continue to Salesforce", exact=True).click()
+        page.wait_for_url(app_url + "/api")
+        assert "API status 200" in journey.text(), journey.text()
+        assert emulator.calls() == {"authorization_code": 2}
+    journey.finish()

@@ -2,4 +2,4 @@
 
 #: The Django user the data migration creates (staff, so /admin/ works too).
 DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - a local example's published password
+DEMO_PASSWORD = "demo-password"

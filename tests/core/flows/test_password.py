@@ -227,3 +227,56 @@ def test_every_use_names_the_retirement_and_the_replacements(app):
     text = str(warning.message)
     assert "Winter '27" in text and "2027-02-20" in text
     assert "JWT bearer" in text and "client credentials" in text
+
+
+def test_warns_once_per_process_whatever_the_filters(app):
+    """Issue 12 item 4: one warning per process, even under an "always" filter and
+    from different call sites; the registry is ours, not the warnings module's."""
+    import warnings
+
+    from sfoauth_core.exceptions import InsecureFlowWarning
+    from sfoauth_core.flows.password import password_grant
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        password_grant(app, "jane@acme.com", "pw")
+        password_grant(app, "jane@acme.com", "pw")
+        for _ in range(3):
+            password_grant(app, "other@acme.com", "pw2")
+    retirement = [w for w in caught if issubclass(w.category, InsecureFlowWarning)]
+    assert len(retirement) == 1
+    assert retirement[0].filename == __file__  # points at the caller
+
+
+def test_warns_once_across_threads(app):
+    import threading
+    import warnings
+
+    from sfoauth_core.exceptions import InsecureFlowWarning
+    from sfoauth_core.flows.password import password_grant
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [
+            threading.Thread(target=password_grant, args=(app, "j@acme.com", "pw"))
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sum(issubclass(w.category, InsecureFlowWarning) for w in caught) == 1
+
+
+def test_reset_makes_the_next_use_warn_again(app):
+    import warnings
+
+    from sfoauth_core.exceptions import InsecureFlowWarning
+    from sfoauth_core.flows.password import password_grant, reset_retirement_warning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        password_grant(app, "jane@acme.com", "pw")
+        reset_retirement_warning()
+        password_grant(app, "jane@acme.com", "pw")
+    assert sum(issubclass(w.category, InsecureFlowWarning) for w in caught) == 2

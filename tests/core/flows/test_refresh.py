@@ -79,7 +79,18 @@ def test_bare_refresh_token_string():
     flow = refresh_token(make_app(), "5Aep861Bare")
     assert first_request(flow).form["refresh_token"] == "5Aep861Bare"
     token = finish(flow, json_response(200, refresh_body()))
-    assert token.refresh_token is None  # nothing to keep, none returned
+    # Issue 11.7: not rotated, so the string given stays the grant's refresh token.
+    assert token.refresh_token == "5Aep861Bare"
+    assert token.token_url == "https://login.salesforce.com/services/oauth2/token"
+
+
+def test_bare_refresh_token_string_rotated():
+    flow = refresh_token(make_app(), "5Aep861Bare")
+    first_request(flow)
+    token = finish(
+        flow, json_response(200, refresh_body(refresh_token="5Aep861Rotated"))
+    )
+    assert token.refresh_token == "5Aep861Rotated"
 
 
 def test_no_refresh_token():

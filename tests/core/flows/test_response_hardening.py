@@ -346,7 +346,7 @@ def test_a_refresh_id_token_signed_by_a_foreign_key_is_dropped(org_key, foreign_
 
 def test_a_refresh_id_token_is_dropped_when_the_keys_cannot_be_fetched(org_key):
     flow = refresh_token(make_app(), stored())
-    result, steps = drive(
+    result, _steps = drive(
         flow,
         [json_response(200, token_body(id_token=id_token(org_key)))]
         + [TransportError("down")] * 3,

@@ -228,7 +228,22 @@ def test_user_denies_access(sf, browser, emu):
 
 
 def test_admin_approved_app_refuses_other_users(sf, browser, emu):
+    # Reference 2.7: invalid_app_access comes at the code exchange...
     emu.apps["web"].permitted_users = "admin_approved"
+    client = sf("web")
+    request = client.authorization_url()
+    code = parse_authorization_response(
+        login(browser, request.url), expected_state=request.state
+    )
+    with pytest.raises(InvalidAppAccessError) as info:
+        client.exchange_code(code, code_verifier=request.code_verifier)
+    assert info.value.hint is not None and "permission set" in info.value.hint
+
+
+def test_admin_approved_app_refuses_other_users_at_authorize(sf, browser, emu):
+    # ...or, when the emulator is told so, at the authorize redirect.
+    emu.apps["web"].permitted_users = "admin_approved"
+    emu.apps["web"].app_access_stage = "authorize"
     client = sf("web")
     request = client.authorization_url()
     with pytest.raises(InvalidAppAccessError):

@@ -10,8 +10,10 @@ import pytest
 from storage_helpers import CIPHER_KEY
 
 from sfoauth_core.storage import (
+    AsyncFileTokenStore,
     AsyncInMemoryTokenStore,
     AsyncRedisTokenStore,
+    FileTokenStore,
     InMemoryTokenStore,
     RedisTokenStore,
     TokenCipher,
@@ -31,9 +33,19 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(params=["memory", "async-memory", "redis", "async-redis"])
+@pytest.fixture(
+    params=["memory", "async-memory", "file", "async-file", "redis", "async-redis"]
+)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     kind = request.param
+    if kind in ("file", "async-file"):
+        path = request.getfixturevalue("tmp_path") / "cfg" / "tokens.json.enc"
+        environ = {"SFOAUTH_TOKEN_KEY": CIPHER_KEY}
+        if kind == "file":
+            yield FileTokenStore(path, environ=environ)
+        else:
+            yield AsyncFileTokenStore(path, environ=environ)
+        return
     if kind == "memory":
         yield InMemoryTokenStore()
         return

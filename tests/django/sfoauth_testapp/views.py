@@ -71,16 +71,16 @@ def optional(request: HttpRequest) -> JsonResponse:
 
 
 def _describe(sf: object) -> dict[str, object]:
-    return {"none": sf is None, "type": type(sf).__name__}
+    return {"truthy": bool(sf), "type": type(sf).__name__}
 
 
 def optional_none(request: HttpRequest) -> JsonResponse:
-    """``request.salesforce is None`` without a connection (sync: lazy attribute)."""
+    """``request.salesforce`` is a falsy lazy session without a connection."""
     return JsonResponse(_describe(request.salesforce))  # type: ignore[attr-defined]
 
 
 async def aoptional_none(request: HttpRequest) -> JsonResponse:
-    """The same from an async view (under ASGI the middleware resolved it before)."""
+    """The same from an async view (under ASGI the middleware resolved the key before)."""
     return JsonResponse(_describe(request.salesforce))  # type: ignore[attr-defined]
 
 

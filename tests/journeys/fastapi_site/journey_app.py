@@ -2,9 +2,9 @@
 ``uvicorn journey_app:api [--workers 2]``.
 
 Read from the environment the journey sets: ``JOURNEY_EMULATOR_URL``,
-``JOURNEY_APP_URL``, ``JOURNEY_DATABASE_URL`` (SQLAlchemy async URL; the tables are
-created by the journey before the workers start), ``JOURNEY_TABLE_PREFIX``,
-``JOURNEY_TOKEN_KEY`` and ``JOURNEY_SECRET_KEY``.
+``JOURNEY_SANDBOX_URL``, ``JOURNEY_APP_URL``, ``JOURNEY_DATABASE_URL`` (SQLAlchemy
+async URL; the tables are created by the journey before the workers start),
+``JOURNEY_TABLE_PREFIX``, ``JOURNEY_TOKEN_KEY`` and ``JOURNEY_SECRET_KEY``.
 
 The app has its own login (a name in a cookie, enough for a test app) so that
 anonymous visitors are sent there (``app_login_url``), an undecorated home page, a
@@ -57,6 +57,8 @@ sf = SFOAuth(
     user_key=current_user,
     app_login_url="/login",
     cookie_secure=False,
+    # ?domain=sandbox: the emulator's sandbox (its test.salesforce.com).
+    login_urls={"sandbox": os.environ["JOURNEY_SANDBOX_URL"]},
 )
 api = FastAPI(lifespan=sf.lifespan)
 api.include_router(sf.router, prefix="/salesforce")
@@ -89,7 +91,7 @@ async def home(
 
 
 @api.get("/login")
-async def login_form(next: str = "/") -> HTMLResponse:
+async def login_form(next: str = "/") -> HTMLResponse:  # noqa: A002 - the query name
     return page(
         "Log in",
         "<form method='post' action='/login'>"
@@ -101,7 +103,8 @@ async def login_form(next: str = "/") -> HTMLResponse:
 
 @api.post("/login")
 async def login(
-    username: Annotated[str, Form()], next: Annotated[str, Form()] = "/"
+    username: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",  # noqa: A002 - the form field's name
 ) -> RedirectResponse:
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     answer = RedirectResponse(quote(target, safe="/?=&"), status_code=303)

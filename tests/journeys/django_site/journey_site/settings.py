@@ -1,7 +1,7 @@
 """A small Django project for the journeys, against a separate `sfoauth emulator`.
 
 Read from the environment the journey sets: ``JOURNEY_EMULATOR_URL``,
-``JOURNEY_APP_URL``, ``JOURNEY_DB`` (SQLite file) and ``JOURNEY_TOKEN_KEY``.
+``JOURNEY_SANDBOX_URL``, ``JOURNEY_APP_URL``, ``JOURNEY_DB`` (SQLite file) and ``JOURNEY_TOKEN_KEY`` (keys, comma-separated).
 """
 
 from __future__ import annotations
@@ -63,9 +63,12 @@ SFOAUTH = {
     "CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
     "REDIRECT_URI": APP_URL + "/salesforce/callback/",
     "LOGIN_URL": EMULATOR_URL,
+    # ?domain=sandbox: the emulator's sandbox (its test.salesforce.com).
+    "LOGIN_URLS": {"sandbox": os.environ["JOURNEY_SANDBOX_URL"]},
     "ALLOW_LOOPBACK": True,
     "SCOPES": ["api", "refresh_token", "id"],
-    "TOKEN_KEYS": [os.environ["JOURNEY_TOKEN_KEY"]],
+    # Comma-separated: the first encrypts, the others still decrypt (a key rotation).
+    "TOKEN_KEYS": [k for k in os.environ["JOURNEY_TOKEN_KEY"].split(",") if k],
     "LOGIN_REDIRECT_URL": "/",
     "DISCONNECT_REDIRECT_URL": "/",
 }

@@ -1,5 +1,5 @@
-"""The public surface: names fixed by ARCHITECTURE.md exist, and every `__all__` is sorted
-and importable (STYLE.md C11)."""
+"""The public surface of all three packages (and the emulator's public face): names fixed
+by ARCHITECTURE.md exist, and every `__all__` is sorted and importable (STYLE.md C11)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ import inspect
 import pytest
 
 import sfoauth_core
+from sfoauth_core import ConnectedApp
+from sfoauth_core.storage import AsyncInMemoryTokenStore
 
 PACKAGES = [
     "sfoauth_core",
     "sfoauth_core.exceptions",
     "sfoauth_core.flows",
     "sfoauth_core.http",
+    "sfoauth_core.storage",
     "sfoauth_core.testing",
+    "sfoauth_emulator",
+    "sfoauth_fastapi",
 ]
 
 
@@ -28,6 +33,13 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("name", PACKAGES)
 def test_all_is_sorted_and_importable(name):
+    pytest.importorskip(
+        name.split(".")[0]
+        .replace("sfoauth_django", "django")
+        .replace("sfoauth_fastapi", "fastapi")
+        .replace("sfoauth_emulator", "starlette")
+        .replace("sfoauth_core", "httpx")
+    )
     module = importlib.import_module(name)
     exported = list(module.__all__)
     assert exported in (sorted(exported), sorted(exported, key=_isort_key))
@@ -133,10 +145,40 @@ def test_exception_tree():
         e.FlowError,
         e.TransportError,
         e.OAuthProtocolError,
-        e.TokenExpiredError,
+        e.ExpiredTokenError,
+        e.SFOAuthConfigurationError,
+        e.VersionConflictError,
         e.TokenNotFoundError,
         e.StorageError,
     ):
         assert issubclass(cls, e.SFOAuthError)
     assert issubclass(e.StateMismatchError, e.FlowError)
     assert issubclass(e.PKCEError, e.FlowError)
+
+
+def test_fastapi_contract_names():
+    pytest.importorskip("fastapi")
+    import sfoauth_fastapi
+
+    for name in ("SFOAuth", "SalesforceSession", "SQLAlchemyTokenStore", "Connection"):
+        assert name in sfoauth_fastapi.__all__, name
+    sig = inspect.signature(sfoauth_fastapi.SFOAuth)
+    for parameter in ("app", "store", "secret_key", "user_key"):
+        assert parameter in sig.parameters, parameter
+    sf = sfoauth_fastapi.SFOAuth(
+        ConnectedApp(
+            client_id="3MVG9Example",
+            client_secret="not-a-real-secret",
+            redirect_uri="https://app.example.com/salesforce/callback",
+        ),
+        store=AsyncInMemoryTokenStore(),
+        secret_key="k" * 32,
+    )
+    for attribute in (
+        "router",
+        "session",
+        "optional_session",
+        "connection",
+        "required",
+    ):
+        assert hasattr(sf, attribute), attribute

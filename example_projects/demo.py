@@ -1,4 +1,8 @@
-"""``sfoauth demo django|fastapi``: the emulator and an example app, one command.
+"""The demo launcher: the emulator and an example app, one command.
+
+``sfoauth demo django|fastapi`` (from a clone of the repository) and ``./scripts/demo``
+run it; so does ``python example_projects/demo.py django|fastapi``. It is example code,
+kept with the example projects, not in the installed package.
 
 The Salesforce emulator runs in this process (a uvicorn thread on a loopback port) and
 is configured for the example: the app's callback URL is registered on its ``web``
@@ -9,7 +13,7 @@ seeds the demo user) with its SQLite database and keys in a temporary directory.
 Ctrl-C (SIGINT) or SIGTERM stops the app, then the emulator, and removes the directory.
 
 The example projects live in the source checkout (``example_projects/``), not in the
-wheel: the command needs ``pip install -e .`` from a clone.
+wheel: the demo needs ``pip install -e .`` from a clone (``./scripts/demo`` does it).
 """
 
 from __future__ import annotations
@@ -28,14 +32,13 @@ import webbrowser
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sfoauth_emulator.signals import stop_on_signals as _stop_on_signals
 
 __all__ = [
     "DEMO_DJANGO_PASSWORD",
     "DEMO_DJANGO_USERNAME",
-    "add_demo_parser",
+    "build_parser",
     "examples_root",
     "main",
     "run_demo",
@@ -43,7 +46,7 @@ __all__ = [
 
 #: The Django example's seeded user (``salesforce_demo/migrations/0001_demo_user.py``).
 DEMO_DJANGO_USERNAME = "demo"
-DEMO_DJANGO_PASSWORD = "demo-password"  # noqa: S105 - the example's published password
+DEMO_DJANGO_PASSWORD = "demo-password"
 
 _STARTUP_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
@@ -86,15 +89,10 @@ class DemoError(Exception):
     """A reason the demo cannot start, printed as is."""
 
 
-def add_demo_parser(subparsers: Any) -> None:
-    """Add the ``demo`` command to the ``sfoauth`` sub-command parsers.
-
-    Args:
-        subparsers: what ``ArgumentParser.add_subparsers()`` returned.
-    """
-    demo = subparsers.add_parser(
-        "demo",
-        help="run the Salesforce emulator and an example app (Django or FastAPI)",
+def build_parser(prog: str = "sfoauth demo") -> argparse.ArgumentParser:
+    """The demo's options (``sfoauth demo`` passes what follows ``demo`` on)."""
+    demo = argparse.ArgumentParser(
+        prog=prog,
         description=(
             "Start the Salesforce emulator and the Django or FastAPI example project "
             "on loopback ports (SQLite, migrations applied, demo user seeded), print "
@@ -135,11 +133,12 @@ def add_demo_parser(subparsers: Any) -> None:
         help="keep the database and keys in DIR (default: a temporary directory "
         "removed on exit)",
     )
+    return demo
 
 
 def examples_root() -> Path:
-    """``example_projects/`` of the source checkout this package was installed from."""
-    return Path(__file__).resolve().parent.parent / "example_projects"
+    """``example_projects/``: where this launcher lives."""
+    return Path(__file__).resolve().parent
 
 
 def _check_requirements(example: _Example) -> Path:
@@ -185,7 +184,7 @@ def _origin(host: str, port: int) -> str:
 
 def _demo_key(data_dir: Path) -> tuple[Path, str]:
     """The JWT key file of this run and its public key PEM."""
-    from .testing import new_private_key_pem, public_key_pem
+    from sfoauth_core.testing import new_private_key_pem, public_key_pem
 
     path = data_dir / "jwt-demo-key.pem"
     if path.exists():
@@ -299,7 +298,7 @@ def run_demo(args: argparse.Namespace, *, stop: threading.Event | None = None) -
         0 after a clean stop (Ctrl-C / SIGTERM); 1 when the app failed; 2 when the demo
         could not start (missing checkout or extra, port in use, non-loopback host).
     """
-    from .hosts import is_loopback_host
+    from sfoauth_core.hosts import is_loopback_host
 
     example = _EXAMPLES[args.app]
     if not is_loopback_host(args.host):
@@ -340,7 +339,7 @@ def _serve(
     data_dir: Path,
     stop: threading.Event,
 ) -> int:
-    from .testing import INTEGRATION_USERNAME, SalesforceEmulator
+    from sfoauth_core.testing import INTEGRATION_USERNAME, SalesforceEmulator
 
     app_url = _origin(args.host, port)
     key_file, certificate = _demo_key(data_dir)
@@ -405,10 +404,9 @@ def _serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sfoauth_core._cli_demo demo django|fastapi`` (same as ``sfoauth demo``)."""
-    parser = argparse.ArgumentParser(prog="sfoauth")
-    add_demo_parser(parser.add_subparsers(dest="command", required=True))
-    return run_demo(parser.parse_args(argv))
+    """``python example_projects/demo.py django|fastapi [options]`` (what ``sfoauth
+    demo`` runs)."""
+    return run_demo(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,9 @@
+"""``python -m sfoauth_core.cli``: the ``sfoauth`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from . import main
+
+sys.exit(main())
