@@ -60,9 +60,7 @@ REST = "/services/data/v62.0/"
 PG_ADMIN_DSN = os.environ.get(
     "SFOAUTH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
-#: The soak's own database, named after the DSN's (several soaks may share a server).
-_ADMIN_DB = PG_ADMIN_DSN.rsplit("/", 1)[-1].split("?")[0] or "test"
-SOAK_DB = f"sfoauth_soak_{_ADMIN_DB}" if _ADMIN_DB != "test" else "sfoauth_soak"
+SOAK_DB = "sfoauth_soak"
 STORES = ("redis", "sqlalchemy", "django")
 #: The client's timeout for token calls; an injected hang lasts longer.
 CLIENT_TIMEOUT = 2.0
@@ -445,7 +443,7 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _pg_admin(sql: str, database: str = _ADMIN_DB) -> None:
+def _pg_admin(sql: str, database: str = "test") -> None:
     import psycopg
 
     with psycopg.connect(_pg_dsn(database), autocommit=True) as conn:
