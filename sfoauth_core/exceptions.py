@@ -154,7 +154,15 @@ class FlowCancelledError(FlowError):
 
 
 class TransportError(SFOAuthError):
-    """The request did not get a usable HTTP answer (network, timeout, redirect, size)."""
+    """The request did not get a usable HTTP answer (network, timeout, redirect, size).
+
+    Attributes:
+        request_sent: ``False`` when the request certainly never reached the network
+            (no connection could be made); ``True`` when it may have reached Salesforce
+            and be processed there still (a timeout, a dropped connection).
+    """
+
+    request_sent: bool = True
 
 
 class SalesforceUnavailableError(TransportError):

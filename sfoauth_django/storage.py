@@ -254,14 +254,22 @@ class DjangoTokenStore:
             try:
                 return self._record(self._rows().filter(key=key).first())
             except DatabaseError as exc:
-                db = connections[self.using]
-                if attempt == 1 and not db.in_atomic_block and not db.is_usable():
-                    db.close()
+                if attempt == 1 and self._replaced_dropped_connection():
                     continue
                 raise StorageError(
                     f"could not read the token of {key!r} ({type(exc).__name__})"
                 ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _replaced_dropped_connection(self) -> bool:
+        """After a database error outside a transaction: if the server dropped the
+        connection (a restart, ``pg_terminate_backend``), close it so that the next
+        query opens a new one, and say so (the caller may try once more)."""
+        db = connections[self.using]
+        if db.in_atomic_block or db.connection is None or db.is_usable():
+            return False
+        db.close()
+        return True
 
     def save(
         self,
@@ -304,6 +312,11 @@ class DjangoTokenStore:
                         f"could not store the token of {key!r}"
                     ) from None
             except DatabaseError as exc:
+                # A dropped connection (the session was terminated while a refresh was
+                # at Salesforce) is replaced and the write tried once more: the rotated
+                # token must land (compare-and-swap keeps it safe).
+                if attempt == 1 and self._replaced_dropped_connection():
+                    continue
                 raise StorageError(
                     f"could not store the token of {key!r} ({type(exc).__name__})"
                 ) from None
@@ -353,21 +366,28 @@ class DjangoTokenStore:
             VersionConflictError: the row changed since the writer read it.
             StorageError: the database failed.
         """
-        try:
-            with transaction.atomic(using=self.using):
-                row = self._locked_row(key)
-                record = marked_record(
-                    key, self._record(row), digest, expected_version=expected_version
-                )
-                assert row is not None  # marked_record raised otherwise
-                row.version = record.version
-                row.apply_marker(record)
-                row.save(using=self.using, update_fields=_MARKER_FIELDS)
-                return record
-        except DatabaseError as exc:
-            raise StorageError(
-                f"could not mark the refresh of {key!r} ({type(exc).__name__})"
-            ) from None
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic(using=self.using):
+                    row = self._locked_row(key)
+                    record = marked_record(
+                        key,
+                        self._record(row),
+                        digest,
+                        expected_version=expected_version,
+                    )
+                    assert row is not None  # marked_record raised otherwise
+                    row.version = record.version
+                    row.apply_marker(record)
+                    row.save(using=self.using, update_fields=_MARKER_FIELDS)
+                    return record
+            except DatabaseError as exc:
+                if attempt == 1 and self._replaced_dropped_connection():
+                    continue
+                raise StorageError(
+                    f"could not mark the refresh of {key!r} ({type(exc).__name__})"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def idle_keys(
         self, *, idle_since: float, limit: int | None = None, batch_size: int = 500
@@ -433,7 +453,9 @@ class DjangoTokenStore:
                     error = exc
         except DatabaseError as exc:
             # Among others: the server ended a holder that outlived its lease; its
-            # writes are gone with the transaction.
+            # writes are gone with the transaction. A dropped connection is closed so
+            # that the next store call opens a new one.
+            self._replaced_dropped_connection()
             raise StorageError(
                 f"the token lock of {key!r} was lost ({type(exc).__name__})"
             ) from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -167,3 +168,14 @@ def run_sync(check: Any, *args: Any) -> None:
         return
     coro.close()
     raise AssertionError("a sync store's check suspended")
+
+
+def age_marker(store: Any, key: str, seconds: float) -> None:
+    """Move an in-memory store's "refresh in flight" marker ``seconds`` into the past
+    (as if the refresh had started that much earlier)."""
+    with store._guard:
+        record = store._records[key]
+        assert record.refresh_started_at is not None, "no marker to age"
+        store._records[key] = replace(
+            record, refresh_started_at=record.refresh_started_at - seconds
+        )

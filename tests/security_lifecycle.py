@@ -106,7 +106,9 @@ async def many_requests_one_expired_token_one_refresh(
     assert emu.calls("refresh_token") == 1
     assert emu.reuse_detected == 0  # nothing revoked under rotation
     stored = await managers[-1].record(KEY)
-    assert stored is not None and stored.version == 2
+    # Two writes: the "refresh in flight" marker, then the token (which clears it).
+    assert stored is not None and stored.version == 3
+    assert stored.refresh_digest is None and stored.refresh_started_at is None
     assert stored.token.refresh_token != first.refresh_token
     assert stored.token.refresh_token == issued_refresh_tokens(emu)[-1]
 
@@ -198,14 +200,15 @@ async def stale_writer_cannot_overwrite_a_newer_token(
     (one, two), first = await connected(emu, new_store, 2)
     seen = await two.record(KEY)  # a holder reads version 1 ...
     assert seen is not None and seen.version == 1
-    newer = await one.refresh(KEY, stale=first)  # ... and meanwhile version 2 lands
+    newer = await one.refresh(KEY, stale=first)  # ... and meanwhile versions 2 (the
+    # refresh's marker) and 3 (its token) land
     late = Token.from_response(emu.issue_tokens("web"))
     with pytest.raises(VersionConflictError):
         await two.store.save(KEY, late, expected_version=seen.version)
     with pytest.raises(VersionConflictError):
         await two.store.mark_needs_reauth(KEY, "late", expected_version=seen.version)
     record = await one.record(KEY)
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3
     assert record.token == newer and not record.needs_reauth
 
 
@@ -217,7 +220,7 @@ async def cancelled_holder_keeps_the_rotated_token_and_frees_the_lock(
     with anyio.move_on_after(0.05):
         await one.refresh(KEY, stale=first)
     record = await two.record(KEY)
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, then token
     assert record.token.refresh_token == issued_refresh_tokens(emu)[-1]
     with anyio.fail_after(3):  # the lock was released
         assert await two.refresh(KEY, stale=first) == record.token
@@ -249,7 +252,15 @@ async def unavailable_leaves_the_grant_untouched(
             await mgr.refresh(KEY, stale=token)
         assert time.monotonic() - started >= 0.95  # Retry-After: 1 was honoured
         assert info.value.status_code == status
-        assert await mgr.record(KEY) == before  # same token, version, status
+        after = await mgr.record(KEY)  # same token and status; Salesforce answered,
+        # so nothing is in flight: the refresh's marker is cleared again
+        assert after is not None and before is not None
+        assert (after.token, after.status, after.grant) == (
+            before.token,
+            before.status,
+            before.grant,
+        )
+        assert (after.refresh_started_at, after.refresh_digest) == (None, None)
     assert emu.calls("refresh_token") == 4  # bounded: 2 attempts each time
     assert "needs_reauth" not in events.names()
     renewed = await mgr.refresh(KEY, stale=token)  # the kept refresh token still works

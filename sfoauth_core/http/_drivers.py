@@ -82,6 +82,11 @@ def _failure(exc: httpx.HTTPError) -> TransportError:
         )  # no HTTP answer: network, TLS, timeout
         else TransportError(detail)
     )
+    # No connection, so nothing was sent: a refresh presenting a refresh token is not in
+    # flight at Salesforce (the token manager may retry it at once).
+    error.request_sent = not isinstance(
+        exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+    )
     # Not chained to the httpx error: its frames hold the request body (form values
     # with credentials) as locals, and error reports print chained tracebacks.
     error.__suppress_context__ = True

@@ -24,16 +24,19 @@ from ..keepalive import (
 from ..storage.base import AsyncTokenStore, TokenRecord, aholding
 from ..tokens import Identity, Token
 from ._base import (
+    _CLAIMS,
     BaseTokenManager,
     OAuthClient,
     Plan,
     _access_token_of,
     _Call,
+    _Claimed,
     _Delete,
     _Mark,
     _Op,
     _Read,
     _Save,
+    _SetMarker,
 )
 
 __all__ = ["AsyncOAuth", "AsyncTokenManager"]
@@ -101,6 +104,10 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
             )
         if isinstance(op, _Delete):
             return await self.store.delete(op.key)
+        if isinstance(op, _SetMarker):
+            return await self.store.set_refresh_marker(
+                op.key, op.digest, expected_version=op.expected_version
+            )
         if isinstance(op, _Call):
             return await self.oauth.run(op.flow)
         if isinstance(op, _Fetch):
@@ -226,20 +233,31 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
                 return Renewal(sibling, at_salesforce=False)
-            # Waiting for the store's lock can be cancelled (nothing has happened yet);
-            # from the moment it is held, the refresh and the lock's release are
-            # shielded: a caller cancelled after Salesforce rotated the refresh token
-            # must not lose the new one before it is saved (SECURITY.md items 23, 26).
-            held = self.store.lock(key)
-            await held.__aenter__()
-            with anyio.CancelScope(shield=True):
-                try:
-                    renewal = await self._drive(self._refresh_plan(key, stale_access))
-                except BaseException as exc:
-                    await held.__aexit__(type(exc), exc, exc.__traceback__)
-                    raise
-                await held.__aexit__(None, None, None)
-            return renewal
+            for _ in range(_CLAIMS):
+                # Waiting for the store's lock can be cancelled (nothing has happened
+                # yet); from the moment it is held, the claim, the lock's release and a
+                # claimed refresh are shielded: a caller cancelled after Salesforce
+                # rotated the refresh token must not lose the new one before it is
+                # saved (SECURITY.md items 23, 26). The lock guards the claim only;
+                # Salesforce is called after it is released, under the durable marker.
+                held = self.store.lock(key)
+                await held.__aenter__()
+                with anyio.CancelScope(shield=True):
+                    try:
+                        step = await self._drive(self._refresh_plan(key, stale_access))
+                    except BaseException as exc:
+                        await held.__aexit__(type(exc), exc, exc.__traceback__)
+                        raise
+                    await held.__aexit__(None, None, None)
+                    if isinstance(step, _Claimed):
+                        return await self._drive(self._claimed_plan(key, step))
+                if isinstance(step, Renewal):
+                    return step
+                # Watching another refresher's marker can be cancelled: nothing is sent.
+                renewal = await self._drive(self._watch_plan(key, step.record))
+                if renewal is not None:
+                    return renewal
+            raise self._claims_exhausted(key)
 
     async def identity(self, key: str, *, version: str | None = None) -> Identity:
         """The identity URL's answer for ``key``'s user, renewing the token when it is

@@ -21,6 +21,14 @@ Why the rules are what they are (ARCHITECTURE.md "Token lifecycle", SECURITY.md 
   the lock, before the lock is released. A holder whose lease ran out is fenced off.
 * ``invalid_grant`` marks the connection ``needs_reauth`` (row kept) only if the store
   still holds what was presented; 5xx/429/timeouts leave the record untouched.
+* A refresh presenting a refresh token is announced first: a "refresh in flight" marker
+  (when, and a digest of the refresh token) is written with a compare-and-swap and made
+  durable under the store's lock, and the lock is released before Salesforce is called.
+  The marker, not the lock, keeps a second refresher from presenting the same refresh
+  token while the first may still be in flight: it survives the refresher's death, the
+  loss of its database session and of its lock. Whoever finds a young marker watches the
+  store for the holder's result (saved with a compare-and-swap on the marker's version)
+  and refreshes itself only once :attr:`BaseTokenManager.refresh_window` has passed.
 """
 
 from __future__ import annotations
@@ -65,7 +73,12 @@ from ..flows._base import NO_RETRY, Flow, HttpRequest, HttpResponse, RetryPolicy
 from ..flows.access_token import is_jwt_access_token, verify_access_token
 from ..flows.jwks import JwksCache
 from ..flows.refresh import DEFAULT_REFRESH_RETRY, refresh_token
-from ..storage.base import MINTED_GRANTS, TokenRecord, VersionConflictError
+from ..storage.base import (
+    MINTED_GRANTS,
+    TokenRecord,
+    VersionConflictError,
+    refresh_digest,
+)
 from ..tokens import Identity, Introspection, Token
 
 __all__ = ["BaseTokenManager", "OAuthClient"]
@@ -85,6 +98,22 @@ DEFAULT_LEEWAY = 60.0
 #: sibling's write ends the wait); one more try follows only when nothing changed. The
 #: whole stays within :meth:`worst_case_refresh_seconds`.
 CONCURRENT_REFRESH_PAUSES = (0.25, 0.5, 1.0, 2.0)
+#: Seconds added to the app's HTTP timeout twice over for the default
+#: :attr:`~BaseTokenManager.refresh_window`: a refresh request may reach Salesforce late
+#: and be processed after the client gave up (its timeout), and the holder then needs a
+#: moment to save the answer.
+DEFAULT_REFRESH_MARGIN = 5.0
+#: Pauses between reads of the store while another refresher's marker is young.
+MARKER_WATCH_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
+#: At most this long (and at most the app's HTTP timeout) a caller watches another
+#: refresher's marker before it gets :class:`SalesforceUnavailableError` (a 503).
+MARKER_WATCH_LIMIT = 5.0
+#: Pauses before writing a renewed token again when the store failed at the write
+#: (e.g. the database session was terminated while the refresh was at Salesforce).
+SAVE_RETRY_PAUSES = (0.1, 0.5, 1.0, 2.0)
+#: How many times a refresher takes the store's lock to claim a refresh (the first may
+#: find another's marker; after watching it, it claims again).
+_CLAIMS = 3
 #: The stored grant of a connection obtained by :meth:`exchange` (reference 15.8).
 TOKEN_EXCHANGE = "token_exchange"
 #: Seconds a token stays in the in-process cache before the store is consulted again.
@@ -131,6 +160,13 @@ class _Delete:
 
 
 @dataclass(frozen=True, slots=True)
+class _SetMarker:
+    key: str
+    digest: str | None
+    expected_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Call(Generic[T]):
     flow: Flow[T]
 
@@ -140,7 +176,7 @@ class _Emit:
     event: TokenEvent
 
 
-_Op = _Read | _Save | _Mark | _Delete | _Call[Any] | _Emit | _Fetch
+_Op = _Read | _Save | _Mark | _Delete | _SetMarker | _Call[Any] | _Emit | _Fetch
 Plan = Generator[_Op, Any, T]
 
 
@@ -155,9 +191,32 @@ class _Pending:
     username: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """Under the store's lock, this refresher wrote its marker (``record`` carries it);
+    it calls Salesforce after the lock is released."""
+
+    record: TokenRecord
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """Under the store's lock, another refresher's young marker was found (``record``
+    carries it); this one watches the store instead of presenting the refresh token."""
+
+    record: TokenRecord
+
+
 def _pause(seconds: float) -> Flow[None]:
     """A flow that only waits (the driver sleeps, sync or async)."""
     yield Wait(seconds)
+
+
+def _send(request: HttpRequest) -> Flow[HttpResponse]:
+    """A flow of one request: lets a plan drive a flow one request at a time."""
+    response = yield request
+    assert isinstance(response, HttpResponse)
+    return response
 
 
 def _access_token_of(stale: Token | str | None) -> str | None:
@@ -218,6 +277,7 @@ class BaseTokenManager(Generic[L, O, S]):
         cache_size: int = 10_000,
         lock_wait: float = 300.0,
         clock: Callable[[], float] = time.time,
+        refresh_window: float | None = None,
     ) -> None:
         if session_timeout is not None and session_timeout <= 0:
             raise ConfigurationError(
@@ -225,6 +285,10 @@ class BaseTokenManager(Generic[L, O, S]):
             )
         if leeway < 0:
             raise ConfigurationError("leeway", "must not be negative")
+        if refresh_window is not None and refresh_window <= 0:
+            raise ConfigurationError(
+                "refresh_window", "must be a positive number of seconds"
+            )
         if session_timeout is not None and leeway >= session_timeout:
             raise ConfigurationError("leeway", "must be shorter than session_timeout")
         self.oauth: O = oauth
@@ -235,6 +299,15 @@ class BaseTokenManager(Generic[L, O, S]):
         self.session_timeout = session_timeout
         self.introspect_expiry = introspect_expiry
         self.lock_wait = lock_wait
+        #: Seconds after a refresh request was announced (its marker) during which no
+        #: other refresher presents the same refresh token: by then the request has
+        #: been answered or given up at Salesforce. Default: twice the app's HTTP
+        #: timeout plus :data:`DEFAULT_REFRESH_MARGIN`.
+        self.refresh_window = float(
+            refresh_window
+            if refresh_window is not None
+            else 2 * oauth.app.timeout + DEFAULT_REFRESH_MARGIN
+        )
         self._clock = clock
         self._cache: TTLCache[str, tuple[Token, float]] = TTLCache(
             maxsize=cache_size, ttl=cache_ttl
@@ -455,8 +528,17 @@ class BaseTokenManager(Generic[L, O, S]):
         self._remember(key, record.token)
         return record.token
 
-    def _refresh_plan(self, key: str, stale: str | None) -> Plan[Renewal]:
-        """The critical section: runs while the in-process and store locks are held."""
+    def _refresh_plan(
+        self, key: str, stale: str | None
+    ) -> Plan[Renewal | _Claimed | _InFlight]:
+        """The critical section: runs while the in-process and store locks are held.
+
+        Returns a :class:`Renewal` when no refresh token is presented (a sibling had
+        renewed, a minted grant re-minted, a connection flagged), else the claim: this
+        refresher's marker is written (:class:`_Claimed`), or another's young marker
+        was found (:class:`_InFlight`). The runner releases the store's lock, then runs
+        :meth:`_claimed_plan` or :meth:`_watch_plan`.
+        """
         yield from self._flush_pending(key)
         record = self._usable(key, (yield _Read(key)))
         current = record.token
@@ -470,9 +552,85 @@ class BaseTokenManager(Generic[L, O, S]):
             # refused again renews past it (auth._renewing).
             self._remember(key, current)
             return Renewal(current, at_salesforce=False)
-        return Renewal((yield from self._renew_plan(key, record)), at_salesforce=True)
+        if record.is_minted or not current.refresh_token:
+            # No refresh token is presented: nothing can be replayed.
+            return Renewal(
+                (yield from self._renew_plan(key, record)), at_salesforce=True
+            )
+        digest = refresh_digest(current.refresh_token)
+        if record.refresh_in_flight(digest, time.time(), self.refresh_window):
+            return _InFlight(record)
+        try:
+            marked: TokenRecord = yield _SetMarker(key, digest, record.version)
+        except VersionConflictError:
+            # Written by someone else since the read (a lease ran out): watch it.
+            return _InFlight(record)
+        return _Claimed(marked)
 
-    def _renew_plan(self, key: str, record: TokenRecord) -> Plan[Token]:
+    def _claimed_plan(self, key: str, claim: _Claimed) -> Plan[Renewal]:
+        """After the store's lock is released: refresh under this refresher's marker."""
+        token = yield from self._renew_plan(key, claim.record, claimed=True)
+        return Renewal(token, at_salesforce=True)
+
+    def _watch_plan(self, key: str, record: TokenRecord) -> Plan[Renewal | None]:
+        """Another refresher's marker is young: watch the store, never Salesforce.
+
+        Returns the token the holder saved, or ``None`` when this refresher may claim
+        the refresh itself (the window has passed, or the holder cleared its marker
+        after an answer that carried no token).
+
+        Raises:
+            SalesforceUnavailableError: the holder neither saved nor gave up within
+                :data:`MARKER_WATCH_LIMIT` (at most the app's HTTP timeout): a refresh
+                still in flight, or a holder that died. The connection is kept; try
+                again shortly.
+        """
+        digest = record.refresh_digest
+        waited = 0.0
+        pauses = iter(MARKER_WATCH_PAUSES)
+        while True:
+            assert record.refresh_started_at is not None
+            left = record.refresh_started_at + self.refresh_window - time.time()
+            if left <= 0:
+                return None  # whatever was in flight has finished at Salesforce
+            budget = min(self.oauth.app.timeout, MARKER_WATCH_LIMIT) - waited
+            if budget <= 0:
+                raise SalesforceUnavailableError(
+                    f"a refresh of {key!r} that started elsewhere may still be in "
+                    "flight at Salesforce; presenting its refresh token again could "
+                    "revoke the grant. The connection is kept: try again in "
+                    f"{max(1, round(left))} s"
+                )
+            pause = min(next(pauses, MARKER_WATCH_PAUSES[-1]), left, budget)
+            logger.info("refresh of %r is in flight elsewhere; watching the store", key)
+            yield _Call(_pause(pause))
+            waited += pause
+            latest = self._usable(key, (yield _Read(key)))
+            if latest.version == record.version:
+                continue
+            if latest.token != record.token:
+                self._remember(key, latest.token)
+                return Renewal(latest.token, at_salesforce=False)
+            if not latest.refresh_in_flight(digest, time.time(), self.refresh_window):
+                return None  # answered without a new token: claim it ourselves
+            record = latest  # the holder is retrying (it stamped its marker again)
+
+    def _claims_exhausted(self, key: str) -> SalesforceUnavailableError:
+        return SalesforceUnavailableError(
+            f"the refresh of {key!r} kept being claimed by other refreshers; the "
+            "connection is kept, try again shortly"
+        )
+
+    def _renew_plan(
+        self, key: str, record: TokenRecord, *, claimed: bool = False
+    ) -> Plan[Token]:
+        """Renew ``record``'s token at Salesforce and save it.
+
+        With ``claimed``, ``record`` carries this refresher's marker and the store's
+        lock is no longer held: the marker is stamped again before each retry, cleared
+        when Salesforce answered without a token, and the save (compare-and-swap on
+        the marker's version) is tried again for a few seconds when the store fails.
+        """
         current = record.token
         if not record.is_minted and not current.refresh_token:
             reason = (
@@ -488,46 +646,65 @@ class BaseTokenManager(Generic[L, O, S]):
             return (yield from self._needs_reauth(key, record, reason, None))
         notes: list[str] = []
         retried = False
+        claim = [record]  # the latest version this refresher wrote (its marker)
         while True:
             try:
-                new = yield _Call(
-                    self._renew_flow(
-                        record.grant,
-                        record.username,
-                        current,
-                        notes,
-                        NO_RETRY if retried else self.retry,
-                    )
+                flow = self._renew_flow(
+                    record.grant,
+                    record.username,
+                    current,
+                    notes,
+                    NO_RETRY if retried else self.retry,
                 )
+                if claimed:
+                    new = yield from self._marked_call(key, claim, flow, retried)
+                else:
+                    new = yield _Call(flow)
                 new = yield from self._with_expiry(new)
                 break
             except InvalidGrantError as exc:
-                return (yield from self._refused(key, record, exc, notes))
+                return (yield from self._refused(key, claim[0], exc, notes))
+            except VersionConflictError:
+                # Our marker was overwritten: the store has moved on without us.
+                return (yield from self._after_conflict(key))
             except RefreshInProgressError as exc:
                 # Reference 15.1: another refresh of this refresh token is being
                 # processed. The grant is alive; never mark the connection for it.
                 if retried:
+                    if claimed:  # refused, so not in flight: nothing to wait for
+                        yield from self._clear_marker(key, claim)
                     raise SalesforceUnavailableError(
                         f"Salesforce kept refusing to refresh {key!r} because another "
                         "refresh of the same refresh token was in progress elsewhere; "
                         "the connection is kept, try again shortly"
                     ) from exc
-                latest = yield from self._await_sibling(key, record)
+                latest = yield from self._await_sibling(key, claim[0])
                 if latest is not None:
                     return latest
                 retried = True  # nobody sharing the store renewed it: one more try
-        try:
-            saved: TokenRecord = yield _Save(
-                key, new, record.grant, record.username, record.version
-            )
-        except VersionConflictError:
-            return (yield from self._after_conflict(key))
-        except StorageError:
+        saved: TokenRecord | None = None
+        for pause in (*SAVE_RETRY_PAUSES, None) if claimed else (None,):
+            try:
+                saved = yield _Save(
+                    key, new, record.grant, record.username, claim[0].version
+                )
+                break
+            except VersionConflictError:
+                return (yield from self._after_conflict(key))
+            except StorageError:
+                if pause is None:
+                    break
+                # Our marker keeps everyone else from presenting the old refresh
+                # token meanwhile; the store is usually back within moments (a
+                # terminated session reconnects, Redis restarts).
+                logger.warning("renewed token of %r not saved yet; retrying", key)
+                yield _Call(_pause(pause))
+        if saved is None:
             # Salesforce may have rotated the refresh token: keep the new one in memory,
             # serve it, and write it on the next access (SECURITY.md item 26).
             with self._guard:
                 self._pending[key] = _Pending(
-                    record.version, new, record.grant, record.username
+                    claim[0].version, new, record.grant, record.username
                 )
             self._remember(key, new)
             logger.error("renewed token of %r could not be saved; will retry", key)
@@ -535,6 +712,59 @@ class BaseTokenManager(Generic[L, O, S]):
         self._remember(key, saved.token)
         yield _Emit(TokenEvent("token_refreshed", key, saved.token, saved.grant))
         return saved.token
+
+    def _marked_call(
+        self, key: str, claim: list[TokenRecord], flow: Flow[T], restamp: bool
+    ) -> Plan[T]:
+        """Run ``flow`` one request at a time under this refresher's marker.
+
+        Each request that follows a pause (a retry) is announced again first: the
+        marker is stamped anew (compare-and-swap; ``claim[0]`` is kept current), so the
+        window always runs from the latest request that presented the refresh token.
+        When the last request is settled (Salesforce answered, or the request never
+        left: no connection) and the flow still failed without a token (a final 5xx,
+        a refused client, Salesforce unreachable), the marker is cleared: nothing is
+        in flight any more.
+        Raises what the flow raises; a lost marker raises
+        :class:`VersionConflictError`, a failed stamp :class:`StorageError` (the retry
+        is then not sent).
+        """
+        settled = False  # the last request was answered, or never sent
+
+        def perform(step: HttpRequest | Wait) -> Plan[Any]:
+            nonlocal restamp, settled
+            if isinstance(step, Wait):
+                restamp = True
+                yield _Call(_pause(step.seconds))
+                return None
+            if restamp:
+                claim[0] = yield _SetMarker(
+                    key, claim[0].refresh_digest, claim[0].version
+                )
+                restamp = False
+            try:
+                value = yield _Call(_send(step))
+            except TransportError as exc:
+                settled = not exc.request_sent
+                raise  # thrown on into the flow, which may retry
+            settled = True
+            return value
+
+        try:
+            return (yield from relay(flow, perform, throws=TransportError))
+        except (InvalidGrantError, RefreshInProgressError, StorageError):
+            raise  # the caller decides (the refresh token's fate, a lost marker)
+        except SFOAuthError:
+            if settled:
+                yield from self._clear_marker(key, claim)
+            raise
+
+    def _clear_marker(self, key: str, claim: list[TokenRecord]) -> Plan[None]:
+        try:
+            claim[0] = yield _SetMarker(key, None, claim[0].version)
+        except (StorageError, VersionConflictError):
+            # Left in place it only delays the next refresh by the window.
+            logger.warning("could not clear the refresh marker of %r", key)
 
     def _await_sibling(self, key: str, record: TokenRecord) -> Plan[Token | None]:
         """After a concurrent-refresh rejection: watch the store, not Salesforce.

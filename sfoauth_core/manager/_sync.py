@@ -23,16 +23,19 @@ from ..keepalive import (
 from ..storage.base import TokenRecord, TokenStore, holding
 from ..tokens import Identity, Token
 from ._base import (
+    _CLAIMS,
     BaseTokenManager,
     OAuthClient,
     Plan,
     _access_token_of,
     _Call,
+    _Claimed,
     _Delete,
     _Mark,
     _Op,
     _Read,
     _Save,
+    _SetMarker,
 )
 
 __all__ = ["SyncOAuth", "TokenManager"]
@@ -101,6 +104,10 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
             )
         if isinstance(op, _Delete):
             return self.store.delete(op.key)
+        if isinstance(op, _SetMarker):
+            return self.store.set_refresh_marker(
+                op.key, op.digest, expected_version=op.expected_version
+            )
         if isinstance(op, _Call):
             return self.oauth.run(op.flow)
         if isinstance(op, _Fetch):
@@ -233,8 +240,19 @@ class TokenManager(BaseTokenManager[threading.Lock, SyncOAuth, TokenStore]):
             sibling = self._fresh_sibling(key, stale_access)
             if sibling is not None:
                 return Renewal(sibling, at_salesforce=False)
-            with self.store.lock(key):
-                return self._drive(self._refresh_plan(key, stale_access))
+            for _ in range(_CLAIMS):
+                # The store's lock guards the claim only; Salesforce is called after
+                # it is released, under the durable marker (_base module docstring).
+                with self.store.lock(key):
+                    step = self._drive(self._refresh_plan(key, stale_access))
+                if isinstance(step, Renewal):
+                    return step
+                if isinstance(step, _Claimed):
+                    return self._drive(self._claimed_plan(key, step))
+                renewal = self._drive(self._watch_plan(key, step.record))
+                if renewal is not None:
+                    return renewal
+            raise self._claims_exhausted(key)
 
     def identity(self, key: str, *, version: str | None = None) -> Identity:
         """The identity URL's answer for ``key``'s user, renewing the token when it is

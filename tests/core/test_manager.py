@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from record_contract import age_marker
 
 from sfoauth_core.events import TokenEvent, TokenEvents
 from sfoauth_core.exceptions import (
@@ -36,7 +37,9 @@ from sfoauth_core.flows._base import RetryPolicy
 from sfoauth_core.http.async_client import AsyncSalesforceOAuth
 from sfoauth_core.http.client import SalesforceOAuth
 from sfoauth_core.manager import AsyncTokenManager, TokenManager
+from sfoauth_core.manager import _base as manager_base
 from sfoauth_core.storage import AsyncInMemoryTokenStore, InMemoryTokenStore
+from sfoauth_core.storage.base import refresh_digest
 from sfoauth_core.testing import Fault, SalesforceEmulator
 from sfoauth_core.tokens import Token
 
@@ -203,7 +206,7 @@ def test_rotated_token_is_used_for_the_next_refresh(emu):
     two = manager.refresh("u1", stale=one)
     assert len({first.refresh_token, one.refresh_token, two.refresh_token}) == 3
     assert emu.calls("refresh_token") == 2 and emu.reuse_detected == 0
-    assert manager.record("u1").version == 3
+    assert manager.record("u1").version == 5  # per refresh: its marker, its token
     assert two.instance_url == first.instance_url and two.user_id == first.user_id
 
 
@@ -361,7 +364,9 @@ def test_503_beyond_the_retries_leaves_the_record_untouched(emu):
         manager.refresh("u1", stale=token)
     assert info.value.status_code == 503
     record = manager.record("u1")
-    assert (record.version, record.status, record.token) == (1, "active", token)
+    assert (record.status, record.token) == ("active", token)
+    # Salesforce answered every attempt: nothing is in flight, the marker is cleared.
+    assert (record.refresh_started_at, record.refresh_digest) == (None, None)
     assert "needs_reauth" not in recorder.names()
     # Salesforce is back: the untouched refresh token still works.
     assert manager.refresh("u1", stale=token).access_token != token.access_token
@@ -380,7 +385,15 @@ def test_hang_past_the_timeout(emu):
         manager.refresh("u1", stale=token)
     assert time.monotonic() - started < 3
     record = manager.record("u1")
-    assert (record.version, record.status) == (1, "active")
+    assert (record.status, record.token) == ("active", token)
+    # The last attempt may still be in flight at Salesforce: its marker stays, and no
+    # second refresh presents the same refresh token within the window (issue 12.1).
+    assert record.refresh_digest == refresh_digest(token.refresh_token)
+    calls = emu.calls("refresh_token")
+    with pytest.raises(SalesforceUnavailableError, match="in flight"):
+        manager.refresh("u1", stale=token)
+    assert emu.calls("refresh_token") == calls
+    age_marker(manager.store, "u1", manager.refresh_window)  # the window has passed
     assert manager.refresh("u1", stale=token).access_token != token.access_token
 
 
@@ -400,12 +413,13 @@ def test_dropped_rotation_ends_in_needs_reauth_with_a_clear_reason(emu):
     assert emu.calls("refresh_token") == calls  # no silent reuse of the dead token
 
 
-def test_unsaved_renewal_is_kept_and_written_later(emu, caplog):
+def test_unsaved_renewal_is_kept_and_written_later(emu, caplog, monkeypatch):
+    monkeypatch.setattr(manager_base, "SAVE_RETRY_PAUSES", (0.0, 0.0))
     manager, _ = make_manager(emu)
     token = connect(manager, emu)
     store = manager.store
     real_save = store.save
-    failures = iter([True])
+    failures = iter([True] * 3)  # the save and both of its retries
 
     def flaky_save(*args, **kwargs):
         if next(failures, False):
@@ -580,7 +594,7 @@ async def test_cancelled_caller_does_not_lose_the_rotated_token(emu):
     # The shielded refresh finished and saved before the cancellation took effect.
     assert time.monotonic() - started >= 0.3
     record = await manager.record("u1")
-    assert record.version == 2
+    assert record.version == 3  # the marker, then the token
     assert record.token.refresh_token != token.refresh_token
     assert await manager.refresh("u1", stale=token) == record.token
     assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0

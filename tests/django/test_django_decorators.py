@@ -252,7 +252,7 @@ def test_async_refresh_on_401(emu, browser, user_factory):
     assert aget(client, "/alimits/").json() == {"status": 200}
     assert emu.calls("refresh_token") == 1
     assert emu.reuse_detected == 0
-    assert get_token_model().objects.get().version == 2
+    assert get_token_model().objects.get().version == 3  # the marker, then the token
 
 
 # -- named server-to-server connections --------------------------------------------------------

@@ -86,7 +86,7 @@ def test_expired_token_many_workers_one_refresh(pg, rotating):
     assert rotating.reuse_detected == 0
     assert len({r.access_token for r in results}) == 1
     record = DjangoTokenStore(using=ALIAS).get(key)
-    assert record.version == 2 and record.token.access_token == results[0].access_token
+    assert record.version == 3 and record.token.access_token == results[0].access_token
 
 
 def test_401_on_many_workers_one_refresh(pg, rotating):

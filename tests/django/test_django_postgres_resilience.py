@@ -183,7 +183,7 @@ def test_killed_lock_holder_frees_the_row_for_exactly_one_refresh(
     with emu.state.lock:
         last_refresh_token = list(emu.state.refresh_tokens)[-1]
     record = DjangoTokenStore(using=ALIAS).get(KEY)  # decrypts with the app's keys
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, token
     assert record.token.access_token == renewed.access_token != first.access_token
     assert record.token.refresh_token == last_refresh_token != first.refresh_token
     assert_no_plaintext(emu, ALIAS)
@@ -356,7 +356,7 @@ def test_frozen_lock_holder_loses_its_lease_and_cannot_write(
     assert said.strip() == "refused StorageError", (said, err[-2000:])
     assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0
     record = DjangoTokenStore(using=ALIAS).get(KEY)
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, token
     assert record.token.access_token == renewed.access_token != first.access_token
 
 
@@ -416,3 +416,84 @@ def test_first_mint_without_a_row_is_single_flight_across_workers(
     assert emu.calls("client_credentials") == 1
     assert len({t.access_token for t in tokens}) == 1
     assert get_token_model().objects.using(ALIAS).filter(key=key).count() == 1
+
+
+# Issue 13 / 12.1: the holder's session is terminated while its refresh is at Salesforce
+def test_terminated_session_of_the_refresher_replays_nothing_and_lands_the_token(
+    pg, postgres_dsn, salesforce_emulator
+):
+    """``pg_terminate_backend`` of the refreshing worker's database session while its
+    refresh request is at Salesforce: its marker (committed before the request left)
+    keeps a second worker from presenting the same refresh token, the first worker's
+    save reconnects and lands the rotated token, nothing is revoked."""
+    emu: SalesforceEmulator = salesforce_emulator
+    first, oauth, manager = _expired_connection(emu)
+    at_salesforce = threading.Event()
+    inner = emu.transport()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            at_salesforce.set()
+        return inner.handle_request(request)
+
+    slow = SalesforceOAuth(
+        emu.connected_app("web"),
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    holder_manager = TokenManager(slow, DjangoTokenStore(using=ALIAS, lock_wait=10))
+    emu.inject_fault(
+        Fault(kind="latency", seconds=1.0, count=1, grant_type="refresh_token")
+    )
+    outcome: dict[str, Any] = {}
+
+    def holder() -> None:
+        try:
+            with connections[ALIAS].cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcome["pid"] = cursor.fetchone()[0]
+            outcome["holder"] = holder_manager.valid_token(KEY)
+        except BaseException as exc:  # reported by the assertions below
+            outcome["holder_error"] = exc
+        finally:
+            connections.close_all()
+
+    def other() -> None:
+        try:
+            outcome["other"] = manager.valid_token(KEY)
+        except BaseException as exc:
+            outcome["other_error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert at_salesforce.wait(10)
+        with _admin(postgres_dsn) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [outcome["pid"]])
+        second = threading.Thread(target=other)
+        second.start()
+        second.join(30)
+    finally:
+        thread.join(30)
+        oauth.close()
+        slow.close()
+    assert "holder_error" not in outcome, outcome.get("holder_error")
+    renewed: Token = outcome["holder"]
+    # The other worker got the holder's token (or, had it not been saved yet, a 503);
+    # it never presented the refresh token itself.
+    assert outcome.get("other", renewed) == renewed, outcome.get("other_error")
+    assert emu.calls("refresh_token") == 1
+    assert emu.reuse_detected == 0
+    record = DjangoTokenStore(using=ALIAS).get(KEY)
+    assert record is not None and not record.needs_reauth
+    assert record.token.access_token == renewed.access_token != first.access_token
+    assert record.refresh_digest is None
+
+
+@contextmanager
+def _admin(dsn: str) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn

@@ -32,8 +32,9 @@ from anyio.abc import Process
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from sfoauth_core.exceptions import SalesforceUnavailableError, StorageError
 from sfoauth_core.storage import TokenCipher
-from sfoauth_core.testing import SalesforceEmulator
+from sfoauth_core.testing import Fault, SalesforceEmulator
 from sfoauth_core.tokens import Token
 from sfoauth_fastapi.storage import (
     SFOAuthTables,
@@ -191,7 +192,7 @@ async def assert_one_refresh_stored(
     assert emu.reuse_detected == 0
     reader = SQLAlchemyTokenStore(db.engine, db.cipher, tables=db.tables)
     record = await reader.get(KEY)  # decrypts, bound to its key
-    assert record is not None and record.version == 2
+    assert record is not None and record.version == 3  # marker, token
     assert record.token.access_token == renewed.access_token != first.access_token
     issued = lifecycle.issued_refresh_tokens(emu)[-1]
     assert record.token.refresh_token == issued != first.refresh_token
@@ -252,3 +253,52 @@ async def test_frozen_lock_holder_loses_its_lease_and_cannot_write(db, tmp_path)
     assert b"refused StorageError" in said, said
     assert b"wrote" not in said
     await assert_one_refresh_stored(db, emu, first, renewed)
+
+
+async def test_terminated_sessions_mid_refresh_replay_nothing(db):
+    """Issue 13: every session of the database is terminated (``pg_terminate_backend``)
+    while a worker's refresh is at Salesforce. Its marker was committed before the
+    request left, so a second worker sharing the table presents nothing; the first
+    worker's save reconnects and lands the rotated token; nothing is revoked."""
+    emu = SalesforceEmulator()
+    emu.apps["web"].is_refresh_token_rotation_enabled = True
+    one, first = await seed(db, emu)
+    two, _ = lifecycle.manager(
+        emu, SQLAlchemyTokenStore(db.engine, db.cipher, tables=db.tables)
+    )
+    emu.inject_fault(
+        Fault(kind="latency", seconds=1.0, count=1, grant_type="refresh_token")
+    )
+    results: dict[str, Any] = {}
+
+    async def holder() -> None:
+        results["one"] = await one.refresh(KEY, stale=first)
+
+    async def terminate_then_other() -> None:
+        with anyio.fail_after(10):  # the marker is committed before the request
+            while (await two.record(KEY)).refresh_digest is None:
+                await anyio.sleep(0.02)
+        async with db.engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                    "datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            await conn.commit()
+        try:
+            results["two"] = await two.refresh(KEY, stale=first)
+        except SalesforceUnavailableError as exc:  # the holder was not done yet
+            results["two_error"] = exc
+        except StorageError as exc:  # its pooled connection was one of those ended
+            results["two_error"] = exc
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(holder)
+        tg.start_soon(terminate_then_other)
+    renewed = results["one"]
+    assert results.get("two", renewed) == renewed
+    assert emu.calls("refresh_token") == 1 and emu.reuse_detected == 0
+    record = await two.record(KEY)
+    assert record is not None and not record.needs_reauth
+    assert record.token == renewed and record.refresh_digest is None

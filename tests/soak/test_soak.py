@@ -55,6 +55,11 @@ def test_soak_meets_its_zero_targets(store: str, services: None) -> None:
     )
     print(result.row())
     assert soak.check(result) == [], result.row()
+    # The two avoidable causes are avoided (the durable "refresh in flight" marker):
+    # no replay after the store failed at the write, none after a killed worker's
+    # refresh still in flight.
+    assert result.revoked_by_outage == 0, result.row()
+    assert result.revoked_by_inflight_kill == 0, result.row()
     assert result.served > 0
     assert result.kills >= 2
     assert result.drops == 1
