@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 from asgiref.sync import sync_to_async
@@ -335,7 +335,7 @@ class DjangoTokenStore:
                     reason=reason,
                     expected_version=expected_version,
                 )
-                assert row is not None  # next_record raised otherwise
+                row = cast("AbstractSalesforceConnection", row)  # next_record raised
                 row.version = record.version
                 row.status = record.status
                 row.reason = record.reason
@@ -376,7 +376,7 @@ class DjangoTokenStore:
                         digest,
                         expected_version=expected_version,
                     )
-                    assert row is not None  # marked_record raised otherwise
+                    row = cast("AbstractSalesforceConnection", row)  # or it raised
                     row.version = record.version
                     row.apply_marker(record)
                     row.save(using=self.using, update_fields=_MARKER_FIELDS)
@@ -449,7 +449,7 @@ class DjangoTokenStore:
                     yield key
                 except DatabaseError:
                     raise
-                except BaseException as exc:  # committed below, then re-raised
+                except BaseException as exc:  # noqa: BLE001 - committed below, re-raised
                     error = exc
         except DatabaseError as exc:
             # Among others: the server ended a holder that outlived its lease; its
@@ -563,7 +563,7 @@ class _Worker:
                 if future.set_running_or_notify_cancel():
                     try:
                         future.set_result(fn())
-                    except BaseException as exc:
+                    except BaseException as exc:  # noqa: BLE001 - to the waiting caller
                         future.set_exception(exc)
         finally:
             _close_thread_connections()
