@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from browser_support import Browser, free_port
-from support import (
+from support.browser import Browser, free_port
+from support.journeys import (
     PYTHON,
     REASON_DISCONNECTED,
     REASON_RENEW,

@@ -17,8 +17,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from browser_support import Browser
-from support import CONNECT_BUTTON, Journey, Service, Services
+from support.browser import Browser
+from support.journeys import CONNECT_BUTTON, Journey, Service, Services
 from test_django_journey import (
     APP_USER,
     api_page_works,

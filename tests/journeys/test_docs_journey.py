@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from browser_support import REPO, Browser, free_port
-from support import (
+from support.browser import REPO, Browser, free_port
+from support.journeys import (
     PYTHON,
     Emulator,
     Journey,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import Browser
-from support import (
+from support.browser import Browser
+from support.journeys import (
     CONNECT_BUTTON,
     REASON_RENEW,
     Journey,

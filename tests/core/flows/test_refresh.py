@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import drive, finish, first_request, json_response
+from support.flows import drive, finish, first_request, json_response
 from test_web_server import ID_URL, make_app, token_body
 
 from sfoauth_core import Token

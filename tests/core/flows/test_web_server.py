@@ -5,7 +5,7 @@ import hashlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers import finish, first_request, json_response
+from support.flows import finish, first_request, json_response
 
 from sfoauth_core import ConnectedApp
 from sfoauth_core.exceptions import (

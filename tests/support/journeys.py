@@ -3,7 +3,7 @@
 log file; bounded waits; every process killed at the end.
 
 The browser side (Debian's Chromium through Playwright, screenshots) is
-``tests/browser/browser_support.py`` and its ``browser`` fixture, reused here.
+``tests/support/browser.py`` and its ``browser`` fixture, reused here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from browser_support import REPO, Browser, free_port, slug, wait_until
 
 from sfoauth_core.testing import (
     DEFAULT_PASSWORD,
@@ -31,6 +30,7 @@ from sfoauth_core.testing import (
     WEB_APP_CLIENT_ID,
 )
 from sfoauth_emulator.constants import DEFAULT_CALLBACK_URLS
+from support.browser import REPO, Browser, free_port, slug, wait_until
 
 HERE = Path(__file__).resolve().parent
 #: Where the process logs of a failed journey are kept (beside the screenshots).
