@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 from support.browser import Browser
-from support.journeys import CONNECT_BUTTON, Journey, Service, Services
-from test_django_journey import (
+from support.journeys import (
     APP_USER,
+    CONNECT_BUTTON,
+    Journey,
+    Service,
+    Services,
     api_page_works,
     manage,
     site_env,
