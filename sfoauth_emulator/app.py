@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,16 +11,9 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from . import authorize as authorize_module
-from . import extras, resources, rest
+from . import extras, operations, resources, rest
 from .constants import AUTHORIZE_PATH, CONTROL_PREFIX, DEFAULT_USERNAME, TOKEN_PATH
 from .control import control_routes
-from .crypto import (
-    cached_private_key,
-    check_certificate_pem,
-    private_pem,
-    public_pem,
-)
-from .defaults import install_defaults
 from .middleware import EmulatorMiddleware
 from .oauth import token_endpoint
 from .state import (
@@ -33,7 +25,6 @@ from .state import (
     LogEntry,
 )
 from .transport import EmulatorAsyncTransport, EmulatorTransport
-from .vhosts import HostContext
 
 if TYPE_CHECKING:
     from .tls import EmulatorTLS
@@ -87,13 +78,6 @@ def build_app(state: EmulatorState) -> Starlette:
     return app
 
 
-def _fields(cls: type[Any], values: dict[str, Any]) -> None:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-
-
 class SalesforceEmulator:
     """A fake Salesforce authorization server (and a tiny REST API) for tests and demos.
 
@@ -121,11 +105,10 @@ class SalesforceEmulator:
         loopback_kind: Literal["my_domain", "login"] = "my_domain",
     ) -> None:
         self.state = EmulatorState()
-        self.state.loopback_kind = loopback_kind
+        operations.set_loopback_kind(self.state, loopback_kind)
         self._defaults = defaults
         if defaults:
-            with self.state.lock:
-                install_defaults(self.state)
+            operations.seed_defaults(self.state)
         self.app = build_app(self.state)
         self.app.state.emulator = self
         self.base_url: str | None = None
@@ -171,15 +154,9 @@ class SalesforceEmulator:
             my_domain: My Domain name (defaults to ``name``).
             **policies: other :class:`EmulatedOrg` fields (e.g. ``sandbox_name="dev"``).
         """
-        from ._ids import to_18
-
-        _fields(EmulatedOrg, policies)
-        org = EmulatedOrg(
-            name=name, org_id=to_18(org_id), my_domain=my_domain or name, **policies
+        return operations.add_org(
+            self.state, name, org_id=org_id, my_domain=my_domain, **policies
         )
-        with self.state.lock:
-            self.state.orgs[name] = org
-        return org
 
     def add_user(
         self,
@@ -200,22 +177,9 @@ class SalesforceEmulator:
             **fields: other :class:`EmulatedUser` fields (``active``,
                 ``ip_restricted``…).
         """
-        from ._ids import to_18
-
-        _fields(EmulatedUser, fields)
-        fields.setdefault("email", username)
-        user = EmulatedUser(
-            username=username,
-            password=password,
-            user_id=to_18(user_id),
-            org=org or self.state.default_org,
-            **fields,
+        return operations.add_user(
+            self.state, username, password, user_id=user_id, org=org, **fields
         )
-        with self.state.lock:
-            if user.org not in self.state.orgs:
-                raise ValueError(f"unknown org {user.org!r}")
-            self.state.users[username.lower()] = user
-        return user
 
     def add_app(self, name: str, *, client_id: str, **policies: Any) -> EmulatedApp:
         """Add (or replace) an app.
@@ -233,19 +197,7 @@ class SalesforceEmulator:
             ValueError: an unknown field, or a ``certificate_pem`` that is not an X.509
                 certificate or RSA public key PEM.
         """
-        if policies.pop("jwt_key", False):
-            key = cached_private_key(f"app:{name}")
-            policies.setdefault("certificate_pem", public_pem(key))
-            policies.setdefault("private_key_pem", private_pem(key))
-        if policies.get("certificate_pem") is not None:
-            check_certificate_pem(policies["certificate_pem"])
-        _fields(EmulatedApp, policies)
-        app = EmulatedApp(name=name, client_id=client_id, **policies)
-        with self.state.lock:
-            if app.created_at is None:
-                app.created_at = self.state.now()
-            self.state.apps[name] = app
-        return app
+        return operations.add_app(self.state, name, client_id=client_id, **policies)
 
     def upload_certificate(self, name: str, certificate_pem: str) -> EmulatedApp:
         """Give app ``name`` a JWT bearer certificate, as uploading one in Setup does.
@@ -258,12 +210,7 @@ class SalesforceEmulator:
             KeyError: no app ``name``.
             ValueError: not a certificate or RSA public key PEM.
         """
-        check_certificate_pem(certificate_pem)
-        with self.state.lock:
-            app = self.state.apps[name]
-            app.certificate_pem = certificate_pem
-            app.private_key_pem = None
-        return app
+        return operations.upload_certificate(self.state, name, certificate_pem)
 
     # ------------------------------------------------------------------ transports
     def async_transport(self) -> EmulatorAsyncTransport:
@@ -283,10 +230,7 @@ class SalesforceEmulator:
 
     @auto_approve.setter
     def auto_approve(self, username: str | None) -> None:
-        with self.state.lock:
-            if username is not None and self.state.user(username) is None:
-                raise ValueError(f"unknown user {username!r}")
-            self.state.auto_approve = username
+        operations.set_auto_approve(self.state, username)
 
     @property
     def auto_consent(self) -> Literal["allow", "deny"]:
@@ -295,7 +239,7 @@ class SalesforceEmulator:
 
     @auto_consent.setter
     def auto_consent(self, value: Literal["allow", "deny"]) -> None:
-        self.state.auto_consent = value
+        operations.set_auto_consent(self.state, value)
 
     @property
     def loopback_kind(self) -> Literal["my_domain", "login"]:
@@ -304,7 +248,7 @@ class SalesforceEmulator:
 
     @loopback_kind.setter
     def loopback_kind(self, value: Literal["my_domain", "login"]) -> None:
-        self.state.loopback_kind = value
+        operations.set_loopback_kind(self.state, value)
 
     @property
     def loopback_hosts(self) -> dict[str, str]:
@@ -316,12 +260,7 @@ class SalesforceEmulator:
 
     @loopback_hosts.setter
     def loopback_hosts(self, value: dict[str, str]) -> None:
-        hosts = {str(k).strip("[]").lower(): str(v) for k, v in dict(value).items()}
-        with self.state.lock:
-            unknown = sorted(v for v in hosts.values() if v not in self.state.orgs)
-            if unknown:
-                raise ValueError(f"unknown org(s) {', '.join(map(repr, unknown))}")
-            self.state.loopback_hosts = hosts
+        operations.set_loopback_hosts(self.state, value)
 
     @property
     def host_binding(self) -> Literal["family", "off"]:
@@ -335,9 +274,7 @@ class SalesforceEmulator:
 
     @host_binding.setter
     def host_binding(self, value: Literal["family", "off"]) -> None:
-        if value not in ("family", "off"):
-            raise ValueError("host_binding must be 'family' or 'off'")
-        self.state.host_binding = value
+        operations.set_host_binding(self.state, value)
 
     def expire_access_tokens(self, user: str | None = None) -> int:
         """Expire every access token (or one user's); REST then answers 401.
@@ -345,20 +282,11 @@ class SalesforceEmulator:
         Returns:
             How many tokens were expired.
         """
-        with self.state.lock:
-            now = self.state.now()
-            count = 0
-            for record in self.state.access_tokens.values():
-                if user is None or record.username.lower() == user.lower():
-                    if record.expires_at > now:
-                        count += 1
-                    record.expires_at = now - 1
-            return count
+        return operations.expire_access_tokens(self.state, user)
 
     def advance_time(self, seconds: float) -> None:
         """Move the emulator's clock forward (codes, device codes, refresh policies)."""
-        with self.state.lock:
-            self.state.time_offset += seconds
+        operations.advance_time(self.state, seconds)
 
     def approve_device(self, user_code: str, user: str = DEFAULT_USERNAME) -> None:
         """Approve a pending device authorization as ``user``.
@@ -366,8 +294,7 @@ class SalesforceEmulator:
         Raises:
             KeyError: no such pending user code (or unknown user).
         """
-        with self.state.lock:
-            authorize_module.set_device_status(self.state, user_code, user, True)
+        operations.set_device_status(self.state, user_code, user, True)
 
     def deny_device(self, user_code: str) -> None:
         """Deny a pending device authorization (the poll then gets ``access_denied``).
@@ -375,58 +302,45 @@ class SalesforceEmulator:
         Raises:
             KeyError: no such pending user code.
         """
-        with self.state.lock:
-            authorize_module.set_device_status(self.state, user_code, None, False)
+        operations.set_device_status(self.state, user_code, None, False)
 
     def calls(self, grant_type: str | None = None) -> int:
         """Token-endpoint calls so far (all, or for one ``grant_type``;
         ``"device_code"`` counts device authorization requests)."""
-        with self.state.lock:
-            if grant_type is None:
-                return sum(self.state.call_counts.values())
-            return self.state.call_counts.get(grant_type, 0)
+        return operations.calls(self.state, grant_type)
 
     def call_counts(self) -> dict[str, int]:
         """Token-endpoint calls by grant type."""
-        with self.state.lock:
-            return dict(self.state.call_counts)
+        return operations.call_counts(self.state)
 
     @property
     def request_log(self) -> list[LogEntry]:
         """A copy of the request log (secrets masked)."""
-        with self.state.lock:
-            return list(self.state.log)
+        return operations.request_log(self.state)
 
     @property
     def reuse_detected(self) -> int:
         """How many times a rotated-out refresh token was replayed."""
-        with self.state.lock:
-            return self.state.reuse_detected
+        return operations.reuse_detected(self.state)
 
     @property
     def concurrent_refresh_rejections(self) -> int:
         """How many refreshes were refused because another refresh of the same
         refresh token was being processed (reference 15.1)."""
-        with self.state.lock:
-            return self.state.concurrent_refresh_rejections
+        return operations.concurrent_refresh_rejections(self.state)
 
     def inject_fault(self, fault: Fault) -> None:
         """Make the next ``fault.count`` matching requests fail (see :class:`Fault`)."""
-        with self.state.lock:
-            self.state.faults.append(dataclasses.replace(fault))
+        operations.inject_fault(self.state, fault)
 
     def clear_faults(self) -> None:
         """Remove every pending fault."""
-        with self.state.lock:
-            self.state.faults.clear()
+        operations.clear_faults(self.state)
 
     def reset(self) -> None:
         """Back to a fresh emulator: default data and policies, no tokens, log or
         faults."""
-        with self.state.lock:
-            self.state.clear_runtime()
-            if self._defaults:
-                install_defaults(self.state)
+        operations.reset(self.state, defaults=self._defaults)
 
     def authorize(
         self,
@@ -465,42 +379,21 @@ class SalesforceEmulator:
             ValueError: the request would be rendered as an error page (bad client id or
                 redirect URI), or the user is unknown.
         """
-        from .vhosts import resolve_host
-
-        emulated = self.apps[app]
-        params = {
-            "client_id": client_id or emulated.client_id,
-            "redirect_uri": redirect_uri or emulated.callback_urls[0],
-            "response_type": response_type,
-        }
-        optional = {
-            "scope": scope,
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": code_challenge_method,
-            "nonce": nonce,
-        }
-        params.update({k: v for k, v in optional.items() if v is not None})
-        base = host or self.base_url or "https://login.salesforce.com"
-        scheme, _, rest = base.partition("://")
-        netloc, _, path = rest.partition("/")
-        scope_dict: dict[str, Any] = {
-            "scheme": scheme,
-            "headers": [(b"host", netloc.encode())],
-            "path": "/" + path.rstrip("/") + AUTHORIZE_PATH if path else AUTHORIZE_PATH,
-        }
-        with self.state.lock:
-            resolved = resolve_host(self.state, scope_dict)
-            if resolved is None:
-                raise ValueError(f"unknown host {netloc!r}")
-            ctx: HostContext = resolved[0]
-            try:
-                outcome = authorize_module.decide_authorization(
-                    self.state, ctx, params, forced_user=user, forced_consent=approve
-                )
-            except authorize_module.PageError as exc:
-                raise ValueError(f"{exc.error}: {exc.description}") from None
-        return outcome.location
+        return operations.authorize(
+            self.state,
+            base_url=host or self.base_url or "https://login.salesforce.com",
+            app=app,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            user=user,
+            approve=approve,
+            response_type=response_type,
+            scope=scope,
+            state_param=state,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            nonce=nonce,
+        )
 
     def issue_tokens(
         self,
@@ -513,29 +406,9 @@ class SalesforceEmulator:
     ) -> dict[str, str]:
         """Issue tokens directly (no HTTP), as a web-server flow would; returns the
         body."""
-        from .tokens import Grant, issue_token_response, resolve_scopes, wants_refresh
-
-        with self.state.lock:
-            emulated = self.state.apps[app]
-            subject = self.state.user(user)
-            if subject is None:
-                raise ValueError(f"unknown user {user!r}")
-            org = self.state.org_of(subject)
-            granted = resolve_scopes(emulated, scopes)
-            grant = Grant(
-                emulated,
-                subject,
-                org,
-                granted,
-                issuer,
-                org.my_domain_url,
-                "authorization_code",
-            )
-            return issue_token_response(
-                self.state,
-                grant,
-                refresh=wants_refresh(granted) if refresh is None else refresh,
-            )
+        return operations.issue_tokens(
+            self.state, app, user, scopes=scopes, refresh=refresh, issuer=issuer
+        )
 
     # ------------------------------------------------------------------ serving
     @contextmanager

@@ -31,15 +31,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .crypto import check_certificate_pem
+from . import operations
 from .state import Fault
 
 if TYPE_CHECKING:
     from .app import SalesforceEmulator
 
 __all__ = ["control_routes"]
-
-_READ_ONLY = {"name", "client_id", "username", "user_id", "org_id"}
 
 
 def _emulator(request: Request) -> SalesforceEmulator:
@@ -151,50 +149,19 @@ async def auto_approve(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def _patch(target: object, data: dict[str, Any]) -> list[str]:
-    names = {f.name for f in dataclasses.fields(target)}  # type: ignore[arg-type]
-    unknown = [k for k in data if k not in names or k in _READ_ONLY]
-    if unknown:
-        return unknown
-    for key, value in data.items():
-        current = getattr(target, key)
-        if isinstance(current, set):
-            value = set(value)
-        elif isinstance(current, tuple):
-            value = tuple(value)
-        setattr(target, key, value)
-    return []
-
-
 async def patch_object(request: Request) -> Response:
-    emu = _emulator(request)
     kind = request.path_params["kind"]
-    name = request.path_params["name"]
     if kind not in ("apps", "users", "orgs"):
         return _bad(f"unknown collection {kind!r}", 404)
     data = await _json(request)
-    with emu.state.lock:
-        target: object | None
-        if kind == "apps":
-            target = emu.state.apps.get(name)
-        elif kind == "users":
-            target = emu.state.user(name)
-        else:
-            target = emu.state.orgs.get(name)
-        if target is None:
-            return _bad(f"unknown {kind[:-1]} {name!r}", 404)
-        if kind == "apps" and data.get("certificate_pem") is not None:
-            # An upload, as in Setup: checked, and the emulator's copy of the old
-            # private key no longer matches.
-            try:
-                check_certificate_pem(data["certificate_pem"])
-            except ValueError as exc:
-                return _bad(f"certificate_pem: {exc}")
-            data.setdefault("private_key_pem", None)
-        try:
-            unknown = _patch(target, data)
-        except ValueError as exc:  # e.g. an unknown refresh_token_policy
-            return _bad(str(exc))
+    try:
+        unknown = operations.patch_record(
+            _emulator(request).state, kind, request.path_params["name"], data
+        )
+    except LookupError as exc:
+        return _bad(str(exc.args[0]), 404)
+    except ValueError as exc:  # a bad certificate, an unknown refresh_token_policy…
+        return _bad(str(exc))
     if unknown:
         return _bad(f"unknown or read-only fields: {', '.join(sorted(unknown))}")
     return JSONResponse({"ok": True})

@@ -19,9 +19,9 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from . import operations
 from .constants import CONTROL_PREFIX, TOKEN_PATH
 from .state import EmulatorState, Fault, LogEntry
-from .vhosts import resolve_host
 from .wire import mask_params
 
 __all__ = ["EmulatorMiddleware"]
@@ -119,8 +119,7 @@ class EmulatorMiddleware:
             await self.app(scope, receive, send)
             return
         state = self.state
-        with state.lock:
-            resolved = resolve_host(state, dict(scope))
+        resolved = operations.resolve_request_host(state, dict(scope))
         if resolved is None:
             await PlainTextResponse("Unknown host", status_code=404)(
                 scope, receive, send
@@ -144,12 +143,9 @@ class EmulatorMiddleware:
             and params.get("response_type") == "device_code"
         ):
             grant_type = "device_code"
-        with state.lock:
-            started = state.now()
-            generation = state.generation
-            if is_token_call:
-                state.call_counts[grant_type or ""] += 1
-            fault = state.take_fault(path, grant_type)
+        started, generation, fault = operations.begin_request(
+            state, path, grant_type, token_call=is_token_call
+        )
         status = [0]
         logged = [False]
 
@@ -166,8 +162,7 @@ class EmulatorMiddleware:
                 time=started,
                 params=mask_params(params),
             )
-            with state.lock:
-                state.log.append(entry)
+            operations.log_request(state, entry)
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
