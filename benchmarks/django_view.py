@@ -15,7 +15,11 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "tests", "django"), os.path.join(HERE, "..")]
+sys.path[:0] = [
+    os.path.join(HERE, "..", "tests", "django"),
+    os.path.join(HERE, "..", "tests"),  # the `support` package the settings name
+    os.path.join(HERE, ".."),
+]
 
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -7,7 +7,7 @@ tests skip with a loud reason, except under CI (``SFOAUTH_REQUIRE_SERVICES=1``) 
 they fail.
 
 Every test gets a fresh browser profile (its own user-data directory: no cookie from
-another test) and a :class:`~browser_support.Browser` whose ``shot(step)`` keeps
+another test) and a :class:`~support.browser.Browser` whose ``shot(step)`` keeps
 screenshots in ``test-artifacts/screenshots/<test>/<nn>-<step>.png``; a failing test
 also leaves ``99-failure.png`` there.
 """
@@ -20,7 +20,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import (
+from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SCREENSHOTS,

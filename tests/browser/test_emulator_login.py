@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_support import Browser
+from support.browser import Browser
 
 from sfoauth_core import SalesforceOAuth
 from sfoauth_core.exceptions import OAuthProtocolError, SFOAuthError

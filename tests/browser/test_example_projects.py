@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from browser_support import REPO, Browser, answers, free_port, wait_until
+from support.browser import REPO, Browser, answers, free_port, wait_until
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli_login import USER, common, run, stored, web_login
+from support.cli import USER, common, run, stored, web_login
 
 from sfoauth_core.cli import keepalive as cli_keepalive
 from sfoauth_core.testing import (

@@ -20,8 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from support.browser import free_port
+from support.cli import USER, common, run, stored, web_login
 
-from sfoauth_core.cli import build_parser, main
+from sfoauth_core.cli import build_parser
 from sfoauth_core.cli import login as cli_login
 from sfoauth_core.cli._app import login_url
 from sfoauth_core.cli._console import Progress
@@ -45,28 +47,6 @@ from sfoauth_core.testing import (
 from sfoauth_core.tokens import Token
 
 pytestmark = pytest.mark.loopback
-
-USER = "jane@acme.com"
-
-
-def run(*argv: str) -> int:
-    return main(list(argv))
-
-
-def stored(path: Path) -> dict[str, dict]:
-    """What the token file holds: each alias's details, its token and record."""
-    store = FileTokenStore(path)
-    connections = {}
-    for alias in store.keys():
-        record = store.get(alias)
-        assert record is not None
-        connections[alias] = {
-            **(store.details(alias) or {}),
-            "token": record.token.to_dict(),
-            "grant": record.grant,
-            "status": record.status,
-        }
-    return connections
 
 
 def point_at(path: Path, alias: str, url: str, *, instance: bool = False) -> None:
@@ -108,24 +88,6 @@ def store(tmp_path) -> Path:
     return tmp_path / "cfg" / "tokens.json.enc"
 
 
-def common(base_url: str, store: Path, client_id: str) -> list[str]:
-    return [
-        "--client-id",
-        client_id,
-        "--instance-url",
-        base_url,
-        "--allow-loopback",
-        "--store",
-        str(store),
-    ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def browser(monkeypatch):
     """Replace the browser: GET the authorize URL and follow it to the callback."""
@@ -138,21 +100,6 @@ def browser(monkeypatch):
 
     monkeypatch.setattr(cli_login, "open_browser", open_url)
     return seen
-
-
-def web_login(emu, base_url, store, *extra, app="web", client_id=WEB_APP_CLIENT_ID):
-    port = free_port()
-    emu.apps[app].callback_urls.append(f"http://localhost:{port}/OauthRedirect")
-    return run(
-        "login",
-        "web",
-        *common(base_url, store, client_id),
-        "--port",
-        str(port),
-        "--timeout",
-        "5",
-        *extra,
-    )
 
 
 def assert_private_and_opaque(store: Path) -> dict:

@@ -7,7 +7,6 @@ and 4.5 (JWT audience).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,17 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from support.keys import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ec_p256,
+    rsa_1024,
+    rsa_2048,
+    rsa_2048_encrypted,
+)
 
 from sfoauth_core import config as config_module
 from sfoauth_core.config import (
@@ -28,43 +35,6 @@ from sfoauth_core.config import (
 )
 from sfoauth_core.exceptions import ConfigurationError
 from sfoauth_core.hosts import SALESFORCE_DOMAIN_SUFFIXES
-
-CLIENT_ID = "3MVG9Example"
-CLIENT_SECRET = "1F2E3D4C5B6A"
-
-
-# ------------------------------------------------------------ keys
-
-
-def _pem(key: Any, encryption: Any = None) -> str:
-    return str(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            encryption or serialization.NoEncryption(),
-        ).decode()
-    )
-
-
-@functools.cache
-def rsa_2048() -> str:
-    return _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
-@functools.cache
-def rsa_1024() -> str:
-    return _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))
-
-
-@functools.cache
-def ec_p256() -> str:
-    return _pem(ec.generate_private_key(ec.SECP256R1()))
-
-
-@functools.cache
-def rsa_2048_encrypted() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return _pem(key, serialization.BestAvailableEncryption(b"passphrase"))
 
 
 def _scrambled(pem: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_config import CLIENT_ID, CLIENT_SECRET, rsa_2048
+from support.keys import CLIENT_ID, CLIENT_SECRET, rsa_2048
 
 from sfoauth_core import ConnectedApp, Connection
 from sfoauth_core.exceptions import ConfigurationError

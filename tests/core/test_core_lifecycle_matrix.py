@@ -1,6 +1,6 @@
 """SECURITY.md items 21-26 with the in-memory and the Redis stores (async manager).
 
-The scenarios live in ``tests/security_lifecycle.py`` and run unchanged with every store:
+The scenarios live in ``tests/support/security_lifecycle.py`` and run unchanged with every store:
 see ``tests/django/test_django_lifecycle_matrix.py`` (Django ORM on PostgreSQL) and
 ``tests/fastapi/test_fastapi_lifecycle_matrix.py`` (SQLAlchemy on PostgreSQL).
 """
@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import security_lifecycle as lifecycle
+from support import security_lifecycle as lifecycle
 
 from sfoauth_core.storage import (
     AsyncInMemoryTokenStore,

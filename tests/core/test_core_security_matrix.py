@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from security_inputs import near_miss_issuers
+from support.security_inputs import near_miss_issuers
 
 from sfoauth_core import ConnectedApp
 from sfoauth_core.exceptions import ConfigurationError, FlowError, StateMismatchError

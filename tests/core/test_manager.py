@@ -17,14 +17,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 import anyio
-import httpx
 import pytest
-from record_contract import age_marker
+from support.manager import (
+    FAST_RETRY,
+    connect,
+    issue,
+    make_async_manager,
+    make_manager,
+)
+from support.record_contract import age_marker
 
-from sfoauth_core.events import TokenEvent, TokenEvents
+from sfoauth_core.events import TokenEvent
 from sfoauth_core.exceptions import (
     ConfigurationError,
     InvalidClientError,
@@ -34,9 +39,8 @@ from sfoauth_core.exceptions import (
     TokenNotFoundError,
 )
 from sfoauth_core.flows._base import RetryPolicy
-from sfoauth_core.http.async_client import AsyncSalesforceOAuth
 from sfoauth_core.http.client import SalesforceOAuth
-from sfoauth_core.manager import AsyncTokenManager, TokenManager
+from sfoauth_core.manager import TokenManager
 from sfoauth_core.manager import _base as manager_base
 from sfoauth_core.storage import AsyncInMemoryTokenStore, InMemoryTokenStore
 from sfoauth_core.storage.base import refresh_digest
@@ -44,7 +48,6 @@ from sfoauth_core.testing import Fault, SalesforceEmulator
 from sfoauth_core.tokens import Token
 
 REST = "/services/data/v62.0/"
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0, max_retry_after=0.0)
 
 
 @pytest.fixture
@@ -57,64 +60,6 @@ def emu() -> SalesforceEmulator:
     emulator = SalesforceEmulator()
     emulator.apps["web"].is_refresh_token_rotation_enabled = True
     return emulator
-
-
-def issue(emu: SalesforceEmulator, app: str = "web") -> Token:
-    return Token.from_response(emu.issue_tokens(app))
-
-
-class Recorder:
-    def __init__(self, events: TokenEvents) -> None:
-        self.seen: list[TokenEvent] = []
-        for name in (
-            "token_obtained",
-            "token_refreshed",
-            "token_revoked",
-            "needs_reauth",
-        ):
-            events.connect(name, self.seen.append)  # type: ignore[arg-type]
-
-    def names(self) -> list[str]:
-        return [e.name for e in self.seen]
-
-
-def make_manager(emu, store=None, *, app="web", retry=FAST_RETRY, **kwargs: Any):
-    config = emu.connected_app(app, **kwargs.pop("app_overrides", {}))
-    oauth = SalesforceOAuth(
-        config,
-        http_client=httpx.Client(transport=emu.transport(), timeout=config.timeout),
-    )
-    events = TokenEvents()
-    manager = TokenManager(
-        oauth,
-        store if store is not None else InMemoryTokenStore(),
-        events=events,
-        retry=retry,
-        **kwargs,
-    )
-    return manager, Recorder(events)
-
-
-def make_async_manager(emu, store=None, *, app="web", retry=FAST_RETRY, **kwargs: Any):
-    oauth = AsyncSalesforceOAuth(
-        emu.connected_app(app),
-        http_client=httpx.AsyncClient(transport=emu.async_transport()),
-    )
-    events = TokenEvents()
-    manager = AsyncTokenManager(
-        oauth,
-        store if store is not None else AsyncInMemoryTokenStore(),
-        events=events,
-        retry=retry,
-        **kwargs,
-    )
-    return manager, Recorder(events)
-
-
-def connect(manager: TokenManager, emu, key="u1") -> Token:
-    token = issue(emu)
-    manager.save(key, token, revoke_superseded=False)
-    return token
 
 
 # Single flight ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
-from test_manager import connect, issue, make_async_manager, make_manager
+from support.manager import connect, issue, make_async_manager, make_manager
 
 from sfoauth_core.exceptions import ConfigurationError, ReauthorizationRequired
 from sfoauth_core.keepalive import (

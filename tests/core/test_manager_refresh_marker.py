@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from record_contract import age_marker
+from support.record_contract import age_marker
 
 from sfoauth_core.exceptions import (
     ConfigurationError,

@@ -1,11 +1,12 @@
 """Django for tests/django only: settings and the emulator hook (browser-flow helpers
-live in ``django_flow``).
+live in ``support.django_flow``).
 
 Django is configured when this file is imported (during collection) from
 ``tests/django/settings.py`` (or ``DJANGO_SETTINGS_MODULE`` / ``--ds`` when given), so the
 rest of the suite is untouched and pytest-django finds the settings before the first
-test. ``tests/django`` goes on ``sys.path`` for ``settings``,
-``settings_swapped``, ``sfoauth_testapp``, ``django_testkit`` and ``django_flow``.
+test. ``tests/django`` goes on ``sys.path`` for ``settings``, ``settings_swapped`` and
+``sfoauth_testapp``; the helpers (``support.django_testkit``, ``support.django_flow``)
+come from the ``tests/support`` package.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ if not os.environ.get("DJANGO_SETTINGS_MODULE") and not django_settings.configur
     )
 django.setup()
 
-import django_testkit  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 from django.db import connections  # noqa: E402
+from support import django_testkit  # noqa: E402
 
 from sfoauth_core.testing import DEFAULT_USERNAME, SalesforceEmulator  # noqa: E402
 from sfoauth_django import _runtime  # noqa: E402

@@ -85,7 +85,7 @@ SFOAUTH = {
     "LOGIN_URLS": {"login": "https://login.salesforce.com"},
     "SCOPES": ["api", "refresh_token", "openid", "id", "profile", "email"],
     "TOKEN_KEYS": ["pVOFZMsSsEGFaWxdHDfoWhQblV4hlg4DENOtiiK7QYY="],
-    "HTTP_CLIENT_FACTORY": "django_testkit.http_client",
+    "HTTP_CLIENT_FACTORY": "support.django_testkit.http_client",
 }
 
 LOGGING = {

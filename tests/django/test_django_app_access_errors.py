@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django_flow import connect
+from support.django_flow import connect
 
 from sfoauth_core.testing import SalesforceEmulator
 

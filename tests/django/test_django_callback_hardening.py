@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django_flow import authorize, query_of
+from support.django_flow import authorize, query_of
 
 from sfoauth_django.models import PendingAuthorization, get_token_model
 

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import Client
-from django_flow import connect
+from support.django_flow import connect
 
 from sfoauth_core.storage import TokenCipher
 from sfoauth_core.testing import DEFAULT_USERNAME, JWT_APP_CLIENT_ID
@@ -303,7 +303,7 @@ def _debug_settings(emu) -> dict[str, object]:
         **BASE,
         "CLIENT_SECRET": DEBUG_SECRETS["client_secret"],
         "TOKEN_KEYS": [DEBUG_SECRETS["token_key"], DEBUG_SECRETS["old_token_key"]],
-        "HTTP_CLIENT_FACTORY": "django_testkit.http_client",
+        "HTTP_CLIENT_FACTORY": "support.django_testkit.http_client",
         "CONNECTIONS": {
             "integration": {
                 "FLOW": "jwt_bearer",
@@ -396,7 +396,7 @@ def test_makemigrations_is_clean(db):
 def _manage(settings_module: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([HERE, os.getcwd()]),
+        "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE), os.getcwd()]),
         "DJANGO_SETTINGS_MODULE": settings_module,
         "PYTHONWARNINGS": "ignore::RuntimeWarning",
     }
@@ -438,7 +438,7 @@ def test_swapped_model_migrates_and_stores(tmp_path):
     script.write_text(SWAPPED_SCRIPT)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([HERE, os.getcwd()]),
+        "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE), os.getcwd()]),
         "DJANGO_SETTINGS_MODULE": "settings_swapped",
     }
     result = subprocess.run(

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from django.test import Client
-from django_flow import connect
+from support.django_flow import connect
 
 from sfoauth_core.testing import DEFAULT_ORG_ID, DEFAULT_USER_ID
 from sfoauth_django import _runtime

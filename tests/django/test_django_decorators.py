@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
-from django_flow import assert_no_plaintext, connect
+from support.django_flow import assert_no_plaintext, connect
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,

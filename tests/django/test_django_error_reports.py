@@ -17,7 +17,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 from django.utils.log import AdminEmailHandler
-from django_flow import authorize, query_of
+from support.django_flow import authorize, query_of
 
 from sfoauth_core.tokens import Token
 

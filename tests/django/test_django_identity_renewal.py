@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client, RequestFactory
-from django_flow import connect
+from support.django_flow import connect
 
 from sfoauth_core.testing import DEFAULT_USERNAME
 from sfoauth_django.session import SalesforceSession

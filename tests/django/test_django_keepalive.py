@@ -10,13 +10,13 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import django_testkit
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
+from support import django_testkit
 
 from sfoauth_core import SalesforceOAuth, TokenManager
 from sfoauth_core.testing import SalesforceEmulator

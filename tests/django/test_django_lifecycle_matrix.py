@@ -1,6 +1,6 @@
 """SECURITY.md items 21-26 with the Django ORM store on PostgreSQL (row locks).
 
-The scenarios are shared with the other stores (``tests/security_lifecycle.py``). Each
+The scenarios are shared with the other stores (``tests/support/security_lifecycle.py``). Each
 manager gets its own ``AsyncDjangoTokenStore``; a critical section runs on the store's
 own thread and database connection, so managers contend on PostgreSQL row locks the way
 worker processes do. The sync manager on PostgreSQL (threads and real processes) is
@@ -13,9 +13,9 @@ from typing import Any
 
 import anyio
 import pytest
-import security_lifecycle as lifecycle
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connections
+from support import security_lifecycle as lifecycle
 
 from sfoauth_django.storage import AsyncDjangoTokenStore, DjangoTokenStore
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.test import Client, RequestFactory
-from django_flow import connect
+from support.django_flow import connect
 
 from sfoauth_core.testing import SalesforceEmulator
 from sfoauth_django import _runtime

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import time
 
-import django_testkit
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
-from django_flow import connect
+from support import django_testkit
+from support.django_flow import connect
 
 from sfoauth_core.testing import DEFAULT_USERNAME
 from sfoauth_django.models import get_token_model
@@ -41,7 +41,7 @@ def test_runserver_log_never_shows_code_or_state(tmp_path):
     log = tmp_path / "runserver.log"
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([HERE, ROOT]),
+        "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE), ROOT]),
         "DJANGO_SETTINGS_MODULE": "settings",
         "PYTHONUNBUFFERED": "1",
         "PYTHONWARNINGS": "ignore",

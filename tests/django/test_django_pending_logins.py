@@ -7,7 +7,7 @@ import time
 
 import pytest
 from django.test import Client
-from django_flow import authorize
+from support.django_flow import authorize
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.login import (

@@ -207,7 +207,7 @@ def test_worker_processes_one_refresh(pg, salesforce_emulator_server, tmp_path):
     here = os.path.dirname(os.path.abspath(__file__))
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([here, os.getcwd()]),
+        "PYTHONPATH": os.pathsep.join([here, os.path.dirname(here), os.getcwd()]),
         "DJANGO_SETTINGS_MODULE": "settings",
         "EMULATOR_URL": emu.base_url or "",
     }

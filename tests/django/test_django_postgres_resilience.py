@@ -34,7 +34,7 @@ import pytest
 from django.conf import settings
 from django.db import connections, transaction
 from django.test import Client, override_settings
-from django_flow import assert_no_plaintext, authorize
+from support.django_flow import assert_no_plaintext, authorize
 
 from sfoauth_core import SalesforceOAuth
 from sfoauth_core.exceptions import StorageError
@@ -87,7 +87,7 @@ def _child_env() -> dict[str, str]:
     here = os.path.dirname(os.path.abspath(__file__))
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([here, os.getcwd()]),
+        "PYTHONPATH": os.pathsep.join([here, os.path.dirname(here), os.getcwd()]),
         "DJANGO_SETTINGS_MODULE": "settings",
         "SFOAUTH_TEST_POSTGRES_DSN": (
             f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

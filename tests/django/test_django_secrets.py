@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from django.test import Client
-from django_flow import assert_no_plaintext, connect
+from support.django_flow import assert_no_plaintext, connect
 
 import sfoauth_django
 from sfoauth_django import _runtime

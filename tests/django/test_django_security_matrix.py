@@ -22,10 +22,10 @@ from django.db.models.query import QuerySet
 from django.test import Client
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
-from django_flow import assert_no_plaintext, authorize, connect, query_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from security_inputs import browser_target, near_miss_issuers, next_candidates
+from support.django_flow import assert_no_plaintext, authorize, connect, query_of
+from support.security_inputs import browser_target, near_miss_issuers, next_candidates
 
 from sfoauth_core.login import PendingLogin
 from sfoauth_core.testing import DEFAULT_ORG_ID, DEFAULT_USER_ID

@@ -9,10 +9,10 @@ import uuid
 from typing import Any
 
 import pytest
-import record_contract
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.test import override_settings
+from support import record_contract
 
 from sfoauth_core.ids import to_18
 from sfoauth_core.storage import (

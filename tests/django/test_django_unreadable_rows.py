@@ -14,7 +14,7 @@ import logging
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django_flow import connect
+from support.django_flow import connect
 
 from sfoauth_core.exceptions import ReauthorizationRequired
 from sfoauth_core.ids import to_18

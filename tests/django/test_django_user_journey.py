@@ -12,12 +12,12 @@ import re
 import time
 from typing import Any
 
-import django_testkit
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.messages import get_messages
 from django.test import AsyncClient, Client
-from django_flow import authorize, connect, query_of
+from support import django_testkit
+from support.django_flow import authorize, connect, query_of
 
 from sfoauth_core.testing import DEFAULT_ORG_ID, DEFAULT_USER_ID
 from sfoauth_django import _runtime

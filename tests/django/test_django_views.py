@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
-from django_flow import assert_no_plaintext, authorize, connect, query_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.django_flow import assert_no_plaintext, authorize, connect, query_of
 
 from sfoauth_core.testing import DEFAULT_ORG_ID, DEFAULT_USER_ID, Fault
 from sfoauth_django.adapter import is_safe_next

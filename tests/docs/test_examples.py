@@ -25,83 +25,19 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.docs import ALL_BLOCKS, DOCS, ROOT, Block
 
 from sfoauth_core import InsecureFlowWarning, exceptions
 from sfoauth_core.flows.password import reset_retirement_warning
 
 pytest.importorskip("starlette")  # the emulator extra
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-ROOT = DOCS.parent
-
-_MARKER = re.compile(r"^\s*<!--\s*test(?::\s*(?P<flags>[\w\- ]+))?\s*-->\s*$")
-_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w-]*)")
-
-
-@dataclass
-class Block:
-    page: str
-    line: int
-    lang: str
-    code: str
-    flags: frozenset[str]
-
-    @property
-    def id(self) -> str:
-        return f"{self.page}:{self.line}"
-
-
-def _blocks(path: Path) -> list[Block]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    blocks: list[Block] = []
-    pending: frozenset[str] | None = None
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        marker = _MARKER.match(line)
-        if marker:
-            pending = frozenset((marker.group("flags") or "").split())
-            i += 1
-            continue
-        fence = _FENCE.match(line)
-        if fence:
-            indent, ticks = fence.group("indent"), fence.group("fence")
-            body: list[str] = []
-            start = i + 1
-            i += 1
-            while i < len(lines) and lines[i].strip() != ticks:
-                body.append(lines[i][len(indent) :] if lines[i].strip() else "")
-                i += 1
-            flags = pending if pending is not None else frozenset({"<unmarked>"})
-            blocks.append(
-                Block(
-                    str(path.relative_to(DOCS)),
-                    start,
-                    fence.group("lang"),
-                    textwrap.dedent("\n".join(body)),
-                    flags,
-                )
-            )
-            pending = None
-        elif line.strip():
-            pending = None if not line.lstrip().startswith("===") else pending
-        i += 1
-    return blocks
-
-
-def _pages() -> list[Path]:
-    return sorted(DOCS.rglob("*.md"))
-
-
-ALL_BLOCKS = [block for page in _pages() for block in _blocks(page)]
 PYTHON_BLOCKS = [b for b in ALL_BLOCKS if b.lang == "python"]
 
 

@@ -23,9 +23,7 @@ import sys
 import textwrap
 
 import pytest
-
-# tests/docs is not a package: pytest puts it on sys.path.
-from test_examples import ALL_BLOCKS, DOCS, ROOT
+from support.docs import ALL_BLOCKS, DOCS, ROOT
 
 pytest.importorskip("django")
 pytest.importorskip("fastapi")

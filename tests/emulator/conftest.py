@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from support.emulator import LOGIN
 
 from sfoauth_core.testing import SalesforceEmulator
-
-from .helpers import LOGIN
 
 
 @pytest.fixture

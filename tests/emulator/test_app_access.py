@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.emulator import TOKEN, assert_error, password_form, query_of, web_params
 
 from sfoauth_core.testing import (
     DEFAULT_PASSWORD,
@@ -13,8 +14,6 @@ from sfoauth_core.testing import (
     JWT_APP_CLIENT_ID,
     SalesforceEmulator,
 )
-
-from .helpers import TOKEN, assert_error, password_form, query_of, web_params
 
 pytestmark = pytest.mark.anyio
 

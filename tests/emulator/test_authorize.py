@@ -6,10 +6,9 @@ import re
 
 import httpx
 import pytest
+from support.emulator import TOKEN, fragment_of, query_of, web_params
 
 from sfoauth_core.testing import DEFAULT_PASSWORD, DEFAULT_USERNAME, SalesforceEmulator
-
-from .helpers import TOKEN, fragment_of, query_of, web_params
 
 pytestmark = pytest.mark.anyio
 

@@ -7,10 +7,9 @@ import time
 
 import httpx
 import pytest
+from support.emulator import MY_DOMAIN, TOKEN, assert_error, web_params
 
 from sfoauth_core.testing import Fault, SalesforceEmulator
-
-from .helpers import MY_DOMAIN, TOKEN, assert_error, web_params
 
 pytestmark = pytest.mark.anyio
 
@@ -122,7 +121,7 @@ async def test_hosts(emu: SalesforceEmulator, client: httpx.AsyncClient) -> None
     doc = (await client.get(sandbox + "/.well-known/openid-configuration")).json()
     assert doc["issuer"] == sandbox
     url = emu.authorize(user="sam@acme.com.dev", host="https://test.salesforce.com")
-    from .helpers import query_of
+    from support.emulator import query_of
 
     code = query_of(url)["code"]
     body = (

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from support.emulator import MY_DOMAIN, TOKEN, assert_error, password_form
 
 from sfoauth_core.testing import (
     DEFAULT_PASSWORD,
@@ -16,8 +17,6 @@ from sfoauth_core.testing import (
     INTEGRATION_USER_ID,
     SalesforceEmulator,
 )
-
-from .helpers import MY_DOMAIN, TOKEN, assert_error, password_form
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.emulator import LOGIN, MY_DOMAIN, TOKEN, assert_error, web_params
 
 from sfoauth_core.testing import SalesforceEmulator
-
-from .helpers import LOGIN, MY_DOMAIN, TOKEN, assert_error, web_params
 
 pytestmark = pytest.mark.anyio
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import httpx
 import jwt
 import pytest
+from support.emulator import MY_DOMAIN, TOKEN, query_of, web_params
 
 from sfoauth_core.testing import SalesforceEmulator
-
-from .helpers import MY_DOMAIN, TOKEN, query_of, web_params
 
 pytestmark = pytest.mark.anyio
 

@@ -20,6 +20,15 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
+from support.emulator import (
+    LOGIN,
+    MY_DOMAIN,
+    TOKEN,
+    assert_error,
+    fragment_of,
+    password_form,
+    query_of,
+)
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,
@@ -28,16 +37,6 @@ from sfoauth_core.testing import (
     DEFAULT_USER_ID,
     DEFAULT_USERNAME,
     SalesforceEmulator,
-)
-
-from .helpers import (
-    LOGIN,
-    MY_DOMAIN,
-    TOKEN,
-    assert_error,
-    fragment_of,
-    password_form,
-    query_of,
 )
 
 AUTHORIZE = "/services/oauth2/authorize"

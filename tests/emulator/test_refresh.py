@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.emulator import MY_DOMAIN, TOKEN, assert_error, web_params
 
 from sfoauth_core.testing import SalesforceEmulator
-
-from .helpers import MY_DOMAIN, TOKEN, assert_error, web_params
 
 pytestmark = pytest.mark.anyio
 

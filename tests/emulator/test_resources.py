@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.emulator import MY_DOMAIN, TOKEN, assert_error, web_params
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,
@@ -11,8 +12,6 @@ from sfoauth_core.testing import (
     INTEGRATION_USER_ID,
     SalesforceEmulator,
 )
-
-from .helpers import MY_DOMAIN, TOKEN, assert_error, web_params
 
 pytestmark = pytest.mark.anyio
 

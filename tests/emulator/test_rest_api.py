@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from support.emulator import MY_DOMAIN
 
 from sfoauth_core.testing import SalesforceEmulator
-
-from .helpers import MY_DOMAIN
 
 pytestmark = pytest.mark.anyio
 

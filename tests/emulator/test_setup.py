@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from support.emulator import LOGIN, query_of
 
 from sfoauth_core.testing import (
     DEFAULT_CALLBACK_URLS,
@@ -28,8 +29,6 @@ from sfoauth_core.testing import (
     public_key_pem,
 )
 from sfoauth_emulator.server import apply_config, emulator_from_config
-
-from .helpers import LOGIN, query_of
 
 AUTHORIZE = "/services/oauth2/authorize"
 TOKEN = "/services/oauth2/token"

@@ -11,14 +11,13 @@ import secrets
 import httpx
 import jwt
 import pytest
+from support.emulator import MY_DOMAIN, TOKEN, assert_error, query_of, web_params
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,
     DEFAULT_USER_ID,
     SalesforceEmulator,
 )
-
-from .helpers import MY_DOMAIN, TOKEN, assert_error, query_of, web_params
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from examples_support import (
+from support.examples import (
     PYTHON,
     REPO,
     answers,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from examples_support import (
+from support.examples import (
     PYTHON,
     csrf_token,
     free_port,

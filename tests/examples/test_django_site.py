@@ -20,7 +20,7 @@ pytest.importorskip("django")
 pytest.importorskip("uvicorn")
 
 import httpx
-from examples_support import (
+from support.examples import (
     DJANGO_SITE,
     PYTHON,
     csrf_token,

@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("aiosqlite")
 
 import httpx
-from examples_support import FASTAPI_APP, alogin_and_consent
+from support.examples import FASTAPI_APP, alogin_and_consent
 
 from sfoauth_core.testing import (
     DEFAULT_ORG_ID,

@@ -1,5 +1,5 @@
-"""Fixtures of the FastAPI adapter tests (helpers live in ``fastapi_helpers``)."""
+"""Fixtures of the FastAPI adapter tests (helpers live in ``support.fastapi``)."""
 
-from fastapi_helpers import browser_factory, emu, sf_factory
+from support.fastapi import browser_factory, emu, sf_factory
 
 __all__ = ["browser_factory", "emu", "sf_factory"]

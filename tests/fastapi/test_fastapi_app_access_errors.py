@@ -5,7 +5,7 @@ redirect and at the code exchange alike, and from a route whose refresh is refus
 # No `from __future__ import annotations`: FastAPI evaluates route hints.
 
 import pytest
-from fastapi_helpers import authorize, make_api
+from support.fastapi import authorize, make_api
 
 from sfoauth_core.testing import SalesforceEmulator
 
@@ -53,7 +53,7 @@ async def test_eca_not_installed_page(
 async def test_app_uninstalled_later_surfaces_from_a_route(
     emu: SalesforceEmulator, sf_factory, browser_factory
 ) -> None:
-    from fastapi_helpers import browser_login
+    from support.fastapi import browser_login
 
     sf = sf_factory()
     browser = browser_factory(make_api(sf))

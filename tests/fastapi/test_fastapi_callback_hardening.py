@@ -6,7 +6,7 @@ through; now nothing is exchanged or stored.
 
 import httpx
 import pytest
-from fastapi_helpers import authorize, make_api, make_sf, query
+from support.fastapi import authorize, make_api, make_sf, query
 
 from sfoauth_fastapi import ErrorCode
 

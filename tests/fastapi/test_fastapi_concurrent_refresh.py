@@ -4,10 +4,10 @@ sharing the store) refreshes the same refresh token, Salesforce refuses ours wit
 (HTML or JSON), the connection stays active, and the next request after the other
 refresh is done works, with one refresh call of ours."""
 
-# No `from __future__ import annotations`: routes are closures (fastapi_helpers).
+# No `from __future__ import annotations`: routes are closures (support.fastapi).
 
 import pytest
-from fastapi_helpers import browser_login, make_api, make_sf
+from support.fastapi import browser_login, make_api, make_sf
 
 from sfoauth_core.storage import AsyncInMemoryTokenStore
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
-from fastapi_helpers import (
+from support.fastapi import (
     APP_ORIGIN,
     authorize,
     browser_login,

@@ -5,9 +5,9 @@ import asyncio
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from fastapi_helpers import APP_ORIGIN, SECRET_KEY, make_api, make_sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fastapi import APP_ORIGIN, SECRET_KEY, make_api, make_sf
 
 from sfoauth_core.testing import SalesforceEmulator
 from sfoauth_fastapi._urls import safe_next_path

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends
-from fastapi_helpers import browser_login, make_api, make_sf
+from support.fastapi import browser_login, make_api, make_sf
 
 from sfoauth_fastapi import SalesforceSession
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from fastapi_helpers import make_sf
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from support.fastapi import make_sf
 
 from sfoauth_core.storage import TokenCipher
 from sfoauth_core.tokens import Token

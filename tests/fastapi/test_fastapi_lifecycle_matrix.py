@@ -1,6 +1,6 @@
 """SECURITY.md items 21-26 with the SQLAlchemy store on PostgreSQL (row locks).
 
-The scenarios are shared with the other stores (``tests/security_lifecycle.py``). Each
+The scenarios are shared with the other stores (``tests/support/security_lifecycle.py``). Each
 manager gets its own engine (its own connection pool), as a worker process would.
 """
 
@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import security_lifecycle as lifecycle
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from support import security_lifecycle as lifecycle
 
 from sfoauth_core.storage import TokenCipher
 from sfoauth_fastapi.storage import (

@@ -6,7 +6,7 @@ production keeps working after its first refresh, and is revoked at the sandbox
 from typing import Any
 
 import pytest
-from fastapi_helpers import CALLBACK, SECRET_KEY, authorize, make_api
+from support.fastapi import CALLBACK, SECRET_KEY, authorize, make_api
 
 from sfoauth_core.storage import AsyncInMemoryTokenStore
 from sfoauth_core.testing import SalesforceEmulator

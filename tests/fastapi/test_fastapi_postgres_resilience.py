@@ -27,10 +27,10 @@ from typing import Any
 
 import anyio
 import pytest
-import security_lifecycle as lifecycle
 from anyio.abc import Process
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from support import security_lifecycle as lifecycle
 
 from sfoauth_core.exceptions import SalesforceUnavailableError, StorageError
 from sfoauth_core.storage import TokenCipher

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 import pytest
-from fastapi_helpers import (
+from starlette.requests import Request
+from support.fastapi import (
     CALLBACK,
     SECRET_KEY,
     authorize,
@@ -22,7 +23,6 @@ from fastapi_helpers import (
     make_sf,
     query,
 )
-from starlette.requests import Request
 
 from sfoauth_core.storage import AsyncInMemoryTokenStore
 from sfoauth_core.testing import Fault

@@ -21,7 +21,9 @@ import anyio
 import httpx
 import pytest
 from fastapi import Depends, Query
-from fastapi_helpers import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.fastapi import (
     APP_ORIGIN,
     CALLBACK,
     SECRET_KEY,
@@ -32,9 +34,7 @@ from fastapi_helpers import (
     make_sf,
     query,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from security_inputs import browser_target, near_miss_issuers, next_candidates
+from support.security_inputs import browser_target, near_miss_issuers, next_candidates
 
 from sfoauth_core.storage import TokenCipher
 from sfoauth_core.testing import SalesforceEmulator

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi_helpers import (
+from support.fastapi import (
     SECRET_KEY,
     browser_login,
     header_user,

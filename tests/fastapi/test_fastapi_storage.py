@@ -13,10 +13,10 @@ from typing import Any
 
 import anyio
 import pytest
-import record_contract
-from fastapi_helpers import browser_login, make_api, make_sf
 from sqlalchemy import Column, MetaData, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from support import record_contract
+from support.fastapi import browser_login, make_api, make_sf
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import TokenCipher, VersionConflictError
@@ -202,7 +202,7 @@ async def test_row_locks_give_single_flight_across_managers(
     await create_tables(engines[0], which)
     key = TokenCipher.generate_key()
     try:
-        from fastapi_helpers import header_user
+        from support.fastapi import header_user
 
         apps = [
             make_sf(
@@ -250,7 +250,7 @@ async def test_login_with_sqlite_store_leaves_no_plaintext(
         login = await browser.post("/salesforce/login")
         state = login.headers["location"].split("state=")[1].split("&")[0]
         assert state not in await sweep_tables(engine, which)
-        from fastapi_helpers import authorize
+        from support.fastapi import authorize
 
         await browser.get(await authorize(emu, login))
         assert (await browser.get("/me")).json()["status"] == 200

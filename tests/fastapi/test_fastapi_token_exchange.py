@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI, Request
-from fastapi_helpers import REST, header_user, make_api
+from support.fastapi import REST, header_user, make_api
 
 from sfoauth_core.testing import (
     DEFAULT_USERNAME,

@@ -11,7 +11,7 @@ On failure: screenshots in ``test-artifacts/screenshots/<test>/``, process logs 
 ``test-artifacts/journey-logs/<test>/`` (their ends are printed with the failure).
 
 Reuses the real-browser set-up of ``tests/browser`` (its ``browser`` fixture, the
-failure screenshot hook and ``browser_support``) instead of a copy. Each journey gets a
+failure screenshot hook and ``support.browser``) instead of a copy. Each journey gets a
 ``services`` fixture: every process it starts is stopped at the end, and the tail of
 each process log is printed when the journey fails.
 """
@@ -19,15 +19,12 @@ each process log is printed when the journey fails.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 BROWSER_TESTS = Path(__file__).resolve().parents[1] / "browser"
-if str(BROWSER_TESTS) not in sys.path:
-    sys.path.insert(0, str(BROWSER_TESTS))
 
 _spec = importlib.util.spec_from_file_location(
     "sfoauth_browser_conftest", BROWSER_TESTS / "conftest.py"
@@ -40,7 +37,7 @@ _spec.loader.exec_module(_browser_conftest)
 browser = _browser_conftest.browser
 pytest_runtest_makereport = _browser_conftest.pytest_runtest_makereport
 
-from support import Services, journey_services  # noqa: E402
+from support.journeys import Services, journey_services  # noqa: E402
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser_support import Browser, free_port
-from support import PYTHON, Emulator, Services, child_env, salesforce_login
+from support.browser import Browser, free_port
+from support.journeys import PYTHON, Emulator, Services, child_env, salesforce_login
 
 from sfoauth_core.storage import FileTokenStore
 from sfoauth_core.testing import (

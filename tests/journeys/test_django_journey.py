@@ -13,124 +13,27 @@ sees and the exact number of token-endpoint calls (the emulator's control API).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from browser_support import Browser, free_port
-from support import (
-    PYTHON,
+from support.browser import Browser
+from support.journeys import (
+    APP_USER,
     REASON_DISCONNECTED,
     REASON_RENEW,
     SANDBOX_USERNAME,
-    Emulator,
     Journey,
-    Service,
     Services,
-    child_env,
+    api_page_works,
     salesforce_login,
+    start_django,
     wait_seconds,
 )
 
-from sfoauth_core.storage import TokenCipher
 from sfoauth_core.testing import DEFAULT_USERNAME
 
 pytestmark = [pytest.mark.journey, pytest.mark.browser, pytest.mark.loopback]
-
-SITE = Path(__file__).resolve().parent / "django_site"
-APP_USER = ("journey", "journey-Passw0rd")
-
-
-def site_env(
-    emulator: Emulator, app_url: str, work: Path, token_key: str
-) -> dict[str, str]:
-    """The environment of the project's processes (servers and ``manage.py``)."""
-    return child_env(
-        JOURNEY_EMULATOR_URL=emulator.url,
-        JOURNEY_SANDBOX_URL=emulator.sandbox_url,
-        JOURNEY_APP_URL=app_url,
-        JOURNEY_DB=str(work / "db.sqlite3"),
-        JOURNEY_TOKEN_KEY=token_key,
-        DJANGO_SETTINGS_MODULE="journey_site.settings",
-        DJANGO_SUPERUSER_PASSWORD=APP_USER[1],
-    )
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``manage.py <args>`` of the project, as the operator runs it."""
-    return subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=SITE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def start_django(
-    services: Services, work: Path, server: str, *, token_key: str | None = None
-) -> tuple[Emulator, str]:
-    """The emulator, then the migrated project under ``server`` (wsgi or asgi)."""
-    port = free_port()
-    app_url = f"http://127.0.0.1:{port}"
-    emulator = Emulator(services, work, [app_url + "/salesforce/callback/"])
-    emulator.start()
-    env = site_env(emulator, app_url, work, token_key or TokenCipher.generate_key())
-    for command in (
-        ["migrate", "--noinput"],
-        [
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            APP_USER[0],
-            "--email",
-            "j@example.com",
-        ],
-    ):
-        done = subprocess.run(
-            [PYTHON, "manage.py", *command],
-            cwd=SITE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    if server == "wsgi":
-        argv = [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
-    else:
-        argv = [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "journey_site.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    services.add(
-        Service(
-            f"django-{server}",
-            argv,
-            cwd=SITE,
-            env=env,
-            log_dir=services.log_dir,
-            ready_url=app_url + "/accounts/login/",
-        )
-    ).start()
-    return emulator, app_url
-
-
-def api_page_works(journey: Journey, path: str) -> None:
-    """A decorated page that called the REST API and got the Accounts."""
-    journey.goto(path)
-    journey.at(path)
-    page = journey.page
-    assert journey.text_of("#api-status") == "200", journey.text()[:800]
-    assert page.locator("#accounts li.account").count() >= 1
 
 
 @pytest.mark.parametrize("server", ["wsgi", "asgi"])

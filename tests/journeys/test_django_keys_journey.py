@@ -17,10 +17,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from browser_support import Browser
-from support import CONNECT_BUTTON, Journey, Service, Services
-from test_django_journey import (
+from support.browser import Browser
+from support.journeys import (
     APP_USER,
+    CONNECT_BUTTON,
+    Journey,
+    Service,
+    Services,
     api_page_works,
     manage,
     site_env,

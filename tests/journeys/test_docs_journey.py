@@ -19,18 +19,17 @@ emulator's default ``web`` app (issue 10 item 1).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from browser_support import REPO, Browser, free_port
-from support import (
+from support.browser import REPO, Browser, free_port
+from support.docs import blocks_of
+from support.journeys import (
     PYTHON,
     Emulator,
     Journey,
@@ -195,7 +194,7 @@ def documents_the_emulator(blocks: list[Block]) -> None:
 # ------------------------------------------------------------------------ the markers
 def test_markers_keep_the_docs_test_markers_working(tmp_path: Path) -> None:
     """A journey marker above a ``<!-- test -->`` marker hides neither from the other
-    parser (tests/docs/test_examples.py)."""
+    parser (tests/support/docs.py, which tests/docs/test_examples.py runs)."""
     sample = textwrap.dedent(
         """\
         1. Settings:
@@ -222,20 +221,9 @@ def test_markers_keep_the_docs_test_markers_working(tmp_path: Path) -> None:
             'INSTALLED_APPS += ["sfoauth_django"]\n',
         ),
     ]
-    spec = importlib.util.spec_from_file_location(
-        "sfoauth_docs_examples", REPO / "tests" / "docs" / "test_examples.py"
-    )
-    assert spec is not None and spec.loader is not None
-    examples = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = examples  # its dataclasses look their module up
-    try:
-        spec.loader.exec_module(examples)
-    finally:
-        del sys.modules[spec.name]
-    examples.DOCS = tmp_path  # its parser names pages relative to DOCS
     path = tmp_path / "sample.md"
     path.write_text(sample, encoding="utf-8")
-    theirs = examples._blocks(path)
+    theirs = blocks_of(path, tmp_path)
     python = [b for b in theirs if b.lang == "python"]
     assert len(python) == 1 and python[0].flags == frozenset({"compile-only"})
 

@@ -22,8 +22,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from browser_support import Browser, free_port
-from support import (
+from support.browser import Browser, free_port
+from support.journeys import (
     PYTHON,
     REASON_DISCONNECTED,
     REASON_RENEW,

@@ -14,20 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import Browser
-from support import (
+from support.browser import Browser
+from support.journeys import (
+    APP_USER,
     CONNECT_BUTTON,
     REASON_RENEW,
     Journey,
     Services,
-    wait_seconds,
-)
-from test_django_journey import (
-    APP_USER,
     api_page_works,
     manage,
     site_env,
     start_django,
+    wait_seconds,
 )
 
 from sfoauth_core.storage import TokenCipher

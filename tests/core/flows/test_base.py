@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import json_response
 from hypothesis import given
 from hypothesis import strategies as st
+from support.flows import json_response
 
 from sfoauth_core.exceptions import (
     InvalidGrantError,

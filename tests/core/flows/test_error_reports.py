@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_web_server import ID_URL
+from support.flows import ID_URL
 
 from sfoauth_core import SalesforceOAuth
 from sfoauth_core.config import ConnectedApp

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
 import pytest
-from helpers import drive, finish, first_request, json_response
-from test_web_server import ID_URL, make_app, token_body
+from support.flows import (
+    ID_URL,
+    drive,
+    finish,
+    first_request,
+    json_response,
+    make_app,
+    token_body,
+)
 
 from sfoauth_core import Token
 from sfoauth_core.exceptions import (

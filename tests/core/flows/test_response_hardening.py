@@ -17,9 +17,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import drive, finish, first_request, json_response
 from jwt.algorithms import RSAAlgorithm
-from test_web_server import ID_URL, make_app, token_body
+from support.flows import (
+    ID_URL,
+    drive,
+    finish,
+    first_request,
+    json_response,
+    make_app,
+    token_body,
+)
 
 from sfoauth_core import Token
 from sfoauth_core.config import ConnectedApp

@@ -5,9 +5,14 @@ import hashlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers import finish, first_request, json_response
+from support.flows import (
+    finish,
+    first_request,
+    json_response,
+    make_app,
+    token_body,
+)
 
-from sfoauth_core import ConnectedApp
 from sfoauth_core.exceptions import (
     AccessDeniedError,
     ConfigurationError,
@@ -20,40 +25,11 @@ from sfoauth_core.exceptions import (
     StateMismatchError,
     UntrustedHostError,
 )
-from sfoauth_core.flows._base import compute_signature
 from sfoauth_core.flows.web_server import (
     exchange_code,
     parse_authorization_response,
     prepare_authorization_url,
 )
-
-ID_URL = "https://login.salesforce.com/id/00DXX0000001abcEAA/005XX000001xyzQAA"
-
-
-def make_app(**kw):
-    defaults = dict(
-        client_id="3MVG9Example",
-        client_secret="1F2E3D4C5B6A",
-        redirect_uri="https://app.example.com/callback",
-        scopes=("api", "refresh_token"),
-    )
-    defaults.update(kw)
-    return ConnectedApp(**defaults)
-
-
-def token_body(secret="1F2E3D4C5B6A", **extra):
-    body = {
-        "access_token": "00DXX0000001abc!AQ0AQExampleAccessToken",
-        "refresh_token": "5Aep861ExampleRefreshToken",
-        "scope": "refresh_token api",
-        "instance_url": "https://acme.my.salesforce.com",
-        "id": ID_URL,
-        "token_type": "Bearer",
-        "issued_at": "1767225600123",
-    }
-    body["signature"] = compute_signature(secret, body["id"], body["issued_at"])
-    body.update(extra)
-    return body
 
 
 class TestAuthorizationUrl:

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import drive, json_response
 from jwt.algorithms import RSAAlgorithm
+from support.flows import drive, json_response
 
 from sfoauth_core import ConnectedApp
 from sfoauth_core.exceptions import StorageError

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from storage_helpers import CIPHER_KEY
+from support.storage import CIPHER_KEY
 
 from sfoauth_core.storage import (
     AsyncFileTokenStore,

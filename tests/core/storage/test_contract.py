@@ -10,8 +10,8 @@ import time
 
 import anyio
 import pytest
-import record_contract
-from storage_helpers import call, hold, make_token
+from support import record_contract
+from support.storage import call, hold, make_token
 
 from sfoauth_core.storage import (
     AsyncTokenStore,

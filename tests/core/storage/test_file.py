@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from storage_helpers import CIPHER_KEY, make_token
+from support.storage import CIPHER_KEY, make_token
 
 from sfoauth_core.exceptions import ConfigurationError, StorageError
 from sfoauth_core.storage import (

@@ -6,7 +6,7 @@ import threading
 
 import anyio
 import pytest
-from storage_helpers import make_token
+from support.storage import make_token
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import AsyncInMemoryTokenStore, InMemoryTokenStore

@@ -16,7 +16,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from storage_helpers import CIPHER_KEY, make_token
+from support.storage import CIPHER_KEY, make_token
 
 from sfoauth_core.exceptions import StorageError
 from sfoauth_core.storage import (

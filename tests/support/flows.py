@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sfoauth_core.flows._base import Flow, HttpRequest, HttpResponse, Wait
+from sfoauth_core import ConnectedApp
+from sfoauth_core.flows._base import (
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    Wait,
+    compute_signature,
+)
 
 JSON_HEADERS = {"content-type": "application/json;charset=UTF-8"}
 
@@ -56,3 +63,34 @@ def drive(
             )
     except StopIteration as stop:
         return stop.value, steps
+
+
+# ------------------------------------------------ a Connected App and a token reply
+
+ID_URL = "https://login.salesforce.com/id/00DXX0000001abcEAA/005XX000001xyzQAA"
+
+
+def make_app(**kw):
+    defaults = dict(
+        client_id="3MVG9Example",
+        client_secret="1F2E3D4C5B6A",
+        redirect_uri="https://app.example.com/callback",
+        scopes=("api", "refresh_token"),
+    )
+    defaults.update(kw)
+    return ConnectedApp(**defaults)
+
+
+def token_body(secret="1F2E3D4C5B6A", **extra):
+    body = {
+        "access_token": "00DXX0000001abc!AQ0AQExampleAccessToken",
+        "refresh_token": "5Aep861ExampleRefreshToken",
+        "scope": "refresh_token api",
+        "instance_url": "https://acme.my.salesforce.com",
+        "id": ID_URL,
+        "token_type": "Bearer",
+        "issued_at": "1767225600123",
+    }
+    body["signature"] = compute_signature(secret, body["id"], body["issued_at"])
+    body.update(extra)
+    return body

@@ -1,6 +1,6 @@
 """Test plumbing: the HTTP client factory that points sfoauth_django at the emulator.
 
-``SFOAUTH["HTTP_CLIENT_FACTORY"] = "django_testkit.http_client"``; a fixture puts the
+``SFOAUTH["HTTP_CLIENT_FACTORY"] = "support.django_testkit.http_client"``; a fixture puts the
 test's :class:`~sfoauth_core.testing.SalesforceEmulator` in :data:`CURRENT`. Setting
 ``CURRENT["down"] = True`` makes every request fail the way an unreachable Salesforce
 does (``httpx.ConnectError``), for the 503 tests; a path (``"/id/keys"``) makes only the
