@@ -148,7 +148,9 @@ def test_login_then_token_commands_share_one_refresh(
         assert f'"preferred_username": "{DEFAULT_USERNAME}"' in child_out
     assert emulator.refreshes() == refreshes + 1
     after = FileTokenStore(store, environ={}).get(DEFAULT_USERNAME)
-    assert after is not None and after.version == before.version + 1
+    # One renewal: the in-flight marker, then the new token (two writes), marker cleared.
+    assert after is not None and after.version == before.version + 2
+    assert after.refresh_started_at is None
     assert after.token.access_token != before.token.access_token
 
     # sfoauth token revoke: gone at Salesforce and from the file.
