@@ -147,7 +147,7 @@ def _check_requirements(example: _Example) -> Path:
         raise DemoError(
             f"the example projects are not installed with the package: {project} does "
             "not exist. Run the demo from a clone of the sfoauth repository after "
-            "`pip install -e '.[dev]'`."
+            "`pip install -e '.[all]' --group dev`."
         )
     missing = [m for m in example.modules if importlib.util.find_spec(m) is None]
     if missing:
