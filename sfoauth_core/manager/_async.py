@@ -293,29 +293,8 @@ class AsyncTokenManager(BaseTokenManager[anyio.Lock, AsyncOAuth, AsyncTokenStore
         concurrency: int = DEFAULT_KEEPALIVE_CONCURRENCY,
         progress: KeepAliveProgress | None = None,
     ) -> KeepAliveSummary:
-        """Refresh every connection whose refresh token has been idle ``idle_for``
-        seconds or more, so the app's idle limit (reference 15.3) never expires it.
-
-        Safe on several hosts at once (cron, a task queue): each refresh is the normal
-        single-flight renewal, and a connection another host renewed moments ago is
-        skipped without a call. Minted grants (JWT bearer, client credentials) and
-        flagged connections are skipped. Never raises for one connection.
-
-        Args:
-            idle_for: seconds since the refresh token was last used (pick it well
-                below the app's idle limit, e.g. a third of it).
-            limit: at most this many connections this run, the longest idle first.
-            concurrency: refreshes in flight at once.
-            progress: ``progress(result, done, total)`` after each connection.
-
-        Returns:
-            Each connection's outcome (kept alive / needs reauth / failed / skipped).
-
-        Raises:
-            ConfigurationError: a bad argument, or a store that cannot list idle
-                connections.
-            StorageError: the store could not list them.
-        """
+        """Async twin of :meth:`TokenManager.keep_alive` (same arguments, outcomes and
+        errors); refreshes run as tasks, at most ``concurrency`` at once."""
         return await keep_alive_async(
             self,
             idle_for=idle_for,
